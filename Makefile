@@ -1,0 +1,43 @@
+# The front door. `make demo` and `make test` work from a fresh clone: they create the
+# virtualenv and install what they need (and, as root, the Debian packages the tests use).
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+MLMON  := $(VENV)/bin/mlmon
+STAMP  := $(VENV)/.installed-stamp
+DEBIAN_PACKAGES := prometheus prometheus-alertmanager docker-compose
+
+.PHONY: venv system-deps demo test generate check-generated bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+venv: $(STAMP)
+
+# Debian packages the tests use (promtool, amtool, prometheus, alertmanager, docker-compose).
+# Only as root and only when missing; policy-rc.d stops the packages from starting services.
+system-deps:
+	@if [ "$$(id -u)" = 0 ] && ! (command -v promtool && command -v amtool && command -v docker-compose) >/dev/null; then \
+		echo "installing Debian packages: $(DEBIAN_PACKAGES)"; \
+		[ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; }; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES) >/dev/null; \
+	fi
+
+demo: venv
+	$(MLMON) demo --config examples/mlmon.yaml
+
+test: venv system-deps
+	$(PY) -m pytest -q
+
+generate: venv
+	$(MLMON) docs metrics --out docs/metrics.md
+
+bench: venv
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache

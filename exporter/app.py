@@ -1,0 +1,142 @@
+"""The two HTTP faces of the sidecar: the ingest API and /metrics.
+
+They are separate Flask apps on separate listeners so the ingest port can stay on loopback
+(only the model server talks to it) while Prometheus scrapes the metrics port.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from exporter.collector import collect
+from exporter.config import MlmonConfig
+from exporter.decode import BodyError, TooManyRecords, decode_body
+from exporter.exposition import OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE
+from exporter.state import StateStore
+from exporter.stats import ExporterStats
+
+
+def json_response(payload: dict[str, Any], status: int = 200) -> Response:
+    return Response(orjson.dumps(payload), status=status, mimetype="application/json")
+
+
+class Exporter:
+    """Holds the config, the state and the stats shared by both apps."""
+
+    def __init__(self, config: MlmonConfig, store: StateStore) -> None:
+        self.config = config
+        self.store = store
+        self.stats = ExporterStats([m.name for m in config.models])
+        self.ready = True
+
+    def ingest_predictions(self, body: bytes, content_type: str) -> tuple[dict[str, Any], int]:
+        limits = self.config.exporter
+        try:
+            decoded = decode_body(body, content_type, self.config, limits.max_records_per_request)
+        except TooManyRecords as error:
+            self.stats.limit_hit("records_per_request")
+            message = f"{error.count} records exceed max_records_per_request ({limits.max_records_per_request})"
+            return {"error": message}, 413
+        except BodyError as error:
+            return {"error": str(error)}, 400
+        for batch in decoded.batches:
+            self.store.ingest(batch)
+        for rejection in decoded.rejections:
+            self.stats.reject(rejection.model, rejection.reason)
+        accepted = decoded.records - len(decoded.rejections)
+        reported = decoded.rejections[: limits.max_reported_rejections]
+        answer = {
+            "accepted": accepted,
+            "rejected": len(decoded.rejections),
+            "rejections": [r.to_json() for r in reported],
+        }
+        if len(decoded.rejections) > len(reported):
+            answer["rejections_truncated"] = True
+        # 200 when anything was kept; 422 when every record of a non-empty body was rejected.
+        return answer, 200 if accepted or not decoded.records else 422
+
+
+def _health_routes(app: Flask, exporter: Exporter) -> None:
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return json_response({"status": "ok"})
+
+    @app.get("/readyz")
+    def readyz() -> Response:
+        return json_response({"status": "ready" if exporter.ready else "not ready"}, 200 if exporter.ready else 503)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        return json_response({"error": error.description}, error.code or 500)
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Response:  # never a bare 500 page; the process keeps serving
+        app.logger.exception("unexpected error")
+        return json_response({"error": f"internal error: {type(error).__name__}"}, 500)
+
+
+def create_ingest_app(exporter: Exporter) -> Flask:
+    app = Flask("mlmon.ingest")
+    app.config["MAX_CONTENT_LENGTH"] = exporter.config.exporter.max_request_bytes
+    _health_routes(app, exporter)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(error: RequestEntityTooLarge) -> Response:
+        exporter.stats.limit_hit("request_bytes")
+        exporter.stats.request("predictions", 413, 0)
+        limit = exporter.config.exporter.max_request_bytes
+        return json_response({"error": f"request body exceeds max_request_bytes ({limit})"}, 413)
+
+    @app.post("/v1/predictions")
+    def predictions() -> Response:
+        body = request.get_data(cache=False)
+        answer, status = exporter.ingest_predictions(body, request.content_type or "application/json")
+        exporter.stats.request("predictions", status, len(body))
+        return json_response(answer, status)
+
+    return app
+
+
+def wants_openmetrics(accept: str) -> bool:
+    return "application/openmetrics-text" in accept
+
+
+def create_metrics_app(exporter: Exporter) -> Flask:
+    app = Flask("mlmon.metrics")
+    _health_routes(app, exporter)
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        started = time.perf_counter()
+        openmetrics = wants_openmetrics(request.headers.get("Accept", ""))
+        text = collect(exporter.store, exporter.stats, time.time()).render(openmetrics)
+        text += process_metrics(openmetrics)
+        if openmetrics:
+            text += "# EOF\n"
+        exporter.stats.scrape_seconds = time.perf_counter() - started
+        content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else PROMETHEUS_CONTENT_TYPE
+        return Response(text, content_type=content_type)
+
+    @app.get("/")
+    def index() -> Response:
+        models = "".join(f"<li>{m.name} ({m.task})</li>" for m in exporter.config.models)
+        html = f"<html><head><title>mlmon exporter</title></head><body><h1>mlmon exporter</h1>" \
+               f"<p><a href='/metrics'>/metrics</a></p><ul>{models}</ul></body></html>"
+        return Response(html, mimetype="text/html")
+
+    return app
+
+
+def process_metrics(openmetrics: bool) -> str:
+    """The process_* and python_* metrics of prometheus_client's default registry (a handful of series)."""
+    from prometheus_client import REGISTRY, generate_latest
+    from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+
+    if openmetrics:
+        return generate_openmetrics(REGISTRY).decode().removesuffix("# EOF\n")
+    return generate_latest(REGISTRY).decode()

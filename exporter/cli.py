@@ -1,0 +1,146 @@
+"""The `mlmon` command: a thin layer over the use cases in the other modules.
+
+Exit codes: 0 ok, 1 a check found a difference, 2 bad input (config, profile, arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from exporter.config import ConfigError, config_json_schema, load_config
+from exporter.profile import ProfileError
+
+EXIT_BAD_INPUT = 2
+
+
+def _config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", "-c", default="mlmon.yaml", help="path to mlmon.yaml (default: %(default)s)")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from exporter.server import serve
+
+    serve(load_config(args.config))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from exporter.demo import DemoOptions, run_demo
+
+    options = DemoOptions(seed=args.seed, rate=args.rate, duration=args.duration, drift_after=args.drift_after)
+    run_demo(load_config(args.config), options)
+    return 0
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    config = load_config(args.file)
+    from exporter.server import load_profiles
+
+    load_profiles(config)
+    print(f"{args.file}: ok ({len(config.models)} model(s), references readable)")
+    return 0
+
+
+def cmd_config_schema(args: argparse.Namespace) -> int:
+    text = json.dumps(config_json_schema(), indent=2) + "\n"
+    if args.out:
+        Path(args.out).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_profile_build(args: argparse.Namespace) -> int:
+    from exporter.profile_build import build_profile
+
+    config = load_config(args.config)
+    model = config.model(args.model)
+    if model is None:
+        raise ConfigError(args.config, [f"no model named {args.model!r}; models: {', '.join(m.name for m in config.models)}"])
+    profile = build_profile(args.data, model, sample_rows=args.sample_rows, progress=sys.stderr.isatty())
+    profile.write(args.output)
+    print(f"{args.output}: {profile.rows} rows, {len(profile.features)} features, {profile.content_hash}")
+    return 0
+
+
+def cmd_docs_metrics(args: argparse.Namespace) -> int:
+    from exporter.metrics_doc import render_metrics_doc
+
+    text = render_metrics_doc()
+    if args.check:
+        current = Path(args.out).read_text() if Path(args.out).exists() else ""
+        if current != text:
+            print(f"{args.out} is stale: run `make generate`", file=sys.stderr)
+            return 1
+        return 0
+    Path(args.out).write_text(text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlmon", description="Prometheus-native monitoring for ML models.")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default: %(default)s)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the sidecar exporter")
+    _config_arg(serve)
+    serve.set_defaults(run=cmd_serve)
+
+    demo = commands.add_parser("demo", help="run the exporter with synthetic traffic that drifts")
+    _config_arg(demo)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--rate", type=float, default=200.0, help="records per second per model")
+    demo.add_argument("--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)")
+    demo.add_argument("--drift-after", type=float, default=60.0, help="seconds of clean traffic before drift")
+    demo.set_defaults(run=cmd_demo)
+
+    config = commands.add_parser("config", help="validate the config or print its JSON Schema")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    check = config_commands.add_parser("check", help="validate FILE and the reference profiles it names")
+    check.add_argument("file")
+    check.set_defaults(run=cmd_config_check)
+    schema = config_commands.add_parser("schema", help="print the JSON Schema of mlmon.yaml")
+    schema.add_argument("--out", help="write to this file instead of stdout")
+    schema.set_defaults(run=cmd_config_schema)
+
+    profile = commands.add_parser("profile", help="reference profiles")
+    profile_commands = profile.add_subparsers(dest="profile_command", required=True)
+    build = profile_commands.add_parser("build", help="build a reference profile from CSV, JSON lines or Parquet")
+    _config_arg(build)
+    build.add_argument("--model", required=True)
+    build.add_argument("data", help="reference data: .csv, .jsonl/.ndjson, or .parquet (with pyarrow)")
+    build.add_argument("-o", "--output", required=True)
+    build.add_argument("--sample-rows", type=int, default=1_000_000, help="reservoir size for quantiles")
+    build.set_defaults(run=cmd_profile_build)
+
+    docs = commands.add_parser("docs", help="generate reference docs")
+    docs_commands = docs.add_subparsers(dest="docs_command", required=True)
+    metrics = docs_commands.add_parser("metrics", help="docs/metrics.md from the metric catalog")
+    metrics.add_argument("--out", default="docs/metrics.md")
+    metrics.add_argument("--check", action="store_true", help="exit 1 when the file is stale")
+    metrics.set_defaults(run=cmd_docs_metrics)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.run(args)
+    except ConfigError as error:
+        print(error.render(), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ProfileError as error:
+        print(f"reference profile: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

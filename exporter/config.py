@@ -1,0 +1,232 @@
+"""The mlmon.yaml contract: one typed model, validated on load, shared by every part.
+
+The exporter, the dashboard generator and the rule generator all read a config through
+:func:`load_config`, so a threshold written once here is the same number everywhere.
+
+    >>> cfg = load_config("examples/mlmon.yaml")
+    >>> cfg.models[0].drift.warning
+    0.1
+
+Errors are collected by :class:`ConfigError` with the exact place and a hint, e.g.
+``models[0].features[1].type: 'categoric' is not one of numeric, categorical, boolean``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+    PrivateAttr,
+)
+
+from exporter.config_errors import ConfigError, format_validation_error
+
+# Names that end up as Prometheus label values and in URLs. Config-defined, so bounded,
+# but kept to a safe alphabet so they never need escaping in PromQL or paths.
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+# Chosen outside 9100-9999, the range of Prometheus's default-port registry, which is fully
+# allocated to other exporters; 8710/8711 are not used by any well-known service.
+DEFAULT_METRICS_LISTEN = "0.0.0.0:8710"
+DEFAULT_INGEST_LISTEN = "127.0.0.1:8711"
+
+
+def parse_duration(value: Any) -> int:
+    """Parse a Prometheus-style duration ("30s", "5m", "1h", "1d") into whole seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like 5m, 1h or 1d")
+    if isinstance(value, int):
+        if value <= 0:
+            raise ValueError("a duration must be positive")
+        return value
+    match = re.fullmatch(r"(\d+)([smhdw])", str(value).strip())
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"{value!r} is not a duration like 30s, 5m, 1h or 1d")
+    return int(match.group(1)) * DURATION_UNITS[match.group(2)]
+
+
+def format_duration(seconds: int) -> str:
+    """The shortest Prometheus duration string for a number of seconds (3600 -> "1h")."""
+    for unit, size in sorted(DURATION_UNITS.items(), key=lambda item: -item[1]):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    raise AssertionError("unreachable: seconds is a whole number")
+
+
+Duration = Annotated[int, BeforeValidator(parse_duration)]
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+
+def _check_listen(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{value!r} is not HOST:PORT (e.g. 0.0.0.0:8710)")
+    return value
+
+
+class Strict(BaseModel):
+    """Base for every config section: unknown keys are errors, so typos never pass silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ExporterConfig(Strict):
+    """The sidecar process: where it listens and the limits it enforces (each hit is counted)."""
+
+    metrics_listen: str = Field(DEFAULT_METRICS_LISTEN, description="HOST:PORT for /metrics, scraped by Prometheus.")
+    ingest_listen: str = Field(DEFAULT_INGEST_LISTEN, description="HOST:PORT for the ingest API; loopback by default.")
+    max_request_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Larger request bodies get 413.")
+    max_records_per_request: int = Field(100_000, gt=0, description="Larger batches get 413.")
+    max_versions_per_model: int = Field(
+        10, gt=0, description="Distinct model_version values kept per model; the least recently seen is evicted."
+    )
+    max_label_value_length: int = Field(64, gt=0, description="Longer model_version strings are rejected.")
+    max_reported_rejections: int = Field(20, ge=0, description="Rejected records listed with reasons per response.")
+    window_slots: int = Field(
+        60, ge=2, le=1440, description="Slots per time window: a 1h window with 60 slots forgets minute by minute."
+    )
+
+    _check_listeners = field_validator("metrics_listen", "ingest_listen")(lambda cls, v: _check_listen(v))
+
+
+class FeatureConfig(Strict):
+    """One model input. Numeric features are binned at reference quantiles; categorical keep top-K values."""
+
+    name: Name
+    type: Literal["numeric", "categorical", "boolean"]
+    bins: int = Field(10, ge=2, le=50, description="Equal-mass bins inside the reference range (numeric only).")
+    max_categories: int = Field(
+        20, ge=1, le=500, description="Top-K reference categories kept; the rest fold into __other__."
+    )
+
+
+class PredictionConfig(Strict):
+    """The model output: a score or value (numeric) or a class (categorical)."""
+
+    name: Name = "prediction"
+    type: Literal["numeric", "categorical"] = "numeric"
+    bins: int = Field(10, ge=2, le=50)
+    classes: list[Name] | None = Field(None, description="Known classes (multiclass); others fold into __other__.")
+
+
+DriftMethod = Literal["psi", "js", "kl", "hellinger", "chisquare", "ks", "wasserstein"]
+
+
+class DriftConfig(Strict):
+    """Which score decides drift, its thresholds, and the windows it is computed over."""
+
+    method: DriftMethod = "psi"
+    warning: float = Field(0.1, gt=0, description="Score at or above which a feature counts as drifted (warning).")
+    critical: float = Field(0.25, gt=0, description="Score at or above which drift is critical.")
+    min_samples: int = Field(500, ge=1, description="No drift verdict (and no alert) below this many samples.")
+    windows: list[Duration] = Field(default_factory=lambda: [3600], min_length=1, max_length=5)
+    drifted_share: float = Field(0.5, gt=0, le=1, description="Share of drifted features that flags the dataset.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DriftConfig:
+        if self.critical < self.warning:
+            raise ValueError(f"critical ({self.critical}) must be >= warning ({self.warning})")
+        if len(set(self.windows)) != len(self.windows):
+            raise ValueError("windows must be distinct")
+        return self
+
+
+class CaptureReference(Strict):
+    """Build the reference from the first N live samples of each model version."""
+
+    capture: int = Field(gt=0, le=1_000_000)
+
+
+class ModelConfig(Strict):
+    name: Name
+    task: Literal["binary_classification", "multiclass_classification", "regression"]
+    reference: str | CaptureReference = Field(description="Path to a profile (relative to this file) or {capture: N}.")
+    features: list[FeatureConfig] = Field(min_length=1, max_length=500)
+    prediction: PredictionConfig = Field(default_factory=PredictionConfig)
+    drift: DriftConfig = Field(default_factory=DriftConfig)
+    team: Name | None = Field(None, description="Owner; becomes the `team` label on alerts.")
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> ModelConfig:
+        names = [f.name for f in self.features]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"feature names must be unique; repeated: {', '.join(duplicates)}")
+        if self.prediction.name in names:
+            raise ValueError(f"prediction.name {self.prediction.name!r} clashes with a feature of the same name")
+        return self
+
+    def feature(self, name: str) -> FeatureConfig:
+        return next(f for f in self.features if f.name == name)
+
+
+class MlmonConfig(Strict):
+    """The whole mlmon.yaml."""
+
+    exporter: ExporterConfig = Field(default_factory=ExporterConfig)
+    models: list[ModelConfig] = Field(min_length=1)
+    # Where the file was read from; relative reference paths resolve against it.
+    _base_dir: Path = PrivateAttr(default=Path("."))
+
+    @model_validator(mode="after")
+    def _models_unique(self) -> MlmonConfig:
+        names = [m.name for m in self.models]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"model names must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+    def model(self, name: str) -> ModelConfig | None:
+        return next((m for m in self.models if m.name == name), None)
+
+    def reference_path(self, model: ModelConfig) -> Path | None:
+        if isinstance(model.reference, CaptureReference):
+            return None
+        return (self._base_dir / model.reference).resolve()
+
+
+def parse_config(data: Any, base_dir: Path = Path("."), source: str = "config") -> MlmonConfig:
+    """Validate an already-parsed YAML/JSON document; raises ConfigError naming every bad place."""
+    if not isinstance(data, dict):
+        raise ConfigError(source, [f"the top level must be a mapping with a `models:` list, not {type(data).__name__}"])
+    try:
+        config = MlmonConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(source, format_validation_error(error, MlmonConfig)) from None
+    config._base_dir = base_dir
+    return config
+
+
+def load_config(path: str | Path) -> MlmonConfig:
+    """Read and validate mlmon.yaml; raises ConfigError with every problem found."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(str(path), [f"cannot read the file: {error.strerror}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(str(path), [f"{where}not valid YAML ({getattr(error, 'problem', error)})"]) from None
+    return parse_config(data, base_dir=path.parent, source=str(path))
+
+
+def config_json_schema() -> dict[str, Any]:
+    """The JSON Schema of mlmon.yaml, for editors (yaml-language-server) and CI."""
+    schema = MlmonConfig.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "mlmon.yaml"
+    return schema

@@ -1,0 +1,246 @@
+"""Reference profiles: the bins live traffic is counted in, and the reference fractions it is compared to.
+
+A profile is a small JSON file versioned next to the model. Numeric features get bin edges at
+reference quantiles (equal-mass bins) plus an underflow and an overflow bin; categorical and
+boolean features keep their top-K categories plus ``__other__``. Each feature (and the
+prediction) becomes a :class:`Binning`, which turns a column of values into bin indices with
+numpy and knows the reference count of every bin.
+
+    >>> binning = numeric_binning("amount", np.arange(100.0), bins=4)
+    >>> binning.labels
+    ('00', '01', '02', '03', '04', '05')
+    >>> binning.assign(np.array([-5.0, 0.0, 50.0, 99.0, 120.0])).tolist()
+    [0, 1, 3, 4, 5]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+PROFILE_FORMAT = 1
+OTHER = "__other__"
+BOOLEAN_CATEGORIES = ("false", "true")
+
+Kind = Literal["numeric", "categorical", "boolean"]
+
+
+class ProfileError(Exception):
+    """A profile file is missing, malformed, or does not match the config."""
+
+
+@dataclass(frozen=True)
+class Binning:
+    """How one column is binned, and the reference distribution over those bins.
+
+    Numeric: ``edges`` are the reference quantiles from min to max; bin 0 is underflow
+    (< min), bins 1..len(edges)-1 are [edge[i-1], edge[i]) (the last one closed at max),
+    and the last bin is overflow (> max). Categorical: bin i is ``categories[i]``, the last
+    bin is ``__other__``.
+    """
+
+    name: str
+    kind: Kind
+    reference_counts: np.ndarray
+    edges: np.ndarray | None = None
+    categories: tuple[str, ...] = ()
+    stats: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind == "numeric":
+            assert self.edges is not None and len(self.edges) >= 2
+            expected = len(self.edges) + 1
+        else:
+            expected = len(self.categories) + 1
+        if len(self.reference_counts) != expected:
+            raise ProfileError(f"{self.name}: {len(self.reference_counts)} reference counts for {expected} bins")
+        # Category lookup for the ingest path; built once.
+        object.__setattr__(self, "_index", {c: i for i, c in enumerate(self.categories)})
+
+    @property
+    def n_bins(self) -> int:
+        return len(self.reference_counts)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Bin label values: zero-padded indices for numeric (sort right in Grafana), names for categories."""
+        if self.kind == "numeric":
+            return tuple(f"{i:02d}" for i in range(self.n_bins))
+        return (*self.categories, OTHER)
+
+    @property
+    def reference_ratio(self) -> np.ndarray:
+        total = self.reference_counts.sum()
+        return self.reference_counts / total if total else np.zeros(self.n_bins)
+
+    @property
+    def reference_total(self) -> int:
+        return int(self.reference_counts.sum())
+
+    def assign(self, values: np.ndarray) -> np.ndarray:
+        """Bin indices for finite floats (numeric) or category strings (categorical/boolean)."""
+        if self.kind == "numeric":
+            assert self.edges is not None
+            inner = self.edges[1:-1]
+            index = np.searchsorted(inner, values, side="right") + 1
+            index[values < self.edges[0]] = 0
+            index[values > self.edges[-1]] = self.n_bins - 1
+            return index
+        if len(values) == 0:
+            return np.zeros(0, dtype=np.int64)
+        # Look up each distinct value once, not each sample.
+        uniques, inverse = np.unique(np.asarray(values, dtype=str), return_inverse=True)
+        lookup = self._index  # type: ignore[attr-defined]
+        other = self.n_bins - 1
+        codes = np.fromiter((lookup.get(u, other) for u in uniques.tolist()), dtype=np.int64, count=len(uniques))
+        return codes[inverse.reshape(-1)]
+
+    def bin_bounds(self) -> list[tuple[float, float]]:
+        """(lower, upper) of every numeric bin; -inf/inf for underflow and overflow."""
+        assert self.edges is not None
+        edges = self.edges.tolist()
+        return [(-np.inf, edges[0])] + list(zip(edges[:-1], edges[1:])) + [(edges[-1], np.inf)]
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"type": self.kind}
+        if self.kind == "numeric":
+            data["edges"] = [float(e) for e in self.edges]  # type: ignore[union-attr]
+        else:
+            data["categories"] = list(self.categories)
+        data["counts"] = [int(c) for c in self.reference_counts]
+        data["stats"] = self.stats
+        return data
+
+    @classmethod
+    def from_json(cls, name: str, data: dict[str, Any]) -> Binning:
+        try:
+            kind = data["type"]
+            counts = np.asarray(data["counts"], dtype=np.int64)
+            if kind == "numeric":
+                edges = np.asarray(data["edges"], dtype=np.float64)
+                if np.any(np.diff(edges) <= 0):
+                    raise ProfileError(f"{name}: edges must be strictly increasing")
+                return cls(name, kind, counts, edges=edges, stats=data.get("stats", {}))
+            if kind in ("categorical", "boolean"):
+                return cls(name, kind, counts, categories=tuple(map(str, data["categories"])), stats=data.get("stats", {}))
+        except (KeyError, TypeError, ValueError) as error:
+            raise ProfileError(f"{name}: malformed ({error})") from None
+        raise ProfileError(f"{name}: unknown type {kind!r}")
+
+
+def numeric_binning(name: str, values: np.ndarray, bins: int) -> Binning:
+    """Equal-mass bins at the reference quantiles; repeated quantiles (discrete data) are merged."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        raise ProfileError(f"{name}: no finite reference values to build bins from")
+    edges = np.unique(np.quantile(values, np.linspace(0.0, 1.0, bins + 1)))
+    if len(edges) == 1:  # a constant feature: one bin [v, v]
+        edges = np.array([edges[0], np.nextafter(edges[0], np.inf)])
+    binning = Binning(name, "numeric", np.zeros(len(edges) + 1, dtype=np.int64), edges=edges)
+    counts = np.bincount(binning.assign(values), minlength=binning.n_bins)
+    stats = {
+        "count": int(len(values)),
+        "mean": float(values.mean()),
+        "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+        "min": float(values.min()),
+        "p25": float(np.quantile(values, 0.25)),
+        "p50": float(np.quantile(values, 0.5)),
+        "p75": float(np.quantile(values, 0.75)),
+        "max": float(values.max()),
+    }
+    return Binning(name, "numeric", counts.astype(np.int64), edges=edges, stats=stats)
+
+
+def categorical_binning(name: str, values: list[str] | np.ndarray, max_categories: int, kind: Kind = "categorical") -> Binning:
+    """Top-K categories by frequency (ties broken by name, so profiles are reproducible)."""
+    strings = np.asarray(values, dtype=str)
+    uniques, counts = np.unique(strings, return_counts=True)
+    order = sorted(range(len(uniques)), key=lambda i: (-counts[i], uniques[i]))
+    if kind == "boolean":
+        categories = BOOLEAN_CATEGORIES
+    else:
+        categories = tuple(str(uniques[i]) for i in order[:max_categories])
+    binning = Binning(name, kind, np.zeros(len(categories) + 1, dtype=np.int64), categories=categories)
+    ref = np.bincount(binning.assign(strings), minlength=binning.n_bins) if len(strings) else np.zeros(binning.n_bins)
+    stats = {"count": int(len(strings)), "distinct": int(len(uniques))}
+    return Binning(name, kind, ref.astype(np.int64), categories=categories, stats=stats)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The reference of one model: a Binning per feature and one for the prediction."""
+
+    model: str
+    rows: int
+    features: dict[str, Binning]
+    prediction: Binning
+    extras: dict[str, Any] = field(default_factory=dict)  # e.g. the PCA basis for multivariate drift
+    source: str = ""
+
+    def content(self) -> dict[str, Any]:
+        return {
+            "mlmon_profile": PROFILE_FORMAT,
+            "model": self.model,
+            "rows": self.rows,
+            "source": self.source,
+            "features": {name: b.to_json() for name, b in self.features.items()},
+            "prediction": {"name": self.prediction.name, **self.prediction.to_json()},
+            "extras": self.extras,
+        }
+
+    @property
+    def content_hash(self) -> str:
+        """sha256 of the canonical JSON content: identical references hash identically anywhere."""
+        canonical = json.dumps(self.content(), sort_keys=True, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+    @property
+    def short_hash(self) -> str:
+        return self.content_hash.removeprefix("sha256:")[:12]
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.content(), "content_hash": self.content_hash}
+
+    def write(self, path: str | Path) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(self.to_json(), indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Profile:
+        if not isinstance(data, dict) or data.get("mlmon_profile") != PROFILE_FORMAT:
+            raise ProfileError(f"not an mlmon profile of format {PROFILE_FORMAT} (missing 'mlmon_profile': 1)")
+        try:
+            prediction = dict(data["prediction"])
+            profile = cls(
+                model=str(data["model"]),
+                rows=int(data["rows"]),
+                features={n: Binning.from_json(n, f) for n, f in data["features"].items()},
+                prediction=Binning.from_json(prediction.pop("name"), prediction),
+                extras=data.get("extras", {}),
+                source=data.get("source", ""),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise ProfileError(f"malformed profile: {error}") from None
+        stored = data.get("content_hash")
+        if stored and stored != profile.content_hash:
+            raise ProfileError("content_hash does not match the content (edited by hand? rebuild the profile)")
+        return profile
+
+    @classmethod
+    def read(cls, path: str | Path) -> Profile:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as error:
+            raise ProfileError(f"{path}: cannot read ({error.strerror})") from None
+        except json.JSONDecodeError as error:
+            raise ProfileError(f"{path}: not JSON ({error})") from None
+        try:
+            return cls.from_json(data)
+        except ProfileError as error:
+            raise ProfileError(f"{path}: {error}") from None

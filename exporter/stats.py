@@ -1,0 +1,59 @@
+"""The exporter's own health: requests, bytes, rejections by reason, limits hit, scrape time."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from exporter import catalog as c
+from exporter.decode import REJECTION_REASONS, UNKNOWN_MODEL_LABEL
+
+if TYPE_CHECKING:
+    from exporter.exposition import Exposition
+    from exporter.state import StateStore
+
+LIMITS = ("request_bytes", "records_per_request", "versions_per_model", "label_value_length")
+ENDPOINTS = ("predictions",)
+
+
+class ExporterStats:
+    """Counters with bounded label sets: endpoints, codes, reasons and limits are closed lists."""
+
+    def __init__(self, models: list[str]) -> None:
+        self.lock = threading.Lock()
+        self.requests: Counter[tuple[str, str]] = Counter()
+        self.bytes: Counter[str] = Counter()
+        self.rejected: Counter[tuple[str, str]] = Counter()
+        self.limits: Counter[str] = Counter({limit: 0 for limit in LIMITS})
+        self.models = models
+        self.scrape_seconds = 0.0
+
+    def request(self, endpoint: str, code: int, size: int) -> None:
+        with self.lock:
+            self.requests[(endpoint, str(code))] += 1
+            self.bytes[endpoint] += size
+
+    def reject(self, model: str, reason: str, count: int = 1) -> None:
+        with self.lock:
+            self.rejected[(model, reason)] += count
+
+    def limit_hit(self, limit: str) -> None:
+        with self.lock:
+            self.limits[limit] += 1
+
+    def collect(self, out: Exposition, store: StateStore) -> None:
+        with self.lock:
+            for (endpoint, code), value in sorted(self.requests.items()):
+                out.add_one(c.INGEST_REQUESTS, (endpoint, code), value)
+            for endpoint in ENDPOINTS:
+                out.add_one(c.INGEST_BYTES, (endpoint,), self.bytes[endpoint])
+            # Every model/reason pair is exported from zero so rate() sees the first rejection.
+            for model in [*self.models, UNKNOWN_MODEL_LABEL]:
+                for reason in REJECTION_REASONS:
+                    out.add_one(c.RECORDS_REJECTED, (model, reason), self.rejected[(model, reason)])
+            for limit in LIMITS:
+                out.add_one(c.LIMIT_HITS, (limit,), self.limits[limit])
+        for model, evicted in store.evictions.items():
+            out.add_one(c.VERSIONS_EVICTED, (model,), evicted)
+        out.add_one(c.SCRAPE_DURATION, (), self.scrape_seconds)

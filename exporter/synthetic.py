@@ -1,0 +1,133 @@
+"""Synthetic traffic for the two example models, with optional drift and data-quality faults.
+
+Used by `mlmon demo`, by the example reference data, by the tests and by the benchmarks, so
+everyone sees the same world:
+
+* ``fraud`` (binary classification): transaction amount, account age, country, channel,
+  international flag -> a calibrated fraud probability, and a label drawn from it.
+* ``delivery_time`` (regression): distance, item count, hour, weather -> minutes, and the
+  realised minutes as the label.
+
+``drift`` in [0, 1] moves the inputs away from the reference (bigger amounts, more traffic from
+new countries, longer distances, worse weather); ``faults`` sprinkles nulls, NaNs, wrong types
+and unknown features into the records.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+COUNTRIES = ("US", "GB", "DE", "FR", "IN", "BR", "NG", "JP")
+COUNTRY_P = np.array([0.40, 0.15, 0.12, 0.10, 0.10, 0.06, 0.02, 0.05])
+COUNTRY_P_DRIFTED = np.array([0.20, 0.10, 0.08, 0.07, 0.15, 0.15, 0.20, 0.05])
+CHANNELS = ("web", "app", "pos")
+WEATHER = ("clear", "rain", "snow", "storm")
+WEATHER_P = np.array([0.70, 0.20, 0.07, 0.03])
+WEATHER_P_DRIFTED = np.array([0.35, 0.35, 0.20, 0.10])
+MODELS = ("fraud", "delivery_time")
+
+
+def fraud_columns(n: int, rng: np.random.Generator, drift: float = 0.0) -> dict[str, Any]:
+    amount = rng.lognormal(mean=3.5 + 0.8 * drift, sigma=1.0, size=n)
+    age = rng.gamma(shape=2.0, scale=200.0 * (1 - 0.5 * drift), size=n)
+    p = (1 - drift) * COUNTRY_P + drift * COUNTRY_P_DRIFTED
+    country = rng.choice(COUNTRIES, size=n, p=p / p.sum())
+    channel = rng.choice(CHANNELS, size=n, p=[0.5, 0.4, 0.1])
+    international = rng.random(n) < np.where(country == "US", 0.05, 0.4)
+    logit = -4.0 + 0.6 * (np.log(amount) - 3.5) - 0.002 * age + 1.2 * international + 0.8 * (country == "NG")
+    score = 1 / (1 + np.exp(-logit))
+    label = (rng.random(n) < score).astype(int)
+    return {
+        "features": {
+            "amount": np.round(amount, 2).tolist(),
+            "account_age_days": np.round(age, 1).tolist(),
+            "country": country.tolist(),
+            "channel": channel.tolist(),
+            "is_international": international.tolist(),
+        },
+        "predictions": np.round(score, 6).tolist(),
+        "labels": label.tolist(),
+    }
+
+
+def delivery_columns(n: int, rng: np.random.Generator, drift: float = 0.0) -> dict[str, Any]:
+    distance = rng.gamma(shape=2.0, scale=3.0 * (1 + drift), size=n)
+    items = rng.poisson(3.0, size=n) + 1
+    hour = rng.integers(8, 23, size=n)
+    p = (1 - drift) * WEATHER_P + drift * WEATHER_P_DRIFTED
+    weather = rng.choice(WEATHER, size=n, p=p / p.sum())
+    slowdown = np.select([weather == "rain", weather == "snow", weather == "storm"], [1.2, 1.5, 1.8], 1.0)
+    expected = (12 + 3.0 * distance + 1.5 * items) * np.where((hour >= 18) & (hour <= 20), 1.2, 1.0)
+    prediction = expected * np.where(weather == "clear", 1.0, 1.15)  # the model under-reacts to weather
+    actual = expected * slowdown + rng.normal(0, 4, size=n)
+    return {
+        "features": {
+            "distance_km": np.round(distance, 3).tolist(),
+            "items": items.tolist(),
+            "hour": hour.tolist(),
+            "weather": weather.tolist(),
+        },
+        "predictions": np.round(prediction, 2).tolist(),
+        "labels": np.round(actual, 2).tolist(),
+    }
+
+
+def columns(model: str, n: int, rng: np.random.Generator, drift: float = 0.0) -> dict[str, Any]:
+    if model == "fraud":
+        return fraud_columns(n, rng, drift)
+    if model == "delivery_time":
+        return delivery_columns(n, rng, drift)
+    raise KeyError(model)
+
+
+def records(
+    model: str,
+    version: str,
+    n: int,
+    rng: np.random.Generator,
+    drift: float = 0.0,
+    faults: float = 0.0,
+    id_prefix: str = "",
+    with_labels: bool = False,
+) -> list[dict[str, Any]]:
+    """Row-form records; ``faults`` is the probability that a record carries one data-quality fault."""
+    data = columns(model, n, rng, drift)
+    names = list(data["features"])
+    out = []
+    for i in range(n):
+        features = {name: data["features"][name][i] for name in names}
+        record: dict[str, Any] = {
+            "id": f"{id_prefix}{model}-{i}",
+            "model": model,
+            "model_version": version,
+            "features": features,
+            "prediction": data["predictions"][i],
+        }
+        if with_labels:
+            record["label"] = data["labels"][i]
+        out.append(record)
+    if faults > 0:
+        inject_faults(out, names, rng, faults)
+    return out
+
+
+def inject_faults(records: list[dict[str, Any]], names: list[str], rng: np.random.Generator, rate: float) -> None:
+    """Null, NaN, wrong-typed, missing and unknown feature values, each equally likely."""
+    hits = np.flatnonzero(rng.random(len(records)) < rate)
+    kinds = rng.integers(0, 5, size=len(hits))
+    targets = rng.integers(0, len(names), size=len(hits))
+    for index, kind, target in zip(hits.tolist(), kinds.tolist(), targets.tolist()):
+        features = records[index]["features"]
+        name = names[target]
+        if kind == 0:
+            features[name] = None
+        elif kind == 1:
+            features[name] = float("nan") if isinstance(features[name], float) else None
+        elif kind == 2:
+            features[name] = "oops" if not isinstance(features[name], str) else 12.5
+        elif kind == 3:
+            del features[name]
+        else:
+            features["debug_flag"] = 1
