@@ -35,6 +35,8 @@ test: venv system-deps
 
 generate: venv
 	$(MLMON) docs metrics --out docs/metrics.md
+	$(MLMON) docs config --out docs/configuration.md
+	$(MLMON) config schema --out docs/mlmon.schema.json
 
 bench: venv
 	$(PY) -m benchmarks

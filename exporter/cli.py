@@ -67,10 +67,11 @@ def cmd_profile_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_docs_metrics(args: argparse.Namespace) -> int:
+def cmd_docs(args: argparse.Namespace) -> int:
+    from exporter.config_doc import render_config_doc
     from exporter.metrics_doc import render_metrics_doc
 
-    text = render_metrics_doc()
+    text = render_metrics_doc() if args.docs_command == "metrics" else render_config_doc()
     if args.check:
         current = Path(args.out).read_text() if Path(args.out).exists() else ""
         if current != text:
@@ -122,7 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
     metrics = docs_commands.add_parser("metrics", help="docs/metrics.md from the metric catalog")
     metrics.add_argument("--out", default="docs/metrics.md")
     metrics.add_argument("--check", action="store_true", help="exit 1 when the file is stale")
-    metrics.set_defaults(run=cmd_docs_metrics)
+    metrics.set_defaults(run=cmd_docs)
+    config_doc = docs_commands.add_parser("config", help="docs/configuration.md from the config models")
+    config_doc.add_argument("--out", default="docs/configuration.md")
+    config_doc.add_argument("--check", action="store_true", help="exit 1 when the file is stale")
+    config_doc.set_defaults(run=cmd_docs)
     return parser
 
 

@@ -27,6 +27,7 @@ from pydantic import (
     field_validator,
     model_validator,
     PrivateAttr,
+    WithJsonSchema,
 )
 
 from exporter.config_errors import ConfigError, format_validation_error
@@ -64,7 +65,9 @@ def format_duration(seconds: int) -> str:
     raise AssertionError("unreachable: seconds is a whole number")
 
 
-Duration = Annotated[int, BeforeValidator(parse_duration)]
+# The schema says what a user may write ("5m" or seconds), not the int it becomes after parsing.
+DURATION_SCHEMA = {"anyOf": [{"type": "string", "pattern": r"^[0-9]*[1-9][0-9]*[smhdw]$"}, {"type": "integer", "minimum": 1}]}
+Duration = Annotated[int, BeforeValidator(parse_duration), WithJsonSchema(DURATION_SCHEMA)]
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 
 
@@ -103,8 +106,8 @@ class ExporterConfig(Strict):
 class FeatureConfig(Strict):
     """One model input. Numeric features are binned at reference quantiles; categorical keep top-K values."""
 
-    name: Name
-    type: Literal["numeric", "categorical", "boolean"]
+    name: Name = Field(description="The key of this feature in a record's `features`.")
+    type: Literal["numeric", "categorical", "boolean"] = Field(description="How values are checked and binned.")
     bins: int = Field(10, ge=2, le=50, description="Equal-mass bins inside the reference range (numeric only).")
     max_categories: int = Field(
         20, ge=1, le=500, description="Top-K reference categories kept; the rest fold into __other__."
@@ -114,9 +117,9 @@ class FeatureConfig(Strict):
 class PredictionConfig(Strict):
     """The model output: a score or value (numeric) or a class (categorical)."""
 
-    name: Name = "prediction"
-    type: Literal["numeric", "categorical"] = "numeric"
-    bins: int = Field(10, ge=2, le=50)
+    name: Name = Field("prediction", description="Column name in reference data; label value of prediction series.")
+    type: Literal["numeric", "categorical"] = Field("numeric", description="numeric: a score or value; categorical: a class.")
+    bins: int = Field(10, ge=2, le=50, description="Equal-mass bins for a numeric prediction.")
     classes: list[Name] | None = Field(None, description="Known classes (multiclass); others fold into __other__.")
 
 
@@ -126,11 +129,13 @@ DriftMethod = Literal["psi", "js", "kl", "hellinger", "chisquare", "ks", "wasser
 class DriftConfig(Strict):
     """Which score decides drift, its thresholds, and the windows it is computed over."""
 
-    method: DriftMethod = "psi"
+    method: DriftMethod = Field("psi", description="The score that decides drift (see docs/drift.md).")
     warning: float = Field(0.1, gt=0, description="Score at or above which a feature counts as drifted (warning).")
     critical: float = Field(0.25, gt=0, description="Score at or above which drift is critical.")
     min_samples: int = Field(500, ge=1, description="No drift verdict (and no alert) below this many samples.")
-    windows: list[Duration] = Field(default_factory=lambda: [3600], min_length=1, max_length=5)
+    windows: list[Duration] = Field(
+        default_factory=lambda: [3600], min_length=1, max_length=5, description="Time windows scores are computed over."
+    )
     drifted_share: float = Field(0.5, gt=0, le=1, description="Share of drifted features that flags the dataset.")
 
     @model_validator(mode="after")
@@ -145,16 +150,20 @@ class DriftConfig(Strict):
 class CaptureReference(Strict):
     """Build the reference from the first N live samples of each model version."""
 
-    capture: int = Field(gt=0, le=1_000_000)
+    capture: int = Field(gt=0, le=1_000_000, description="Samples per model version to build the reference from.")
 
 
 class ModelConfig(Strict):
-    name: Name
-    task: Literal["binary_classification", "multiclass_classification", "regression"]
+    """One monitored model: its inputs, its output, its reference and its drift thresholds."""
+
+    name: Name = Field(description="The `model` of a record; a label value on every series of this model.")
+    task: Literal["binary_classification", "multiclass_classification", "regression"] = Field(
+        description="Decides which quality metrics apply."
+    )
     reference: str | CaptureReference = Field(description="Path to a profile (relative to this file) or {capture: N}.")
-    features: list[FeatureConfig] = Field(min_length=1, max_length=500)
-    prediction: PredictionConfig = Field(default_factory=PredictionConfig)
-    drift: DriftConfig = Field(default_factory=DriftConfig)
+    features: list[FeatureConfig] = Field(min_length=1, max_length=500, description="The model inputs to watch.")
+    prediction: PredictionConfig = Field(default_factory=PredictionConfig, description="The model output.")
+    drift: DriftConfig = Field(default_factory=DriftConfig, description="Drift method, thresholds and windows.")
     team: Name | None = Field(None, description="Owner; becomes the `team` label on alerts.")
 
     @model_validator(mode="after")
@@ -174,8 +183,8 @@ class ModelConfig(Strict):
 class MlmonConfig(Strict):
     """The whole mlmon.yaml."""
 
-    exporter: ExporterConfig = Field(default_factory=ExporterConfig)
-    models: list[ModelConfig] = Field(min_length=1)
+    exporter: ExporterConfig = Field(default_factory=ExporterConfig, description="The sidecar process.")
+    models: list[ModelConfig] = Field(min_length=1, description="The models this exporter watches.")
     # Where the file was read from; relative reference paths resolve against it.
     _base_dir: Path = PrivateAttr(default=Path("."))
 

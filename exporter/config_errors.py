@@ -70,7 +70,7 @@ def _describe(error: dict[str, Any], root: type[BaseModel]) -> str:
         allowed = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
         return f"{value!r} is not one of {allowed}"
     if kind == "extra_forbidden":
-        section = _model_at(root, tuple(error["loc"][:-1]))
+        section = _model_at(root, _without_branches(tuple(error["loc"][:-1])))
         allowed = ", ".join(section.model_fields) if section else "see `mlmon config schema`"
         return f"unknown key (a typo?); allowed here: {allowed}"
     if kind == "missing":
@@ -82,20 +82,28 @@ def _describe(error: dict[str, Any], root: type[BaseModel]) -> str:
     return f"{error['msg'].rstrip('.')} (got {value!r})" if value is not None and not isinstance(value, dict) else error["msg"]
 
 
+# Names pydantic puts in a location for the branch of a union it tried; not keys of the file.
+UNION_BRANCHES = ("str", "CaptureReference", "int")
+
+
+def _without_branches(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(p for p in loc if p not in UNION_BRANCHES)
+
+
 def format_validation_error(error: ValidationError, root: type[BaseModel]) -> list[str]:
     """One line per problem, deduplicated; union branches that only repeat each other are folded."""
     lines: list[str] = []
     for item in error.errors(include_url=False):
         loc = tuple(item["loc"])
-        # `reference: str | {capture: N}` reports both branches; say it once, plainly.
-        if "reference" in loc and loc[-1] in ("str", "CaptureReference") or (
-            len(loc) > 1 and loc[-2:-1] == ("reference",) and loc[-1] in ("str", "CaptureReference")
-        ):
-            where = format_location(loc[: loc.index("reference") + 1])
-            line = f"{where}: must be a profile path (string) or {{capture: N}} with N > 0"
+        if len(loc) > 1 and loc[-2] == "reference" and loc[-1] in ("str", "CaptureReference"):
+            # `reference: str | {capture: N}` reports a failure for each branch. A mapping was meant
+            # to be {capture: N}: its own errors (one level deeper) say what is wrong, and the
+            # "not a string" of the other branch is noise. Anything else gets one plain line.
+            if isinstance(item.get("input"), dict):
+                continue
+            line = f"{format_location(loc[:-1])}: must be a profile path (string) or {{capture: N}} with N > 0"
         else:
-            clean = tuple(p for p in loc if p not in ("str", "CaptureReference", "int"))
-            line = f"{format_location(clean)}: {_describe(item, root)}"
+            line = f"{format_location(_without_branches(loc))}: {_describe(item, root)}"
         if line not in lines:
             lines.append(line)
     return lines

@@ -29,7 +29,8 @@ REJECTION_REASONS = (
     "not_an_object",          # a record that is not a JSON object
     "missing_model",          # no `model` string
     "unknown_model",          # `model` not declared in the config
-    "invalid_model_version",  # missing, not a string/number, too long, or outside [A-Za-z0-9_.:+-]
+    "invalid_model_version",  # missing, not a string/number, or outside [A-Za-z0-9_.:+-]
+    "model_version_too_long", # longer than exporter.max_label_value_length (a label-value limit)
     "invalid_features",       # `features` missing or not an object
     "missing_prediction",     # no `prediction`
     "invalid_prediction",     # prediction of the wrong type for the model
@@ -214,7 +215,10 @@ def group_records(records: list[Any], config: MlmonConfig, rejections: list[Reje
 
 
 def _record_problem(record: dict[str, Any], model: ModelConfig, max_len: int) -> tuple[str, str] | None:
-    if valid_version(record.get("model_version"), max_len) is None:
+    version = record.get("model_version")
+    if isinstance(version, str) and len(version) > max_len:
+        return "model_version_too_long", f"`model_version` is longer than {max_len} characters"
+    if valid_version(version, max_len) is None:
         return "invalid_model_version", f"`model_version` must be a string of at most {max_len} of [A-Za-z0-9_.:+-]"
     if not isinstance(record.get("features"), dict):
         return "invalid_features", "`features` must be an object of {name: value}"
@@ -262,10 +266,13 @@ def decode_columnar(document: dict[str, Any], config: MlmonConfig, max_records: 
         reason = "unknown_model" if isinstance(name, str) else "missing_model"
         detail = f"model {str(name)[:64]!r} is not in the config"
         return Decoded([], [Rejection(i, reason, detail) for i in range(count)], count)
-    version = valid_version(document.get("model_version"), config.exporter.max_label_value_length)
+    raw_version = document.get("model_version")
+    version = valid_version(raw_version, config.exporter.max_label_value_length)
     if version is None:
+        too_long = isinstance(raw_version, str) and len(raw_version) > config.exporter.max_label_value_length
+        reason = "model_version_too_long" if too_long else "invalid_model_version"
         detail = "`model_version` must be a short string of [A-Za-z0-9_.:+-]"
-        rejections = [Rejection(i, "invalid_model_version", detail, model=model.name) for i in range(count)]
+        rejections = [Rejection(i, reason, detail, model=model.name) for i in range(count)]
         return Decoded([], rejections, count)
     features: dict[str, Any] = document["features"]
     for column_name, column in features.items():

@@ -52,8 +52,13 @@ class ExporterStats:
             for model in [*self.models, UNKNOWN_MODEL_LABEL]:
                 for reason in REJECTION_REASONS:
                     out.add_one(c.RECORDS_REJECTED, (model, reason), self.rejected[(model, reason)])
+            # Two limits are enforced elsewhere and counted there; they are summed in here so that
+            # one family answers "was any limit hit?".
+            hits = dict(self.limits)
+            hits["label_value_length"] = sum(v for (_, r), v in self.rejected.items() if r == "model_version_too_long")
+            hits["versions_per_model"] = sum(store.evictions.values())
             for limit in LIMITS:
-                out.add_one(c.LIMIT_HITS, (limit,), self.limits[limit])
+                out.add_one(c.LIMIT_HITS, (limit,), hits[limit])
         for model, evicted in store.evictions.items():
             out.add_one(c.VERSIONS_EVICTED, (model,), evicted)
         out.add_one(c.SCRAPE_DURATION, (), self.scrape_seconds)
