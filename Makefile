@@ -8,7 +8,7 @@ MLMON  := $(VENV)/bin/mlmon
 STAMP  := $(VENV)/.installed-stamp
 DEBIAN_PACKAGES := prometheus prometheus-alertmanager docker-compose
 
-.PHONY: venv system-deps demo test generate check-generated bench clean
+.PHONY: venv system-deps demo test generate chart-files check-generated bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,21 @@ generate: venv
 	$(MLMON) docs metrics --out docs/metrics.md
 	$(MLMON) docs config --out docs/configuration.md
 	$(MLMON) config schema --out docs/mlmon.schema.json
+	$(MLMON) rules build --config examples/mlmon.yaml --out alert_rules/generated/
+	$(MLMON) dashboards build --config examples/mlmon.yaml --out dashboards/generated/
+	$(MAKE) chart-files
+
+# The Helm chart embeds copies of the generated rules and dashboards and of the example reference
+# profiles, so helm/mlmon stays self-contained for `helm package`; tests/test_helm_chart.py fails
+# when a copy differs from its source.
+CHART_FILES := helm/mlmon/files
+chart-files:
+	rm -rf $(CHART_FILES)/rules $(CHART_FILES)/dashboards $(CHART_FILES)/reference
+	mkdir -p $(CHART_FILES)/rules $(CHART_FILES)/dashboards $(CHART_FILES)/reference
+	cp alert_rules/generated/mlmon_rules.yaml alert_rules/generated/mlmon_alerts.yaml $(CHART_FILES)/rules/
+	cp dashboards/generated/*.json $(CHART_FILES)/dashboards/
+	cp examples/reference/*.json $(CHART_FILES)/reference/
+	cp examples/mlmon.yaml $(CHART_FILES)/mlmon.yaml
 
 bench: venv
 	$(PY) -m benchmarks

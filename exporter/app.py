@@ -17,6 +17,8 @@ from exporter.collector import collect
 from exporter.config import MlmonConfig
 from exporter.decode import BodyError, TooManyRecords, decode_body
 from exporter.exposition import OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE
+from exporter.drift_report import register_drift_routes
+from exporter.labels_http import register_label_routes
 from exporter.state import StateStore
 from exporter.stats import ExporterStats
 
@@ -80,6 +82,21 @@ def _health_routes(app: Flask, exporter: Exporter) -> None:
         return json_response({"error": f"internal error: {type(error).__name__}"}, 500)
 
 
+def read_body(limit: int) -> bytes:
+    """The request body; more than `limit` bytes is a 413 also when the body is sent chunked.
+
+    werkzeug checks MAX_CONTENT_LENGTH up front only against a declared Content-Length: a chunked
+    body is silently cut at the limit, and a cut batch would be half ingested. Reading one byte
+    past the limit tells "exactly at the limit" from "cut".
+    """
+    if request.content_length is not None or not request.environ.get("wsgi.input_terminated"):
+        return request.get_data(cache=False)
+    body = request.input_stream.read(limit + 1)
+    if len(body) > limit:
+        raise RequestEntityTooLarge()
+    return body
+
+
 def create_ingest_app(exporter: Exporter) -> Flask:
     app = Flask("mlmon.ingest")
     app.config["MAX_CONTENT_LENGTH"] = exporter.config.exporter.max_request_bytes
@@ -94,11 +111,13 @@ def create_ingest_app(exporter: Exporter) -> Flask:
 
     @app.post("/v1/predictions")
     def predictions() -> Response:
-        body = request.get_data(cache=False)
+        body = read_body(exporter.config.exporter.max_request_bytes)
         answer, status = exporter.ingest_predictions(body, request.content_type or "application/json")
         exporter.stats.request("predictions", status, len(body))
         return json_response(answer, status)
 
+    register_label_routes(app, exporter)  # POST /v1/labels (model quality, docs/quality.md)
+    register_drift_routes(app, exporter)  # GET /v1/models/<model>/drift (docs/drift.md)
     return app
 
 

@@ -45,7 +45,7 @@ PREDICTIONS = Metric(
 )
 RECORDS_REJECTED = Metric(
     "mlmon_records_rejected_total", "counter",
-    "Records rejected whole, by reason (see docs/metrics.md for the reasons). model is '' when unknown.",
+    "Records rejected whole, by reason (see docs/metrics.md for the reasons); model is __unknown__ when unknown.",
     ("model", "reason"),
 )
 FEATURE_BIN = Metric(
@@ -122,6 +122,236 @@ REFERENCE_SAMPLES = Metric(
 REFERENCE_CAPTURING = Metric(
     "mlmon_reference_capturing", "gauge",
     "1 while the reference of a version is still being captured from live traffic, else 0.", VERSION,
+)
+
+# ---- Model quality: labels, performance, estimates without labels, bias (issue 4; docs/quality.md) ----
+WINDOWED = ("model", "model_version", "window")
+SEGMENT = ("model", "model_version", "attribute", "segment")
+
+LABELLED_PREDICTIONS = Metric(
+    "mlmon_labelled_predictions_total", "counter",
+    "Predictions scored against a label (joined late or inline); the N of every quality sum.", VERSION, issue="quality",
+)
+LABEL_OUTCOMES = Metric(
+    "mlmon_label_outcomes_total", "counter",
+    "Labels by outcome: joined, inline, unknown_id, duplicate, invalid. model is __unknown__ when not known.",
+    ("model", "outcome"), issue="quality",
+)
+LABEL_STORE_PENDING = Metric(
+    "mlmon_label_store_pending", "gauge", "Predictions kept by id, waiting for their label.", MODEL, issue="quality",
+)
+LABEL_STORE_EVICTIONS = Metric(
+    "mlmon_label_store_evictions_total", "counter",
+    "Pending predictions dropped unlabelled, by reason (capacity: max_pending_predictions; expired: label_ttl).",
+    ("model", "reason"), issue="quality",
+)
+LABEL_STORE_DUPLICATE_IDS = Metric(
+    "mlmon_label_store_duplicate_ids_total", "counter",
+    "Predictions whose id was already pending; the newer prediction replaced the older.", MODEL, issue="quality",
+)
+LABELLED_RATIO = Metric(
+    "mlmon_labelled_ratio", "gauge", "Fraction of this version's predictions scored against a label so far.",
+    VERSION, issue="quality",
+)
+LABEL_DELAY = Metric(
+    "mlmon_label_delay_seconds", "histogram", "Seconds from a prediction to the arrival of its label.",
+    VERSION, unit="seconds", issue="quality",
+)
+CONFUSION = Metric(
+    "mlmon_confusion_total", "counter",
+    "Binary confusion matrix at the configured decision threshold: outcome is tp, fp, tn or fn.",
+    ("model", "model_version", "outcome"), issue="quality",
+)
+BRIER_LOSS = Metric(
+    "mlmon_brier_loss_total", "counter",
+    "Sum of (score - label)^2 over labelled predictions; divided by the labelled count it is the Brier score.",
+    VERSION, issue="quality",
+)
+LOG_LOSS = Metric(
+    "mlmon_log_loss_total", "counter",
+    "Sum of -log(probability given to the true class); divided by the labelled count it is the log loss.",
+    VERSION, issue="quality",
+)
+CLASS_CONFUSION = Metric(
+    "mlmon_class_confusion_total", "counter",
+    "Multiclass confusion matrix by actual and predicted class (configured classes plus __other__).",
+    ("model", "model_version", "actual", "predicted"), issue="quality",
+)
+REGRESSION_ERROR = Metric(
+    "mlmon_regression_error_total", "counter",
+    "Sum of prediction - label by direction: over (positive errors) and under (negative errors, as magnitudes).",
+    ("model", "model_version", "direction"), issue="quality",
+)
+REGRESSION_SQUARED_ERROR = Metric(
+    "mlmon_regression_squared_error_total", "counter", "Sum of squared errors (prediction - label)^2.", VERSION,
+    issue="quality",
+)
+REGRESSION_PERCENTAGE_ERROR = Metric(
+    "mlmon_regression_absolute_percentage_error_total", "counter",
+    "Sum of |prediction - label| / |label| over labels that are not 0 (MAPE as a fraction).", VERSION, issue="quality",
+)
+REGRESSION_NONZERO_LABELS = Metric(
+    "mlmon_regression_nonzero_labels_total", "counter", "Labels that are not 0: the N of MAPE.", VERSION,
+    issue="quality",
+)
+REGRESSION_LABEL = Metric(
+    "mlmon_regression_label_total", "counter",
+    "Sum of labels by sign (negative ones as magnitudes); with the squared sum it gives R2's total variance.",
+    ("model", "model_version", "sign"), issue="quality",
+)
+REGRESSION_LABEL_SQUARED = Metric(
+    "mlmon_regression_label_squared_total", "counter", "Sum of squared labels.", VERSION, issue="quality",
+)
+QUALITY_SAMPLES = Metric(
+    "mlmon_quality_window_samples", "gauge", "Labelled predictions in the window (by label arrival).",
+    WINDOWED, issue="quality",
+)
+QUALITY_RATIO = Metric(
+    "mlmon_quality_ratio", "gauge",
+    "Realised quality over the window: accuracy, precision, recall, f1, specificity, false_positive_rate, "
+    "false_negative_rate, roc_auc (binary); accuracy, macro_*, micro_f1 (multiclass).",
+    ("model", "model_version", "window", "metric"), issue="quality",
+)
+QUALITY_LOWER = Metric(
+    "mlmon_quality_lower_ratio", "gauge", "Lower bound of the Wilson 95% interval of a quality ratio.",
+    ("model", "model_version", "window", "metric"), issue="quality",
+)
+QUALITY_UPPER = Metric(
+    "mlmon_quality_upper_ratio", "gauge", "Upper bound of the Wilson 95% interval of a quality ratio.",
+    ("model", "model_version", "window", "metric"), issue="quality",
+)
+QUALITY_SCORE = Metric(
+    "mlmon_quality_score", "gauge",
+    "Realised quality over the window that is not a 0-1 ratio: brier, log_loss, expected_cost (binary); "
+    "mae, rmse, mape, bias, r2 (regression).",
+    ("model", "model_version", "window", "metric"), issue="quality",
+)
+CLASS_QUALITY = Metric(
+    "mlmon_class_quality_ratio", "gauge", "Per-class precision, recall and f1 over the window (multiclass).",
+    ("model", "model_version", "window", "class", "metric"), issue="quality",
+)
+QUALITY_THRESHOLD = Metric(
+    "mlmon_quality_threshold", "gauge",
+    "The configured business threshold of a quality metric; bound is min or max.", ("model", "metric", "bound"),
+    issue="quality",
+)
+ESTIMATED_CONFUSION = Metric(
+    "mlmon_estimated_confusion_total", "counter",
+    "Expected confusion matrix from calibrated scores of every prediction (no labels needed): outcome tp, fp, tn, fn.",
+    ("model", "model_version", "outcome"), issue="quality",
+)
+ESTIMATED_QUALITY = Metric(
+    "mlmon_estimated_quality_ratio", "gauge",
+    "Estimated (not realised) accuracy, precision, recall, f1 and roc_auc over the window, from calibrated scores.",
+    ("model", "model_version", "window", "metric"), issue="quality",
+)
+ESTIMATED_COST = Metric(
+    "mlmon_estimated_cost_per_prediction", "gauge",
+    "Estimated business cost per prediction over the window, from the expected confusion matrix and the cost model.",
+    WINDOWED, issue="quality",
+)
+SEGMENT_PREDICTIONS = Metric(
+    "mlmon_segment_predictions_total", "counter",
+    "Predictions per segment of a sensitive attribute by predicted class (positive|negative).",
+    (*SEGMENT, "predicted"), issue="quality",
+)
+SEGMENT_CONFUSION = Metric(
+    "mlmon_segment_confusion_total", "counter", "Binary confusion matrix per segment: outcome tp, fp, tn, fn.",
+    (*SEGMENT, "outcome"), issue="quality",
+)
+SEGMENT_QUALITY = Metric(
+    "mlmon_segment_quality_ratio", "gauge",
+    "Per segment over the window: selection_rate (all predictions), tpr, fpr, precision (labelled).",
+    ("model", "model_version", "window", "attribute", "segment", "metric"), issue="quality",
+)
+SEGMENT_SAMPLES = Metric(
+    "mlmon_segment_window_samples", "gauge", "Per segment predictions and labelled predictions in the window.",
+    ("model", "model_version", "window", "attribute", "segment", "kind"), issue="quality",
+)
+BIAS_RATIO = Metric(
+    "mlmon_bias_ratio", "gauge",
+    "Per attribute over the window: demographic_parity_difference, disparate_impact_ratio (four-fifths rule: "
+    "< 0.8), equal_opportunity_difference, equalized_odds_difference.",
+    ("model", "model_version", "window", "attribute", "metric"), issue="quality",
+)
+BIAS_SAMPLES = Metric(
+    "mlmon_bias_min_segment_samples", "gauge",
+    "Smallest segment sample count behind a bias measure (predictions, positives or negatives as it needs).",
+    ("model", "model_version", "window", "attribute", "metric"), issue="quality",
+)
+
+# ---- Drift: scores from window bin counts at scrape time (issue 3; docs/drift.md) ----
+DRIFT_SCORE_LABELS = ("model", "model_version", "feature", "window", "method")
+PREDICTION_DRIFT_LABELS = ("model", "model_version", "window", "method")
+WINDOW_FEATURE = ("model", "model_version", "feature", "window")
+
+FEATURE_DRIFT_SCORE = Metric(
+    "mlmon_feature_drift_score", "gauge",
+    "Drift of a feature over the window vs the reference; method is psi, js, kl, hellinger, chisquare (statistic), "
+    "ks (D) or wasserstein (over the reference std). Read with mlmon_feature_window_samples.",
+    DRIFT_SCORE_LABELS, issue="drift",
+)
+FEATURE_DRIFT_P_VALUE = Metric(
+    "mlmon_feature_drift_p_value", "gauge",
+    "p-value of the drift test (ks for numeric, chisquare for categorical/boolean); tiny at large N for trivial drift.",
+    DRIFT_SCORE_LABELS, issue="drift",
+)
+FEATURE_WINDOW_SAMPLES = Metric(
+    "mlmon_feature_window_samples", "gauge", "Binned values of the feature in the window: the N behind its scores.",
+    WINDOW_FEATURE, issue="drift",
+)
+FEATURE_DRIFT_DETECTED = Metric(
+    "mlmon_feature_drift_detected", "gauge",
+    "1 when N >= min_samples, the test p-value < alpha and the method score >= min_effect; absent below min_samples.",
+    WINDOW_FEATURE, issue="drift",
+)
+FEATURE_REFERENCE_SAMPLES = Metric(
+    "mlmon_feature_reference_samples", "gauge",
+    "Reference values of the feature (its N in the reference); the fleet chi-square rule needs it.", FEATURE,
+    issue="drift",
+)
+PREDICTION_DRIFT_SCORE = Metric(
+    "mlmon_prediction_drift_score", "gauge", "Drift of the model's predictions over the window (methods as for features).",
+    PREDICTION_DRIFT_LABELS, issue="drift",
+)
+PREDICTION_DRIFT_P_VALUE = Metric(
+    "mlmon_prediction_drift_p_value", "gauge", "p-value of the prediction drift test (ks numeric, chisquare classes).",
+    PREDICTION_DRIFT_LABELS, issue="drift",
+)
+PREDICTION_WINDOW_SAMPLES = Metric(
+    "mlmon_prediction_window_samples", "gauge", "Binned predictions in the window: the N behind prediction drift.",
+    ("model", "model_version", "window"), issue="drift",
+)
+PREDICTION_DRIFT_DETECTED = Metric(
+    "mlmon_prediction_drift_detected", "gauge", "1 when prediction drift passes the same rule as a feature's.",
+    ("model", "model_version", "window"), issue="drift",
+)
+PREDICTION_REFERENCE_SAMPLES = Metric(
+    "mlmon_prediction_reference_samples", "gauge", "Reference predictions (their N in the reference).", VERSION,
+    issue="drift",
+)
+DRIFTED_FEATURES = Metric(
+    "mlmon_drifted_features_ratio", "gauge",
+    "Share of features with a drift verdict that drifted; absent while no feature has min_samples values.",
+    ("model", "model_version", "window"), issue="drift",
+)
+DATASET_DRIFT = Metric(
+    "mlmon_dataset_drift_detected", "gauge", "1 when the drifted share of features reaches drift.drifted_share.",
+    ("model", "model_version", "window"), issue="drift",
+)
+MULTIVARIATE_DRIFT_SCORE = Metric(
+    "mlmon_multivariate_drift_score", "gauge",
+    "PSI of the PCA reconstruction-error histogram vs the reference's: joint drift no single feature shows.",
+    ("model", "model_version", "window"), issue="drift",
+)
+MULTIVARIATE_DRIFT_P_VALUE = Metric(
+    "mlmon_multivariate_drift_p_value", "gauge", "KS p-value of the reconstruction-error distribution vs the reference.",
+    ("model", "model_version", "window"), issue="drift",
+)
+MULTIVARIATE_WINDOW_SAMPLES = Metric(
+    "mlmon_multivariate_window_samples", "gauge",
+    "Records in the window with every numeric feature present (the N of multivariate drift).",
+    ("model", "model_version", "window"), issue="drift",
 )
 
 CATALOG: tuple[Metric, ...] = tuple(m for m in list(globals().values()) if isinstance(m, Metric))

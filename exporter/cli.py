@@ -31,7 +31,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from exporter.demo import DemoOptions, run_demo
 
-    options = DemoOptions(seed=args.seed, rate=args.rate, duration=args.duration, drift_after=args.drift_after)
+    options = DemoOptions(
+        seed=args.seed, rate=args.rate, duration=args.duration, drift_after=args.drift_after, label_delay=args.label_delay
+    )
     run_demo(load_config(args.config), options)
     return 0
 
@@ -82,6 +84,27 @@ def cmd_docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rules_build(args: argparse.Namespace) -> int:
+    from alert_rules.build import build
+
+    return build(load_config(args.config), Path(args.out), check=args.check)
+
+
+def cmd_dashboards_build(args: argparse.Namespace) -> int:
+    # Imported here: `dashboards` imports `exporter`, never the other way round.
+    from dashboards.build import stale, write
+
+    config, out = load_config(args.config), Path(args.out)
+    if args.check:
+        problems = stale(config, out)
+        for problem in problems:
+            print(f"{problem}: run `make generate`", file=sys.stderr)
+        return 1 if problems else 0
+    for path in write(config, out):
+        print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlmon", description="Prometheus-native monitoring for ML models.")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default: %(default)s)")
@@ -97,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--rate", type=float, default=200.0, help="records per second per model")
     demo.add_argument("--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)")
     demo.add_argument("--drift-after", type=float, default=60.0, help="seconds of clean traffic before drift")
+    demo.add_argument("--label-delay", type=float, default=20.0, help="seconds before a prediction's label arrives")
     demo.set_defaults(run=cmd_demo)
 
     config = commands.add_parser("config", help="validate the config or print its JSON Schema")
@@ -117,6 +141,24 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("-o", "--output", required=True)
     build.add_argument("--sample-rows", type=int, default=1_000_000, help="reservoir size for quantiles")
     build.set_defaults(run=cmd_profile_build)
+
+    rules = commands.add_parser("rules", help="Prometheus rules and Alertmanager config")
+    rules_commands = rules.add_subparsers(dest="rules_command", required=True)
+    rules_build = rules_commands.add_parser(
+        "build", help="write recording/alerting rules, alertmanager.yml and a PrometheusRule from the config"
+    )
+    _config_arg(rules_build)
+    rules_build.add_argument("--out", default="alert_rules/generated", help="output folder (default: %(default)s)")
+    rules_build.add_argument("--check", action="store_true", help="exit 1 when the files on disk are stale")
+    rules_build.set_defaults(run=cmd_rules_build)
+
+    dashboards = commands.add_parser("dashboards", help="Grafana dashboards")
+    dashboards_commands = dashboards.add_subparsers(dest="dashboards_command", required=True)
+    dashboards_build = dashboards_commands.add_parser("build", help="write the Grafana dashboards JSON from the config")
+    _config_arg(dashboards_build)
+    dashboards_build.add_argument("--out", default="dashboards/generated", help="output folder (default: %(default)s)")
+    dashboards_build.add_argument("--check", action="store_true", help="exit 1 when the files on disk are stale")
+    dashboards_build.set_defaults(run=cmd_dashboards_build)
 
     docs = commands.add_parser("docs", help="generate reference docs")
     docs_commands = docs.add_subparsers(dest="docs_command", required=True)

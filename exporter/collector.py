@@ -14,6 +14,8 @@ from exporter import catalog as c
 from exporter.config import format_duration
 from exporter.decode import REJECTION_REASONS, UNKNOWN_MODEL_LABEL
 from exporter.exposition import Exposition, lines_for, series_prefix
+from exporter.drift_report import collect_drift
+from exporter.quality_report import collect_quality
 from exporter.state import QUALITY, StateStore, VersionState
 from exporter.stats import ExporterStats
 
@@ -50,7 +52,8 @@ def _bin_prefixes(state: VersionState, metric: c.Metric, prediction: bool) -> li
 
 def collect_version(state: VersionState, out: Exposition, now: float) -> None:
     model, version = state.model, state.version
-    profile_hash = state.profile.short_hash if state.profile else ""
+    # The content hash serialises the whole profile: computed once per reference layout, not per scrape.
+    profile_hash = _prefixes(state, "profile_hash", lambda: [state.profile.short_hash])[0] if state.profile else ""
     out.add_one(c.MODEL_INFO, (model.name, version, model.task, profile_hash), 1)
     out.add_one(c.PREDICTIONS, (model.name, version), state.predictions)
     out.add_one(c.UNKNOWN_FEATURES, (model.name, version), state.unknown_features)
@@ -63,18 +66,24 @@ def collect_version(state: VersionState, out: Exposition, now: float) -> None:
     with state.lock:
         quality = state.quality.copy()
         cumulative = state.cumulative.copy() if state.layout is not None else None
+    # Quality series: label prefixes cached per version, values formatted straight from the matrix.
     feature_names = [f.name for f in model.features]
     for column, metric in QUALITY_METRICS.items():
         q = QUALITY.index(column)
         kinds = ("categorical", "boolean") if column == "unseen" else ("numeric",) if column == "nonfinite" else None
-        for i, feature in enumerate(model.features):
-            if kinds is None or feature.type in kinds:
-                out.add_one(metric, (model.name, version, feature_names[i]), int(quality[i, q]))
-    for i, feature in enumerate(model.features):
-        if feature.type == "numeric":
-            for side in ("below", "above"):
-                value = int(quality[i, QUALITY.index(side)])
-                out.add_one(c.FEATURE_OUT_OF_RANGE, (model.name, version, feature.name, side), value)
+        rows = [i for i, feature in enumerate(model.features) if kinds is None or feature.type in kinds]
+        prefixes = _prefixes(state, metric.name, lambda: [
+            series_prefix(metric.name, metric.labels, (model.name, version, feature_names[i])) for i in rows
+        ])
+        out.add(metric, lines_for(prefixes, quality[rows, q]))
+    numeric = [i for i, feature in enumerate(model.features) if feature.type == "numeric"]
+    metric = c.FEATURE_OUT_OF_RANGE
+    prefixes = _prefixes(state, metric.name, lambda: [
+        series_prefix(metric.name, metric.labels, (model.name, version, feature_names[i], side))
+        for i in numeric for side in ("below", "above")
+    ])
+    sides = [QUALITY.index("below"), QUALITY.index("above")]
+    out.add(metric, lines_for(prefixes, quality[numeric][:, sides].reshape(-1)))
     if cumulative is None or state.layout is None:
         return
     split = int(state.layout.offsets[-2])
@@ -84,6 +93,7 @@ def collect_version(state: VersionState, out: Exposition, now: float) -> None:
     ):
         out.add(metric, lines_for(_prefixes(state, metric.name, lambda: _bin_prefixes(state, metric, prediction)), counts))
         out.add(ratio_metric, _prefixes(state, ratio_metric.name, lambda: _ratio_lines(state, ratio_metric, prediction)))
+    collect_drift(state, out, now)  # scores from the window bin counts (docs/drift.md)
 
 
 def _ratio_lines(state: VersionState, metric: c.Metric, prediction: bool) -> list[str]:
@@ -100,5 +110,6 @@ def collect(store: StateStore, stats: ExporterStats, now: float) -> Exposition:
         collect_version(state, out, now)
     for metric in (c.MODEL_INFO, c.PREDICTIONS):
         out.samples.setdefault(metric, [])
+    collect_quality(store, out, now)
     stats.collect(out, store)
     return out

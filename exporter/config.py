@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from exporter.config_errors import ConfigError, format_validation_error
+from exporter.config_alerting import AlertingConfig, reference_problems
 
 # Names that end up as Prometheus label values and in URLs. Config-defined, so bounded,
 # but kept to a safe alphabet so they never need escaping in PromQL or paths.
@@ -99,6 +100,11 @@ class ExporterConfig(Strict):
     window_slots: int = Field(
         60, ge=2, le=1440, description="Slots per time window: a 1h window with 60 slots forgets minute by minute."
     )
+    max_pending_predictions: int = Field(
+        100_000, gt=0, le=10_000_000,
+        description="Predictions kept by id until their label arrives; the oldest is evicted (and counted) beyond this.",
+    )
+    label_ttl: Duration = Field(86400, description="How long a prediction waits for its label before it is evicted.")
 
     _check_listeners = field_validator("metrics_listen", "ingest_listen")(lambda cls, v: _check_listen(v))
 
@@ -137,6 +143,22 @@ class DriftConfig(Strict):
         default_factory=lambda: [3600], min_length=1, max_length=5, description="Time windows scores are computed over."
     )
     drifted_share: float = Field(0.5, gt=0, le=1, description="Share of drifted features that flags the dataset.")
+    # A feature is drifted when N >= min_samples, its test (KS numeric, chi-square categorical)
+    # gives p < alpha, and its `method` score >= min_effect. docs/drift.md shows why: a PSI
+    # threshold alone misses a 10-point swap between two even categories (PSI 0.04) and
+    # flags noise on many-bin features (PSI ~ chi2(bins-1)/N); a p-value alone flags trivia at large N.
+    alpha: float = Field(0.001, gt=0, lt=1, description="Test p-value below which the window differs from the reference.")
+    min_effect: float | None = Field(
+        None, gt=0, description="Smallest `method` score that counts as drift once significant (default: warning / 10)."
+    )
+    export: list[DriftMethod] = Field(
+        default_factory=lambda: ["psi", "ks", "chisquare", "wasserstein"],
+        description="Scores exported per feature and window (each costs series); `method` is always exported.",
+    )
+
+    @property
+    def effect_floor(self) -> float:
+        return self.min_effect if self.min_effect is not None else self.warning / 10
 
     @model_validator(mode="after")
     def _ordered(self) -> DriftConfig:
@@ -153,6 +175,98 @@ class CaptureReference(Strict):
     capture: int = Field(gt=0, le=1_000_000, description="Samples per model version to build the reference from.")
 
 
+# Model-quality metrics a config can set thresholds on, per task (see docs/quality.md).
+BINARY_METRICS = (
+    "accuracy", "precision", "recall", "f1", "specificity", "false_positive_rate", "false_negative_rate",
+    "roc_auc", "brier", "log_loss", "expected_cost",
+)
+MULTICLASS_METRICS = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "micro_f1")
+REGRESSION_METRICS = ("mae", "rmse", "mape", "bias", "r2")
+QUALITY_METRICS = {
+    "binary_classification": BINARY_METRICS,
+    "multiclass_classification": MULTICLASS_METRICS,
+    "regression": REGRESSION_METRICS,
+}
+# Segment values end up as label values; the same safe alphabet as model_version, digits first allowed.
+SegmentValue = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.:+-]{0,63}$")]
+
+
+class MetricBound(Strict):
+    """Where a quality metric stops being acceptable: below `min` or above `max` (either or both)."""
+
+    min: float | None = Field(None, description="The metric must stay at or above this.")
+    max: float | None = Field(None, description="The metric must stay at or below this.")
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> MetricBound:
+        if self.min is None and self.max is None:
+            raise ValueError("give `min`, `max` or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) must be <= max ({self.max})")
+        return self
+
+
+class CostModel(Strict):
+    """What an error costs the business; exported as the expected cost per prediction."""
+
+    false_negative: float = Field(ge=0, description="Cost of one missed positive (e.g. an undetected fraud).")
+    false_positive: float = Field(ge=0, description="Cost of one false alarm (e.g. a blocked good customer).")
+
+
+class QualityConfig(Strict):
+    """How predictions are scored once labels arrive, and which metrics matter for the business."""
+
+    decision_threshold: float = Field(
+        0.5, gt=0, lt=1, description="Binary: a score at or above this is a positive prediction."
+    )
+    classes: list[Name] | None = Field(
+        None, max_length=50, description="Multiclass: the classes scored (default prediction.classes); others are __other__."
+    )
+    thresholds: dict[str, MetricBound] = Field(
+        default_factory=dict, description="Business thresholds {metric: {min, max}}; see docs/quality.md for names."
+    )
+    cost: CostModel | None = Field(None, description="Binary: cost per false negative / false positive.")
+    windows: list[Duration] | None = Field(
+        None, max_length=5, description="Windows (by label arrival) for quality gauges; default drift.windows."
+    )
+    score_bins: int = Field(
+        100, ge=10, le=1000, description="Binary: score histogram bins (logit-spaced) behind ROC AUC and estimates."
+    )
+
+
+class SegmentConfig(Strict):
+    """A sensitive attribute read from a record's `segments`; values outside `values` fold into __other__."""
+
+    attribute: Name = Field(description="The key in a record's `segments` object, e.g. country.")
+    values: list[SegmentValue] = Field(min_length=1, max_length=50, description="Values tracked one by one.")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> SegmentConfig:
+        if len(set(self.values)) != len(self.values):
+            raise ValueError(f"segment {self.attribute!r}: values must be distinct")
+        return self
+
+
+def check_quality(model: ModelConfig) -> None:
+    """Cross-field rules of `quality:` and `segments:` that depend on the task."""
+    allowed = QUALITY_METRICS[model.task]
+    unknown = sorted(set(model.quality.thresholds) - set(allowed))
+    if unknown:
+        raise ValueError(f"quality.thresholds: {', '.join(unknown)} not a {model.task} metric ({', '.join(allowed)})")
+    if model.task == "multiclass_classification" and not model.quality_classes:
+        raise ValueError("multiclass_classification needs quality.classes or prediction.classes (bounded class labels)")
+    if model.quality.cost is not None and model.task != "binary_classification":
+        raise ValueError("quality.cost applies to binary_classification only")
+    if model.segments and model.task != "binary_classification":
+        raise ValueError("segments (bias measures) apply to binary_classification only")
+    attributes = [s.attribute for s in model.segments]
+    if len(set(attributes)) != len(attributes):
+        raise ValueError("segments: attributes must be distinct")
+    windows = model.quality.windows
+    if windows is not None and len(set(windows)) != len(windows):
+        raise ValueError("quality.windows must be distinct")
+
+
 class ModelConfig(Strict):
     """One monitored model: its inputs, its output, its reference and its drift thresholds."""
 
@@ -165,6 +279,12 @@ class ModelConfig(Strict):
     prediction: PredictionConfig = Field(default_factory=PredictionConfig, description="The model output.")
     drift: DriftConfig = Field(default_factory=DriftConfig, description="Drift method, thresholds and windows.")
     team: Name | None = Field(None, description="Owner; becomes the `team` label on alerts.")
+    quality: QualityConfig = Field(
+        default_factory=QualityConfig, description="Label-based quality: decision threshold, business thresholds, cost."
+    )
+    segments: list[SegmentConfig] = Field(
+        default_factory=list, max_length=10, description="Sensitive attributes for bias measures (binary only)."
+    )
 
     @model_validator(mode="after")
     def _names_unique(self) -> ModelConfig:
@@ -176,8 +296,22 @@ class ModelConfig(Strict):
             raise ValueError(f"prediction.name {self.prediction.name!r} clashes with a feature of the same name")
         return self
 
+    @model_validator(mode="after")
+    def _quality_rules(self) -> ModelConfig:
+        check_quality(self)
+        return self
+
     def feature(self, name: str) -> FeatureConfig:
         return next(f for f in self.features if f.name == name)
+
+    @property
+    def quality_classes(self) -> tuple[str, ...]:
+        """Multiclass labels scored one by one (bounded by the config); others count as __other__."""
+        return tuple(self.quality.classes or self.prediction.classes or ())
+
+    @property
+    def quality_windows(self) -> tuple[int, ...]:
+        return tuple(self.quality.windows or self.drift.windows)
 
 
 class MlmonConfig(Strict):
@@ -185,6 +319,9 @@ class MlmonConfig(Strict):
 
     exporter: ExporterConfig = Field(default_factory=ExporterConfig, description="The sidecar process.")
     models: list[ModelConfig] = Field(min_length=1, description="The models this exporter watches.")
+    alerting: AlertingConfig = Field(
+        default_factory=AlertingConfig, description="Alert thresholds, receivers and routes (`mlmon rules build`)."
+    )
     # Where the file was read from; relative reference paths resolve against it.
     _base_dir: Path = PrivateAttr(default=Path("."))
 
@@ -213,6 +350,10 @@ def parse_config(data: Any, base_dir: Path = Path("."), source: str = "config") 
         config = MlmonConfig.model_validate(data)
     except ValidationError as error:
         raise ConfigError(source, format_validation_error(error, MlmonConfig)) from None
+    # Routes name receivers, models and teams declared elsewhere in the file.
+    problems = reference_problems(config.alerting, {m.name: m.team for m in config.models})
+    if problems:
+        raise ConfigError(source, problems)
     config._base_dir = base_dir
     return config
 

@@ -93,12 +93,22 @@ class Binning:
             return index
         if len(values) == 0:
             return np.zeros(0, dtype=np.int64)
-        # Look up each distinct value once, not each sample.
-        uniques, inverse = np.unique(np.asarray(values, dtype=str), return_inverse=True)
-        lookup = self._index  # type: ignore[attr-defined]
         other = self.n_bins - 1
-        codes = np.fromiter((lookup.get(u, other) for u in uniques.tolist()), dtype=np.int64, count=len(uniques))
-        return codes[inverse.reshape(-1)]
+        if not self.categories:
+            return np.full(len(values), other, dtype=np.int64)
+        # Binary search in the sorted categories, then confirm the hit: O(n log K) in numpy,
+        # about 2x cheaper than np.unique (a full sort of the column) on this path.
+        ordered = self.__dict__.get("_ordered")
+        if ordered is None:  # built once per binning (a benign race: both threads build the same)
+            order = np.argsort(np.asarray(self.categories, dtype=str), kind="stable")
+            ordered = (np.asarray(self.categories, dtype=str)[order], order.astype(np.int64))
+            object.__setattr__(self, "_ordered", ordered)
+        sorted_categories, order = ordered
+        strings = np.asarray(values, dtype=str)
+        position = np.searchsorted(sorted_categories, strings)
+        position[position == len(sorted_categories)] = 0
+        found = sorted_categories[position] == strings
+        return np.where(found, order[position], other)
 
     def bin_bounds(self) -> list[tuple[float, float]]:
         """(lower, upper) of every numeric bin; -inf/inf for underflow and overflow."""

@@ -19,6 +19,7 @@ import orjson
 
 from exporter.config import ModelConfig
 from exporter.profile import Binning, Profile, ProfileError, categorical_binning, numeric_binning
+from exporter.multivariate import EXTRAS_KEY as PCA_KEY, fit_pca
 
 CHUNK_ROWS = 50_000
 TRUE_TEXT = {"true", "1", "yes", "t", "y"}
@@ -194,5 +195,11 @@ def build_profile(path: str | Path, model: ModelConfig, sample_rows: int = 1_000
         binning.stats["missing"] = int(absent)
         binnings.append(binning)
     features = {b.name: b for b in binnings[:-1]}
-    profile = Profile(model.name, rows, features, binnings[-1], source=path.name)
+    # Multivariate drift (exporter/multivariate.py): a PCA basis of the numeric features, fitted
+    # on the same row-aligned reservoir, stored with the reference error distribution.
+    numeric = [i for i, f in enumerate(model.features) if f.type == "numeric"]
+    basis = fit_pca(np.column_stack([reservoir.columns[i].astype(float) for i in numeric]), [specs[i][0] for i in numeric]) \
+        if len(numeric) >= 2 else None
+    extras = {PCA_KEY: basis.to_json()} if basis is not None else {}
+    profile = Profile(model.name, rows, features, binnings[-1], extras=extras, source=path.name)
     return profile

@@ -81,7 +81,11 @@ def start(config: MlmonConfig, metrics_listen: str | None = None, ingest_listen:
     ):
         host, port = split_listen(listen)
         servers.append(make_server(host, port, app, threaded=True))
-    threads = [threading.Thread(target=s.serve_forever, name=f"mlmon-{i}", daemon=True) for i, s in enumerate(servers)]
+    # A short poll interval makes stop() (SIGTERM, tests) return in ~0.1 s instead of 0.5 s per listener.
+    threads = [
+        threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.1}, name=f"mlmon-{i}", daemon=True)
+        for i, s in enumerate(servers)
+    ]
     for thread in threads:
         thread.start()
     return RunningExporter(exporter, servers, threads)

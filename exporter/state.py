@@ -19,7 +19,11 @@ import numpy as np
 from exporter.columns import Column, convert
 from exporter.config import CaptureReference, MlmonConfig, ModelConfig
 from exporter.decode import Batch
+from exporter.label_store import LabelStore
+from exporter.labels import observe_batch
 from exporter.profile import Binning, Profile, categorical_binning, numeric_binning
+from exporter.quality import ModelQuality
+from exporter.multivariate import MultivariateState
 from exporter.windows import WindowRing
 
 # Data-quality counters kept per feature, in this column order.
@@ -116,7 +120,9 @@ class VersionState:
         self.quality = np.zeros((n, len(QUALITY)), dtype=np.int64)
         self.prediction_quality = np.zeros(len(QUALITY), dtype=np.int64)
         self.window_samples = [WindowRing(s, self.slots, 0) for s in self.window_seconds]
+        self.model_quality = ModelQuality(self.model, self.slots)  # labels, performance, estimates, bias
         self.layout: Layout | None = None
+        self.multivariate: MultivariateState | None = None  # PCA error histograms (exporter/multivariate.py)
         if self.profile is not None:
             self._use_profile(self.profile)
 
@@ -125,6 +131,7 @@ class VersionState:
         self.layout = Layout.of(profile, self.model)
         self.cumulative = np.zeros(self.layout.width, dtype=np.int64)
         self.windows = [WindowRing(s, self.slots, self.layout.width) for s in self.window_seconds]
+        self.multivariate = MultivariateState.of(profile, self.window_seconds, self.slots)
         self.capture = None
 
     @property
@@ -153,6 +160,8 @@ class VersionState:
                     return
                 columns = [c._replace(values=c.values[taken:]) for c in columns]
             self._bin(columns, now)
+            if self.multivariate is not None:
+                self.multivariate.add(batch.features, now)
 
     def _bin(self, columns: list[Column], now: float) -> None:
         assert self.layout is not None
@@ -194,6 +203,8 @@ class StateStore:
         self.versions: dict[str, OrderedDict[str, VersionState]] = {m.name: OrderedDict() for m in config.models}
         self.evictions = {m.name: 0 for m in config.models}
         self.lock = threading.Lock()
+        # Predictions waiting for their labels, shared by all models (ids are unique per exporter).
+        self.labels = LabelStore(config.exporter.max_pending_predictions, config.exporter.label_ttl)
 
     def version_state(self, model: ModelConfig, version: str) -> VersionState:
         """The state of a version, created on first sight; may evict the least recently seen version."""
@@ -220,7 +231,10 @@ class StateStore:
         return VersionState(model, version, windows, slots, profile=self.profiles[model.name])
 
     def ingest(self, batch: Batch) -> None:
-        self.version_state(batch.model, batch.version).ingest(batch, self.clock())
+        now = self.clock()
+        state = self.version_state(batch.model, batch.version)
+        state.ingest(batch, now)
+        observe_batch(state.model_quality, self.labels, batch, now)  # inline labels, or kept by id for later
 
     def snapshot(self) -> list[VersionState]:
         with self.lock:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from exporter.state import StateStore
 
 LIMITS = ("request_bytes", "records_per_request", "versions_per_model", "label_value_length")
-ENDPOINTS = ("predictions",)
+ENDPOINTS = ("predictions", "labels")
 
 
 class ExporterStats:

@@ -105,6 +105,8 @@ def records(
             "features": features,
             "prediction": data["predictions"][i],
         }
+        if model == "fraud":  # the sensitive attributes the example config monitors for bias
+            record["segments"] = {"country": features["country"], "channel": features["channel"]}
         if with_labels:
             record["label"] = data["labels"][i]
         out.append(record)

@@ -1,0 +1,155 @@
+"""Drift panels (model, overview and versions dashboards) over the exporter's drift gauges.
+
+Scores are read for each model's own `drift.method`, the score its warning/critical thresholds
+are written in; models that share a method share one selector.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from alert_rules.drift_alerts import PSI_CRITICAL, PSI_WARNING
+from alert_rules.naming import alert_name
+from exporter import catalog
+from exporter.catalog import Metric
+from exporter.config import MlmonConfig
+from dashboards import links
+from dashboards.common import shared_drift_thresholds
+from dashboards.panels import (
+    Panel, Query, Thresholds, heatmap, stat, table, threshold_overrides, timeseries, upper_thresholds,
+)
+from dashboards.promql import selector
+
+
+def method_selector(config: MlmonConfig, metric: Metric, **matchers: str) -> str:
+    """`metric{..., method="psi"}`; with several methods, one arm per method restricted to the
+    models that use it (PromQL allows two matchers on `model`)."""
+    models_by_method: dict[str, list[str]] = defaultdict(list)
+    for model in config.models:
+        models_by_method[model.drift.method].append(model.name)
+    if len(models_by_method) == 1:
+        (method,) = models_by_method
+        return selector(metric, method=f'"{method}"', **matchers)
+    arms = []
+    for method, names in sorted(models_by_method.items()):
+        inner = selector(metric, method=f'"{method}"', **matchers)
+        arms.append(inner[:-1] + f',model=~"{"|".join(names)}"}}')
+    return "(" + " or ".join(arms) + ")"
+
+
+def methods_text(config: MlmonConfig) -> str:
+    methods = sorted({m.drift.method for m in config.models})
+    return "/".join(m.upper() if m in ("psi", "js", "kl", "ks") else m for m in methods)
+
+
+def drifted_share_thresholds(config: MlmonConfig) -> tuple[Thresholds, list[dict[str, Any]]]:
+    per_model = {m.name: Thresholds("green", ((m.drift.drifted_share, "red"),)) for m in config.models}
+    default = per_model[config.models[0].name]
+    return default, threshold_overrides(per_model, default)
+
+
+def multivariate_thresholds(config: MlmonConfig) -> tuple[Thresholds, list[dict[str, Any]]]:
+    """Multivariate drift is a PSI whatever the model's method: the MultivariateDrift alert uses the
+    model's own thresholds when its method is PSI, the PSI field defaults otherwise."""
+    per_model = {
+        m.name: upper_thresholds(m.drift.warning, m.drift.critical) if m.drift.method == "psi"
+        else upper_thresholds(PSI_WARNING, PSI_CRITICAL)
+        for m in config.models
+    }
+    default = per_model[config.models[0].name]
+    return default, threshold_overrides(per_model, default)
+
+
+def runbook(config: MlmonConfig, stem: str) -> list[dict[str, Any]]:
+    return [links.runbook_link(config.alerting.runbook_url, alert_name(stem))]
+
+
+def feature_drift_table(config: MlmonConfig, **version: str) -> Panel:
+    thresholds, _ = shared_drift_thresholds(config)
+    window = {**version, "window": '"$window"'}
+    queries = [
+        Query(f"max by (feature) ({method_selector(config, catalog.FEATURE_DRIFT_SCORE, **window)})",
+              instant=True, table=True),
+        Query(f"min by (feature) ({selector(catalog.FEATURE_DRIFT_P_VALUE, **window)})", instant=True, table=True),
+        Query(f"max by (feature) ({selector(catalog.FEATURE_WINDOW_SAMPLES, **window)})", instant=True, table=True),
+        Query(f"max by (feature) ({selector(catalog.FEATURE_DRIFT_DETECTED, **window)})", instant=True, table=True),
+    ]
+    renames = {"Value #A": "score", "Value #B": "p-value", "Value #C": "samples", "Value #D": "drifted"}
+    overrides = [
+        {"matcher": {"id": "byName", "options": "score"}, "properties": [
+            {"id": "custom.cellOptions", "value": {"type": "color-background", "mode": "basic"}},
+            {"id": "decimals", "value": 3}]},
+        {"matcher": {"id": "byName", "options": "p-value"}, "properties": [
+            {"id": "unit", "value": "sci"}, {"id": "thresholds", "value": Thresholds("green").to_json()}]},
+        {"matcher": {"id": "byName", "options": "samples"}, "properties": [
+            {"id": "unit", "value": "short"}, {"id": "thresholds", "value": Thresholds("green").to_json()}]},
+        {"matcher": {"id": "byName", "options": "drifted"}, "properties": [
+            {"id": "unit", "value": "bool_yes_no"},
+            {"id": "thresholds", "value": Thresholds("green", ((1, "red"),)).to_json()},
+            {"id": "custom.cellOptions", "value": {"type": "color-text"}}]},
+    ]
+    transformations = [
+        {"id": "merge", "options": {}},
+        {"id": "organize", "options": {"excludeByName": {"Time": True},
+                                       "indexByName": {"feature": 0, **{v: i + 1 for i, v in enumerate(renames.values())}},
+                                       "renameByName": renames}},
+    ]
+    return table(
+        "Feature drift", f"Every feature's drift score ({methods_text(config)}, the configured drift.method) over "
+        "the selected window, worst first, coloured by drift.warning/critical; the p-value of its test (KS numeric, "
+        "chi-square categorical), the samples behind it, and the verdict (drifted needs samples >= min_samples, "
+        "p < alpha and score >= min_effect).", "none", queries, width=12, height=10, thresholds=thresholds,
+        sort_by="score", overrides=overrides, transformations=transformations, links=runbook(config, "FeatureDrift"),
+    )
+
+
+def drift_section_panels(config: MlmonConfig, **version: str) -> list[Panel]:
+    thresholds, overrides = shared_drift_thresholds(config)
+    share, share_overrides = drifted_share_thresholds(config)
+    multivariate, multivariate_overrides = multivariate_thresholds(config)
+    window = {**version, "window": '"$window"'}
+    score = method_selector(config, catalog.FEATURE_DRIFT_SCORE, **window)
+    return [
+        stat("Drifted features", "Share of features (with enough samples for a verdict) that drifted in the window; "
+             "red from drift.drifted_share, where the whole dataset counts as drifted.", "percentunit",
+             [Query(f"max by (model) ({selector(catalog.DRIFTED_FEATURES, **window)})", "{{model}}")],
+             thresholds=share, overrides=share_overrides, links=runbook(config, "DriftedFeatureShare")),
+        stat("Prediction drift", "Drift of the model's predictions against the reference predictions "
+             f"({methods_text(config)}); colours are drift.warning/critical.", "none",
+             [Query(f"max by (model) ({method_selector(config, catalog.PREDICTION_DRIFT_SCORE, **window)})",
+                    "{{model}}")], thresholds=thresholds, overrides=overrides, decimals=3,
+             links=runbook(config, "PredictionDrift")),
+        stat("Multivariate drift", "PSI of the PCA reconstruction error against the reference's: joint drift that no "
+             "single feature shows (numeric features only); colours are the MultivariateDrift alert thresholds.",
+             "none", [Query(f"max by (model) ({selector(catalog.MULTIVARIATE_DRIFT_SCORE, **window)})", "{{model}}")],
+             decimals=3, thresholds=multivariate, overrides=multivariate_overrides,
+             links=runbook(config, "MultivariateDrift")),
+        stat("Dataset drift", "Yes when the drifted share reached drift.drifted_share in the window.", "bool_yes_no",
+             [Query(f"max by (model) ({selector(catalog.DATASET_DRIFT, **window)})", "{{model}}")],
+             thresholds=Thresholds("green", ((1, "red"),)), graph=False),
+        feature_drift_table(config, **version),
+        heatmap("Feature drift over time", "Drift score of every feature over time (rows: features); hot rows are "
+                "drifting features.", "none",
+                [Query(f"max by (feature) ({score})", "{{feature}}")], width=12, height=10,
+                links=runbook(config, "FeatureDrift")),
+        timeseries("Feature drift score", "Drift score per feature over the selected window; the bands are "
+                   "drift.warning and drift.critical, the alert thresholds.", "none",
+                   [Query(f"max by (model, feature) ({score})", "{{model}} {{feature}}")],
+                   thresholds=thresholds, overrides=overrides, show_thresholds=True, minimum=0,
+                   links=runbook(config, "FeatureDrift")),
+        timeseries("Multivariate drift", "Joint drift score over time (left axis) and the records with every "
+                   "numeric feature present behind it (right axis).", "none",
+                   [Query(f"max by (model) ({selector(catalog.MULTIVARIATE_DRIFT_SCORE, **window)})", "{{model}} score"),
+                    Query(f"max by (model) ({selector(catalog.MULTIVARIATE_WINDOW_SAMPLES, **window)})",
+                          "{{model}} samples")],
+                   minimum=0, thresholds=multivariate, show_thresholds=True, links=runbook(config, "MultivariateDrift"),
+                   overrides=[*multivariate_overrides,
+                              {"matcher": {"id": "byRegexp", "options": ".* samples$"}, "properties": [
+                                  {"id": "unit", "value": "short"}, {"id": "custom.axisPlacement", "value": "right"},
+                                  {"id": "custom.thresholdsStyle", "value": {"mode": "off"}}]}]),
+    ]
+
+
+def worst_drift(config: MlmonConfig, by: tuple[str, ...], **matchers: str) -> str:
+    return f"max by ({', '.join(by)}) ({method_selector(config, catalog.FEATURE_DRIFT_SCORE, **matchers)})"

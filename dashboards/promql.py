@@ -1,0 +1,64 @@
+"""PromQL building blocks: selectors and the few query shapes every dashboard repeats.
+
+Metric names come in as :class:`exporter.catalog.Metric` objects, never as strings, so a renamed
+metric breaks the build instead of leaving a dead panel behind.
+
+    >>> from exporter import catalog
+    >>> rate(catalog.PREDICTIONS, model='"$model"')
+    'rate(mlmon_predictions_total{model="$model"}[$__rate_interval])'
+"""
+
+from __future__ import annotations
+
+from exporter.catalog import Metric
+
+RATE_INTERVAL = "$__rate_interval"
+
+# Built-in series that Prometheus itself (or prometheus_client's default collectors) writes; they
+# are not mlmon metrics, so the catalog does not define them. Named once, here.
+PROMETHEUS_UP = "up"
+PROMETHEUS_SCRAPE_DURATION = "scrape_duration_seconds"
+PROMETHEUS_SAMPLES_SCRAPED = "scrape_samples_scraped"
+PROMETHEUS_ALERTS = "ALERTS"
+PROCESS_RESIDENT_MEMORY = "process_resident_memory_bytes"
+PROCESS_CPU = "process_cpu_seconds_total"
+
+
+def selector(metric: Metric | str, /, **matchers: str) -> str:
+    """`name{label=value,...}`; values are written with their operator, e.g. model='=~"$model"'."""
+    name = metric if isinstance(metric, str) else metric.name
+    if not matchers:
+        return name
+    parts = []
+    for label, value in matchers.items():
+        operator = "" if value[:1] in "=!" else "="
+        parts.append(f"{label}{operator}{value}")
+    return f"{name}{{{','.join(parts)}}}"
+
+
+def rate(metric: Metric | str, interval: str = RATE_INTERVAL, /, **matchers: str) -> str:
+    return f"rate({selector(metric, **matchers)}[{interval}])"
+
+
+def increase(metric: Metric | str, interval: str, /, **matchers: str) -> str:
+    return f"increase({selector(metric, **matchers)}[{interval}])"
+
+
+def sum_by(labels: tuple[str, ...] | list[str], expr: str) -> str:
+    if not labels:
+        return f"sum({expr})"
+    return f"sum by ({', '.join(labels)}) ({expr})"
+
+
+def share(numerator: str, denominator: str, on: tuple[str, ...] = ()) -> str:
+    """numerator / denominator, matched on `on` labels (group_left when the numerator is finer)."""
+    if not on:
+        return f"({numerator}) / scalar({denominator})"
+    return f"({numerator}) / on ({', '.join(on)}) group_left () ({denominator})"
+
+
+def bin_share(metric: Metric, window: str, by: tuple[str, ...], /, **matchers: str) -> str:
+    """Each bin's share of the counts in `window`, per `by` group (e.g. per feature): the live
+    distribution that is compared with the reference ratios bin for bin."""
+    counts = increase(metric, window, **matchers)
+    return share(sum_by((*by, "bin"), counts), sum_by(by, counts), on=by)

@@ -1,0 +1,103 @@
+"""Dashboard variables: the datasource picker and the model/version/window/feature selectors.
+
+Query variables read label values off `mlmon_model_info` and the reference-ratio series, which
+exist as soon as a version has been seen, so the selectors fill before any traffic has drifted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from exporter import catalog
+from exporter.config import MlmonConfig, format_duration
+from dashboards.panels import DATASOURCE
+from dashboards.promql import selector
+
+# Grafana's value for "All" in multi-value variables: a regex matching every label value.
+ALL_VALUE = ".*"
+
+
+def datasource() -> dict[str, Any]:
+    return {
+        "name": "datasource",
+        "label": "Data source",
+        "type": "datasource",
+        "query": "prometheus",
+        "current": {},
+        "hide": 0,
+        "includeAll": False,
+        "multi": False,
+        "options": [],
+        "refresh": 1,
+        "regex": "",
+    }
+
+
+def _query(name: str, label: str, query: str, *, multi: bool = False, include_all: bool = False,
+           hide: int = 0) -> dict[str, Any]:
+    variable: dict[str, Any] = {
+        "name": name,
+        "label": label,
+        "type": "query",
+        "datasource": DATASOURCE,
+        "definition": query,
+        "query": {"query": query, "refId": f"{name}-variable"},
+        "current": {},
+        "hide": hide,
+        "includeAll": include_all,
+        "multi": multi,
+        "options": [],
+        "refresh": 2,  # on time range change: new versions appear without a reload
+        "regex": "",
+        "sort": 1,
+    }
+    if include_all:
+        variable["allValue"] = ALL_VALUE
+    return variable
+
+
+def model(multi: bool = False) -> dict[str, Any]:
+    return _query("model", "Model", f"label_values({catalog.MODEL_INFO.name}, model)",
+                  multi=multi, include_all=multi)
+
+
+def version(name: str = "version", label: str = "Version", multi: bool = False) -> dict[str, Any]:
+    matcher = '=~"$model"' if multi else '"$model"'
+    query = f"label_values({selector(catalog.MODEL_INFO, model=matcher)}, model_version)"
+    return _query(name, label, query, multi=multi, include_all=multi)
+
+
+def feature() -> dict[str, Any]:
+    source = selector(catalog.FEATURE_REFERENCE, model='"$model"', model_version='"$version"')
+    return _query("feature", "Feature", f"label_values({source}, feature)", multi=True, include_all=True)
+
+
+def job() -> dict[str, Any]:
+    """The scrape job(s) of the exporter, read off a series only mlmon exports."""
+    return _query("job", "Job", f"label_values({catalog.SCRAPE_DURATION.name}, job)", multi=True, include_all=True)
+
+
+def window_names(config: MlmonConfig, kind: str = "drift") -> list[str]:
+    """Every drift (or quality) window any model uses, shortest first (e.g. ["5m", "1h"]): the
+    windows the exporter computes its windowed gauges over, so every option has data."""
+    windows = (lambda m: m.drift.windows) if kind == "drift" else (lambda m: m.quality_windows)
+    seconds = sorted({w for m in config.models for w in windows(m)})
+    return [format_duration(s) for s in seconds]
+
+
+def window(config: MlmonConfig, kind: str = "drift") -> dict[str, Any]:
+    """The time window of the exporter's windowed gauges and of the bin-share queries."""
+    names = window_names(config, kind)
+    options = [{"selected": i == 0, "text": n, "value": n} for i, n in enumerate(names)]
+    return {
+        "name": "window",
+        "label": "Window",
+        "type": "custom",
+        "query": ",".join(names),
+        "current": {"selected": True, "text": names[0], "value": names[0]},
+        "hide": 0,
+        "includeAll": False,
+        "multi": False,
+        "options": options,
+        "skipUrlSync": False,
+    }

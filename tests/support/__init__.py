@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: real Prometheus / Alertmanager processes and a webhook receiver."""

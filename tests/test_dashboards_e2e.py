@@ -1,0 +1,204 @@
+"""End to end: a real Prometheus scrapes a real exporter fed with synthetic traffic, and every query
+of every generated dashboard returns data: an empty answer is a dead panel.
+
+Panels that are legitimately empty in a scenario are listed in EXPECTED_EMPTY with the reason;
+anything else that comes back empty (or only NaN) fails the test.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import requests
+import yaml
+
+from dashboards.build import build_all
+from dashboards.inspect import DashboardQuery, panels, queries, substitute
+from exporter import catalog, synthetic
+from exporter.config import MlmonConfig, parse_config
+from exporter.multivariate import EXTRAS_KEY
+from exporter.profile import Profile
+from exporter.server import RunningExporter, start
+from tests.support.processes import PrometheusProcess, http_json
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+ROUNDS = 5           # one batch per model version per second
+FRAUD_V1 = 300       # records per round; labels for them arrive late through /v1/labels
+FRAUD_V2 = 100       # never labelled: the "quality before labels" scenario
+DELIVERY_V1 = 200    # labels inline
+# Grafana's $__rate_interval is max(4 x scrape interval, step + scrape interval); scrapes are 1 s here.
+RATE_INTERVAL = "5s"
+RANGE_SECONDS = 10
+
+# uid, variable values, and the queries ((panel title, refId) or variable/annotation name) that are
+# empty in that scenario, with the reason.
+SCENARIOS: list[tuple[str, dict[str, str], dict[tuple[str, str], str]]] = [
+    ("mlmon-overview", {"model": ".*", "version": ".*"}, {
+        ("Firing MLMon alerts", "A"): "nothing fires in a 10-second run (every alert has a `for` of minutes)",
+    }),
+    ("mlmon-model", {"model": "fraud", "version": "v1", "window": "5m", "feature": ".*"}, {}),
+    ("mlmon-model", {"model": "delivery_time", "version": "v1", "window": "1h", "feature": ".*"}, {}),
+    ("mlmon-quality", {"model": "fraud", "version": "v1", "window": "1h"}, {}),
+    ("mlmon-quality", {"model": "fraud", "version": "v2", "window": "1h"}, {
+        ("Label delay", "A"): "v2 is never labelled: no label delay observed",
+        ("Label delay", "B"): "v2 is never labelled: no label delay observed",
+        ("Label delay", "C"): "v2 is never labelled: no label delay observed",
+        ("Quality ratios with 95% Wilson intervals", "A"): "no labels yet: realised quality is undefined",
+        ("Quality ratios with 95% Wilson intervals", "B"): "no labels yet: no interval",
+        ("Quality ratios with 95% Wilson intervals", "C"): "no labels yet: no interval",
+        ("Quality scores", "A"): "no labels yet: no Brier score or log loss",
+        ("Quality vs business thresholds", "A"): "no labels yet: the thresholds (B) still show",
+        ("Estimated vs realised", "B"): "no labels yet: only the label-free estimate (A) exists",
+    }),
+    ("mlmon-quality", {"model": "delivery_time", "version": "v1", "window": "1h"}, {
+        ("Quality ratios with 95% Wilson intervals", "A"): "regression: no 0-1 ratios (its metrics are scores)",
+        ("Quality ratios with 95% Wilson intervals", "B"): "regression: no 0-1 ratios, no intervals",
+        ("Quality ratios with 95% Wilson intervals", "C"): "regression: no 0-1 ratios, no intervals",
+        ("Estimated vs realised", "A"): "estimates from calibrated scores exist for binary models only",
+        ("Estimated vs realised", "B"): "regression: no 0-1 ratios",
+        ("Confusion matrix", "A"): "regression: no confusion matrix",
+        ("Rates per segment", "A"): "segments apply to binary models only",
+        ("Bias measures", "A"): "segments apply to binary models only",
+        ("Smallest segment behind each bias measure", "A"): "segments apply to binary models only",
+        ("Label delay", "A"): "labels arrive inline with the predictions: no delay observed",
+        ("Label delay", "B"): "labels arrive inline with the predictions: no delay observed",
+        ("Label delay", "C"): "labels arrive inline with the predictions: no delay observed",
+    }),
+    ("mlmon-versions", {"model": "fraud", "version_a": "v1", "version_b": "v2", "window": "5m"}, {}),
+    ("mlmon-exporter", {"job": "mlmon"}, {}),
+]
+
+
+def e2e_config() -> MlmonConfig:
+    """The example config plus what the quality dashboard shows: business thresholds, a cost model
+    and a sensitive attribute on the fraud model."""
+    data = yaml.safe_load((EXAMPLES / "mlmon.yaml").read_text())
+    fraud = next(m for m in data["models"] if m["name"] == "fraud")
+    fraud["quality"] = {
+        **fraud.get("quality", {}),
+        "thresholds": {"accuracy": {"min": 0.9}, "brier": {"max": 0.2}},
+        "cost": {"false_negative": 100, "false_positive": 5},
+    }
+    fraud["segments"] = [{"attribute": "region", "values": ["na", "eu"]}]
+    return parse_config(copy.deepcopy(data), base_dir=EXAMPLES, source="e2e config")
+
+
+def no_multivariate_reference(config: MlmonConfig, model: str) -> dict[tuple[str, str], str]:
+    """Multivariate drift needs a PCA basis in the reference profile; profiles built before
+    multivariate drift existed carry none, and then the exporter exports no multivariate series."""
+    model_config = config.model(model)
+    path = config.reference_path(model_config) if model_config else None
+    if path is None or EXTRAS_KEY in Profile.read(path).extras:
+        return {}
+    reason = f"{path.name} has no PCA basis (profile extras), so no multivariate drift is computed"
+    return {("Multivariate drift", "A"): reason, ("Multivariate drift", "B"): reason}
+
+
+def region(country: str) -> str:
+    return {"US": "na", "GB": "eu", "DE": "eu", "FR": "eu"}.get(country, "other")
+
+
+def send_traffic(exporter: RunningExporter, rng: np.random.Generator) -> int:
+    """ROUNDS seconds of traffic; returns the fraud v1 records sent."""
+    ingest = f"http://127.0.0.1:{exporter.ingest_port}"
+    sent = 0
+    for round_ in range(ROUNDS):
+        v1 = synthetic.records("fraud", "v1", FRAUD_V1, rng, faults=0.05, id_prefix=f"r{round_}-", with_labels=True)
+        labels = [{"id": r["id"], "label": r.pop("label")} for r in v1]
+        v2 = synthetic.records("fraud", "v2", FRAUD_V2, rng, drift=0.5, faults=0.05, id_prefix=f"r{round_}-v2-")
+        for record in v1 + v2:
+            record["segments"] = {"region": region(record["features"].get("country", ""))}
+        delivery = synthetic.records("delivery_time", "v1", DELIVERY_V1, rng, faults=0.05, with_labels=True,
+                                     id_prefix=f"r{round_}-")
+        unknown = [{"model": "no_such_model", "model_version": "v1", "features": {}, "prediction": 1.0}]
+        for batch in (v1, v2, delivery, unknown):
+            response = requests.post(f"{ingest}/v1/predictions", data=json.dumps(batch),
+                                     headers={"Content-Type": "application/json"}, timeout=10)
+            assert response.status_code in (200, 422), response.text
+        time.sleep(0.5)  # labels come later than their predictions: a real label delay
+        answer = requests.post(f"{ingest}/v1/labels", json=labels, timeout=10).json()
+        assert answer["joined"] == FRAUD_V1, answer
+        sent += FRAUD_V1
+        time.sleep(0.5)
+    return sent
+
+
+def has_data(result: list[dict[str, Any]]) -> bool:
+    """Some series with some value that is a number (a NaN-only series draws nothing)."""
+    for series in result:
+        values = series.get("values") or ([series["value"]] if "value" in series else [])
+        if any(v[1] not in ("NaN", "+Inf", "-Inf") for v in values):
+            return True
+    return False
+
+
+def run(prometheus: PrometheusProcess, expr: str, instant: bool, now: float) -> list[dict[str, Any]]:
+    if instant:
+        params = {"query": expr, "time": f"{now:.3f}"}
+        path = "query"
+    else:
+        params = {"query": expr, "start": f"{now - RANGE_SECONDS:.3f}", "end": f"{now:.3f}", "step": "1"}
+        path = "query_range"
+    answer = http_json(f"{prometheus.url}/api/v1/{path}?" + urllib.parse.urlencode(params))
+    assert answer["status"] == "success", (expr, answer)
+    return answer["data"]["result"]
+
+
+def scenario_queries(dashboard: dict[str, Any]) -> list[tuple[tuple[str, str], DashboardQuery, bool]]:
+    """((panel title, refId) or (kind, name), query, instant?) for every query Grafana would run."""
+    by_where = {q.where: q for q in queries(dashboard)}
+    out = []
+    for panel in panels(dashboard):
+        for target in panel.get("targets", []):
+            where = f"panel {panel['id']} {panel['title']!r} {target['refId']}"
+            out.append(((panel["title"], target["refId"]), by_where.pop(where), bool(target["instant"])))
+    for where, query in by_where.items():  # variables and annotations: instant lookups of series
+        kind, _, name = where.partition(" ")
+        out.append(((kind, name), query, True))
+    return out
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    config = e2e_config()
+    exporter = start(config, "127.0.0.1:0", "127.0.0.1:0")
+    try:
+        with PrometheusProcess(tmp_path_factory.mktemp("e2e"), [f"127.0.0.1:{exporter.metrics_port}"]) as prom:
+            # Prometheus's first scrape comes only after its discovery reload (~5 s): traffic sent
+            # before that would land in the first sample and never show as a rate.
+            prom.wait_for(lambda: prom.query("up == 1"), timeout=20, what="the first scrape")
+            sent = send_traffic(exporter, np.random.default_rng(11))
+            selector = f'{catalog.LABELLED_PREDICTIONS.name}{{model="fraud",model_version="v1"}}'
+            prom.wait_for(lambda: prom.query(f"{selector} == {sent}"), timeout=15, what="the last labels scraped")
+            time.sleep(2)  # a few more scrapes, so every rate window holds two samples or more
+            yield config, prom, time.time()
+    finally:
+        exporter.stop()
+
+
+@pytest.mark.parametrize("uid, values, expected_empty", SCENARIOS,
+                         ids=[f"{uid}-{'-'.join(v.values())}" for uid, v, _ in SCENARIOS])
+def test_every_dashboard_query_returns_data(live, uid, values, expected_empty):
+    config, prometheus, now = live
+    if "model" in values and uid == "mlmon-model":
+        expected_empty = {**expected_empty, **no_multivariate_reference(config, values["model"])}
+    dashboard = next(json.loads(t) for t in build_all(config).values() if json.loads(t)["uid"] == uid)
+    variables = {**values, "__rate_interval": RATE_INTERVAL, "__range": f"{RANGE_SECONDS}s"}
+    dead, unexpectedly_alive = [], []
+    for key, query, instant in scenario_queries(dashboard):
+        expr = substitute(query.expr, variables)
+        alive = has_data(run(prometheus, expr, instant, now))
+        if not alive and key not in expected_empty:
+            dead.append(f"{key}: {expr}")
+        if alive and key in expected_empty:
+            unexpectedly_alive.append(f"{key} (documented empty: {expected_empty[key]})")
+    assert not dead, "dead panels (no data):\n" + "\n".join(dead)
+    assert not unexpectedly_alive, "documented as empty but returned data:\n" + "\n".join(unexpectedly_alive)
