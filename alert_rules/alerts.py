@@ -149,7 +149,7 @@ def model_group(config: MlmonConfig, model: ModelConfig) -> RuleGroup:
     from alert_rules.drift_alerts import drift_alerts
     from alert_rules.quality_alerts import quality_alerts
 
-    rules += drift_alerts(alert, model)
+    rules += drift_alerts(alert, model, config.alerting.drift.for_)
     rules += quality_alerts(alert, config, model)
     return RuleGroup(f"mlmon.model.{model.name}.alerts", rules)
 

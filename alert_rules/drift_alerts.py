@@ -40,7 +40,7 @@ def _score(side: fleet_rules.Side, gauge: c.Metric, model: ModelConfig, window_s
     return f"max without (instance, method) ({gauge.name}{_sel(model=model.name, window=window, method=method)})"
 
 
-def drift_alerts(alert: AlertFactory, model: ModelConfig) -> list[AlertRule]:
+def drift_alerts(alert: AlertFactory, model: ModelConfig, for_: str) -> list[AlertRule]:
     drift = model.drift
     seconds = max(drift.windows)
     window = format_duration(seconds)
@@ -53,7 +53,7 @@ def drift_alerts(alert: AlertFactory, model: ModelConfig) -> list[AlertRule]:
             "FeatureDrift",
             f"{feature} >= {threshold:g}\nand on (model, model_version, feature)\n"
             f"{_enough(c.FEATURE_WINDOW_SAMPLES, 'model, model_version, feature', model, window)}",
-            for_="15m", severity=severity, category=DRIFT, labels=labels,
+            for_=for_, severity=severity, category=DRIFT, labels=labels,
             summary="A feature's distribution drifted from its reference.",
             description="Feature {{ $labels.feature }} of model {{ $labels.model }} version {{ $labels.model_version }} "
             f"has {drift.method} {{{{ $value | printf \"%.3g\" }}}} against its reference over the last {window} {bounds}.",
@@ -63,7 +63,7 @@ def drift_alerts(alert: AlertFactory, model: ModelConfig) -> list[AlertRule]:
             "PredictionDrift",
             f"{prediction} >= {threshold:g}\nand on (model, model_version)\n"
             f"{_enough(c.PREDICTION_WINDOW_SAMPLES, 'model, model_version', model, window)}",
-            for_="15m", severity=severity, category=DRIFT, labels=labels,
+            for_=for_, severity=severity, category=DRIFT, labels=labels,
             summary="The model's predictions drifted from their reference.",
             description="Predictions of model {{ $labels.model }} version {{ $labels.model_version }} have "
             f"{drift.method} {{{{ $value | printf \"%.3g\" }}}} against the reference over the last {window} {bounds}.",
@@ -76,7 +76,7 @@ def drift_alerts(alert: AlertFactory, model: ModelConfig) -> list[AlertRule]:
             "MultivariateDrift",
             f"{c.MULTIVARIATE_DRIFT_SCORE.name}{sel} >= {threshold:g}\n"
             f"and\n{c.MULTIVARIATE_WINDOW_SAMPLES.name}{sel} >= {drift.min_samples}",
-            for_="15m", severity=severity, category=DRIFT,
+            for_=for_, severity=severity, category=DRIFT,
             summary="The joint distribution of the features drifted.",
             description="The PCA reconstruction error of model {{ $labels.model }} version {{ $labels.model_version }} "
             "has PSI {{ $value | printf \"%.3g\" }} against the reference over the last {{ $labels.window }} "
@@ -88,7 +88,7 @@ def drift_alerts(alert: AlertFactory, model: ModelConfig) -> list[AlertRule]:
         "DriftedFeatureShare",
         f"{c.DRIFTED_FEATURES.name}{sel} >= {drift.drifted_share:g}\n"
         f"and\n{c.WINDOW_SAMPLES.name}{sel} >= {drift.min_samples}",
-        for_="15m", severity="warning", category=DRIFT,
+        for_=for_, severity="warning", category=DRIFT,
         summary="Many features of a model drifted at once.",
         description="{{ $value | humanizePercentage }} of the features of model {{ $labels.model }} version "
         "{{ $labels.model_version }} drifted over the last {{ $labels.window }} "

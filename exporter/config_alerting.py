@@ -187,6 +187,12 @@ class TrafficThresholds(Strict):
     )
 
 
+class DriftAlerting(Strict):
+    """How long drift must last before its alerts fire (the thresholds are each model's `drift:`)."""
+
+    for_: AmDuration = Field("15m", alias="for", description="Drift must hold this long before an alert fires.")
+
+
 class QualityAlerting(Strict):
     """Alerts on label-based quality (thresholds are the models' `quality.thresholds`) and on labels."""
 
@@ -232,6 +238,7 @@ class AlertingConfig(Strict):
     exporter: ExporterAlerting = Field(default_factory=ExporterAlerting)
     data_quality: DataQualityThresholds = Field(default_factory=DataQualityThresholds)
     traffic: TrafficThresholds = Field(default_factory=TrafficThresholds)
+    drift: DriftAlerting = Field(default_factory=DriftAlerting)
     quality: QualityAlerting = Field(default_factory=QualityAlerting)
     bias: BiasAlerting = Field(default_factory=BiasAlerting)
     receivers: list[Receiver] = Field(default_factory=list)

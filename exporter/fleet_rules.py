@@ -10,8 +10,8 @@ and then the same formulas as :mod:`exporter.drift` (same epsilon, same clamps),
 what Python gives on the summed counts. Returned as plain dicts; the alert-rules generator writes
 them to YAML with the other rules. Names follow ``level:metric:operation``:
 
-* ``model_feature_bin:mlmon_feature_bin:increase1h``: fleet counts per bin (the intermediate every score uses),
-* ``model_feature:mlmon_feature_psi:1h`` (and ``_js``, ``_kl``, ``_hellinger``, ``_chisquare``, ``_ks``),
+* ``model_version_feature_bin:mlmon_feature_bin:increase1h``: fleet counts per bin (the intermediate every score uses),
+* ``model_version_feature:mlmon_feature_psi:1h`` (and ``_js``, ``_kl``, ``_hellinger``, ``_chisquare``, ``_ks``),
 * ``model_version:mlmon_prediction_psi:1h`` ... for the prediction.
 
 KS needs running sums over the ordered bins, and PromQL has no cumulative sum along a label. With
@@ -40,7 +40,7 @@ SCORES = ("psi", "js", "kl", "hellinger", "chisquare", "ks")
 class Side(NamedTuple):
     """Features or the prediction: which series to read, and what the rules are called."""
 
-    level: str  # grouping labels, e.g. model_feature
+    level: str  # grouping labels, e.g. model_version_feature
     by: str  # the same, as a PromQL label list
     stem: str  # mlmon_feature / mlmon_prediction
     counter: str
@@ -48,14 +48,14 @@ class Side(NamedTuple):
     samples: str
 
 
-FEATURES = Side("model_feature", "model, model_version, feature", "mlmon_feature",
+FEATURES = Side("model_version_feature", "model, model_version, feature", "mlmon_feature",
                 c.FEATURE_BIN.name, c.FEATURE_REFERENCE.name, c.FEATURE_REFERENCE_SAMPLES.name)
 PREDICTION = Side("model_version", "model, model_version", "mlmon_prediction",
                   c.PREDICTION_BIN_COUNT.name, c.PREDICTION_REFERENCE.name, c.PREDICTION_REFERENCE_SAMPLES.name)
 
 
 def rule_name(side: Side, score: str, window: int) -> str:
-    """The recorded name of a fleet score, e.g. model_feature:mlmon_feature_psi:1h."""
+    """The recorded name of a fleet score, e.g. model_version_feature:mlmon_feature_psi:1h."""
     return f"{side.level}:{side.stem}_{score}:{format_duration(window)}"
 
 

@@ -20,7 +20,7 @@ import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import yaml
 
@@ -91,22 +91,49 @@ class ManagedProcess:
         return self.log_path.read_text(errors="replace")[-4000:]
 
 
-class PrometheusProcess:
+class LocalServer:
+    """A Prometheus-ecosystem server on a free loopback port; ready when its /-/ready answers 200."""
+
+    binary_name = ""
+
+    def __init__(self, workdir: Path) -> None:
+        self.binary = find_binary(self.binary_name)
+        self.workdir = workdir / self.binary_name
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.url = f"http://{self.address}"
+
+    def _process(self, args: list[str]) -> ManagedProcess:
+        return ManagedProcess([self.binary, *args], self.workdir / f"{self.binary_name}.log")
+
+    def __enter__(self) -> LocalServer:
+        self.process.start()
+        wait_until(self.ready, timeout=30, what=f"{self.binary_name} ready\n{self.process.output()}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.stop()
+
+    def ready(self) -> bool:
+        with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
+            return response.status == 200
+
+
+class PrometheusProcess(LocalServer):
     """A real Prometheus scraping `scrape_targets` every second, evaluating `rule_files` every second."""
+
+    binary_name = "prometheus"
 
     def __init__(
         self,
         workdir: Path,
         scrape_targets: list[str],
-        rule_files: list[Path] = (),  # type: ignore[assignment]
+        rule_files: Sequence[Path] = (),
         alertmanager: str | None = None,
         interval: str = "1s",
     ) -> None:
-        self.binary = find_binary("prometheus")
-        self.workdir = workdir / "prometheus"
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__(workdir)
         config: dict[str, Any] = {
             "global": {"scrape_interval": interval, "evaluation_interval": interval},
             "rule_files": [str(p) for p in rule_files],
@@ -116,28 +143,12 @@ class PrometheusProcess:
             config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
         self.config_path = self.workdir / "prometheus.yml"
         self.config_path.write_text(yaml.safe_dump(config))
-        self.process = ManagedProcess(
-            [
-                self.binary,
-                f"--config.file={self.config_path}",
-                f"--storage.tsdb.path={self.workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--web.enable-lifecycle",
-            ],
-            self.workdir / "prometheus.log",
-        )
-
-    def __enter__(self) -> PrometheusProcess:
-        self.process.start()
-        wait_until(self.ready, timeout=30, what=f"prometheus ready\n{self.process.output()}")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.process.stop()
-
-    def ready(self) -> bool:
-        with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
-            return response.status == 200
+        self.process = self._process([
+            f"--config.file={self.config_path}",
+            f"--storage.tsdb.path={self.workdir / 'data'}",
+            f"--web.listen-address={self.address}",
+            "--web.enable-lifecycle",
+        ])
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         """Instant query; the result vector (or raises with Prometheus's error)."""
@@ -153,38 +164,19 @@ class PrometheusProcess:
         return http_json(f"{self.url}/api/v1/alerts")["data"]["alerts"]
 
 
-class AlertmanagerProcess:
+class AlertmanagerProcess(LocalServer):
     """A real Alertmanager with clustering off, reading `config_path`."""
 
+    binary_name = "prometheus-alertmanager"
+
     def __init__(self, workdir: Path, config_path: Path) -> None:
-        self.binary = find_binary("prometheus-alertmanager")
-        self.workdir = workdir / "alertmanager"
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.address = f"127.0.0.1:{self.port}"
-        self.process = ManagedProcess(
-            [
-                self.binary,
-                f"--config.file={config_path}",
-                f"--storage.path={self.workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--cluster.listen-address=",
-            ],
-            self.workdir / "alertmanager.log",
-        )
-
-    def __enter__(self) -> AlertmanagerProcess:
-        self.process.start()
-        wait_until(self.ready, timeout=30, what=f"alertmanager ready\n{self.process.output()}")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.process.stop()
-
-    def ready(self) -> bool:
-        with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
-            return response.status == 200
+        super().__init__(workdir)
+        self.process = self._process([
+            f"--config.file={config_path}",
+            f"--storage.path={self.workdir / 'data'}",
+            f"--web.listen-address={self.address}",
+            "--cluster.listen-address=",
+        ])
 
 
 class WebhookReceiver:

@@ -8,6 +8,7 @@ capped (the least recently seen is evicted and the eviction counted).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -25,6 +26,8 @@ from exporter.profile import Binning, Profile, categorical_binning, numeric_binn
 from exporter.quality import ModelQuality
 from exporter.multivariate import MultivariateState
 from exporter.windows import WindowRing
+
+log = logging.getLogger("mlmon")
 
 # Data-quality counters kept per feature, in this column order.
 QUALITY = ("missing", "null", "nonfinite", "type_errors", "below", "above", "unseen")
@@ -156,6 +159,8 @@ class VersionState:
                 taken = self.capture.take(columns, batch.size)
                 if self.capture.complete:
                     self._use_profile(self.capture.profile())
+                    log.info("model %s version %s: reference captured from %d live samples",
+                             self.model.name, self.version, self.profile.rows)
                 if taken == batch.size or self.layout is None:
                     return
                 columns = [c._replace(values=c.values[taken:]) for c in columns]
@@ -215,10 +220,15 @@ class StateStore:
                 versions.move_to_end(version)
                 return state
             if len(versions) >= self.config.exporter.max_versions_per_model:
-                versions.popitem(last=False)
+                evicted, _ = versions.popitem(last=False)
                 self.evictions[model.name] += 1
+                log.warning(
+                    "model %s: evicted version %s to stay within max_versions_per_model=%d",
+                    model.name, evicted, self.config.exporter.max_versions_per_model,
+                )
             state = self._new_state(model, version)
             versions[version] = state
+            log.info("model %s: first record of version %s", model.name, version)
             return state
 
     def _new_state(self, model: ModelConfig, version: str) -> VersionState:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 from typing import TYPE_CHECKING
@@ -12,6 +13,8 @@ from exporter.decode import REJECTION_REASONS, UNKNOWN_MODEL_LABEL
 if TYPE_CHECKING:
     from exporter.exposition import Exposition
     from exporter.state import StateStore
+
+log = logging.getLogger("mlmon")
 
 LIMITS = ("request_bytes", "records_per_request", "versions_per_model", "label_value_length")
 ENDPOINTS = ("predictions", "labels")
@@ -41,6 +44,10 @@ class ExporterStats:
     def limit_hit(self, limit: str) -> None:
         with self.lock:
             self.limits[limit] += 1
+            hits = self.limits[limit]
+        # Log the 1st, 10th, 100th... hit: enough to notice in the log, never a flood.
+        if str(hits).rstrip("0") == "1":
+            log.warning("limit %s hit (%d time(s) so far; see mlmon_limit_hits_total)", limit, hits)
 
     def collect(self, out: Exposition, store: StateStore) -> None:
         with self.lock:

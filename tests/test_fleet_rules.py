@@ -58,7 +58,7 @@ def test_promtool_accepts_every_generated_rule(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     records = {r["record"] for g in groups for r in g["rules"]}
     for score in ("psi", "js", "kl", "hellinger", "chisquare", "ks"):
-        assert f"model_feature:mlmon_feature_{score}:5m" in records
+        assert f"model_version_feature:mlmon_feature_{score}:5m" in records
         assert f"model_version:mlmon_prediction_{score}:1h" in records
 
 
