@@ -34,7 +34,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     options = DemoOptions(
         seed=args.seed, rate=args.rate, duration=args.duration, drift_after=args.drift_after, label_delay=args.label_delay
     )
-    run_demo(load_config(args.config), options)
+    render = None
+    if args.stack:
+        from alert_rules.build import render  # the CLI composes the packages; exporter never imports them
+    run_demo(load_config(args.config), options, render=render)
     return 0
 
 
@@ -121,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)")
     demo.add_argument("--drift-after", type=float, default=60.0, help="seconds of clean traffic before drift")
     demo.add_argument("--label-delay", type=float, default=20.0, help="seconds before a prediction's label arrives")
+    demo.add_argument(
+        "--stack", action="store_true",
+        help="also run Prometheus and Alertmanager (Debian packages) with the generated rules; alerts print here",
+    )
     demo.set_defaults(run=cmd_demo)
 
     config = commands.add_parser("config", help="validate the config or print its JSON Schema")

@@ -333,6 +333,11 @@ class MlmonConfig(Strict):
             raise ValueError(f"model names must be unique; repeated: {', '.join(duplicates)}")
         return self
 
+    @property
+    def base_dir(self) -> Path:
+        """The folder the config was read from; relative reference paths resolve against it."""
+        return self._base_dir
+
     def model(self, name: str) -> ModelConfig | None:
         return next((m for m in self.models if m.name == name), None)
 

@@ -7,19 +7,24 @@ null counters move while you watch.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+import tempfile
 import time
 import urllib.request
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from exporter import synthetic
 from exporter.config import MlmonConfig
-from exporter.server import start
+from exporter.server import RunningExporter, start
+from exporter.stack import Render, describe_payload, local_alerting, run_stack
+from exporter.localstack import WebhookReceiver
 
 
 @dataclass
@@ -48,21 +53,45 @@ def drift_at(elapsed: float, drift_after: float, ramp: float = 60.0) -> float:
     return float(np.clip((elapsed - drift_after) / ramp, 0.0, 1.0))
 
 
-def run_demo(config: MlmonConfig, options: DemoOptions, out=sys.stdout) -> None:
+def run_demo(config: MlmonConfig, options: DemoOptions, out=sys.stdout, render: Render | None = None) -> None:
+    """Serve and feed the example models; with `render` (the rule generator) also run the alert path."""
     models = [m.name for m in config.models if m.name in synthetic.MODELS]
     if not models:
         raise SystemExit("the demo generates traffic for the example models (fraud, delivery_time) only")
-    running = start(config, options.metrics_listen, options.ingest_listen)
+    with contextlib.ExitStack() as stack:
+        webhook = None
+        if render is not None:
+            webhook = WebhookReceiver(on_payload=lambda p: print("\n".join(describe_payload(p)), file=out, flush=True))
+            config = local_alerting(config, webhook.url)
+        running = start(config, options.metrics_listen, options.ingest_listen)
+        stack.callback(running.stop)
+        _announce(config, options, running, models, out)
+        if render is not None and webhook is not None:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mlmon-stack-")))
+            local = stack.enter_context(
+                run_stack(config, render, [f"127.0.0.1:{running.metrics_port}"], workdir, webhook)
+            )
+            print(f"  prometheus:   {local.prometheus.url} (rules loaded: try ALERTS)", file=out)
+            print(f"  alertmanager: {local.alertmanager.url}; alerts are printed here as they arrive", file=out)
+        sent = _traffic(config, options, running.ingest_port, models, out)
+    print(f"mlmon demo: stopped after {sent} records per model", file=out)
+
+
+def _announce(config: MlmonConfig, options: DemoOptions, running: RunningExporter, models: list[str], out) -> None:
     listen = options.metrics_listen or config.exporter.metrics_listen
     metrics_host = listen.rpartition(":")[0].replace("0.0.0.0", "localhost")
-    ingest = f"http://127.0.0.1:{running.ingest_port}/v1/predictions"
-    labels_url = f"http://127.0.0.1:{running.ingest_port}/v1/labels"
-    pending: deque[tuple[float, list[Any], list[Any]]] = deque()  # (due, ids, labels), due in order
     print(f"mlmon demo: exporter up; traffic for {', '.join(models)} at {options.rate:g} records/s per model", file=out)
     print(f"  metrics:  curl http://{metrics_host}:{running.metrics_port}/metrics", file=out)
-    print(f"  ingest:   {ingest}", file=out)
+    print(f"  ingest:   http://127.0.0.1:{running.ingest_port}/v1/predictions", file=out)
     print(f"  labels:   {options.label_share:.0%} of predictions get their label {options.label_delay:g}s later", file=out)
     print(f"  drift and data-quality faults start after {options.drift_after:g}s; Ctrl-C stops", file=out)
+
+
+def _traffic(config: MlmonConfig, options: DemoOptions, ingest_port: int, models: list[str], out) -> int:
+    """Post one batch per model per second (and the labels that have come due) until the duration ends."""
+    ingest = f"http://127.0.0.1:{ingest_port}/v1/predictions"
+    labels_url = f"http://127.0.0.1:{ingest_port}/v1/labels"
+    pending: deque[tuple[float, list[Any], list[Any]]] = deque()  # (due, ids, labels), due in order
     rng = np.random.default_rng(options.seed)
     started = time.monotonic()
     tick = 1.0
@@ -93,6 +122,4 @@ def run_demo(config: MlmonConfig, options: DemoOptions, out=sys.stdout) -> None:
             time.sleep(max(0.0, tick - (time.monotonic() - started - elapsed)))
     except KeyboardInterrupt:
         pass
-    finally:
-        running.stop()
-        print(f"mlmon demo: stopped after {sent} records per model", file=out)
+    return sent

@@ -182,7 +182,7 @@ class AlertmanagerProcess(LocalServer):
 class WebhookReceiver:
     """Collects Alertmanager webhook notifications (the JSON payloads) in memory."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_payload: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/hook"
         self.payloads: list[dict[str, Any]] = []
@@ -191,7 +191,10 @@ class WebhookReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 length = int(self.headers.get("Content-Length", 0))
-                receiver.payloads.append(json.loads(self.rfile.read(length)))
+                payload = json.loads(self.rfile.read(length))
+                receiver.payloads.append(payload)
+                if on_payload is not None:
+                    on_payload(payload)
                 self.send_response(200)
                 self.end_headers()
 
