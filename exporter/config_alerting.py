@@ -181,7 +181,7 @@ class DataQualityThresholds(Strict):
 class TrafficThresholds(Strict):
     no_predictions_for: AmDuration = Field("15m", description="Zero predictions for this long pages the owner.")
     anomaly_z: float = Field(3.0, gt=0, description="Z-score band of prediction volume against the past week.")
-    anomaly_for: AmDuration = "30m"
+    anomaly_for: AmDuration = Field("30m", description="How long volume must stay outside its band before it fires.")
     anomaly_min_rate: float = Field(
         0.1, ge=0, description="Predictions/s below which volume anomalies are ignored (quiet models are noisy)."
     )
@@ -197,7 +197,7 @@ class QualityAlerting(Strict):
     """Alerts on label-based quality (thresholds are the models' `quality.thresholds`) and on labels."""
 
     min_samples: int = Field(200, ge=1, description="No quality alert on fewer labelled predictions in the window.")
-    for_: AmDuration = Field("30m", alias="for")
+    for_: AmDuration = Field("30m", alias="for", description="How long a quality bound must be broken before it fires.")
     min_labelled_ratio: float | None = Field(
         None, gt=0, le=1, description="Alert when a version's labelled fraction stays below this (off when unset)."
     )
@@ -214,13 +214,13 @@ class BiasAlerting(Strict):
         0.1, gt=0, le=1, description="Flag parity / opportunity / odds differences above this."
     )
     min_segment_samples: int = Field(100, ge=1, description="No verdict while the smallest segment is smaller.")
-    for_: AmDuration = Field("1h", alias="for")
+    for_: AmDuration = Field("1h", alias="for", description="How long a bias bound must be broken before it fires.")
 
 
 class ExporterAlerting(Strict):
     job: str = Field("mlmon", description="The Prometheus `job` label of the exporter's scrape targets.")
     team: Name = Field("platform", description="`team` label on alerts about the exporter itself.")
-    down_for: AmDuration = "5m"
+    down_for: AmDuration = Field("5m", description="How long the exporter may be down or absent before it pages.")
     scrape_duration_warning_seconds: float = Field(5.0, gt=0, description="Render time that threatens scrape timeouts.")
 
 

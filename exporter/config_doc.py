@@ -71,12 +71,13 @@ def _section(path: str, model: type[BaseModel], out: list[str], seen: set[type[B
     out.append("| key | type | default | meaning |\n| --- | --- | --- | --- |")
     children = []
     for name, field in model.model_fields.items():
-        out.append(f"| `{name}` | {_type_name(field.annotation)} | {_default(field)} | {field.description or ''} |")
+        key = field.alias or name  # the YAML key: `for`, `from`, `continue` are aliases of Python names
+        out.append(f"| `{key}` | {_type_name(field.annotation)} | {_default(field)} | {field.description or ''} |")
         child = _first_model(field.annotation)
         if child is not None and child not in seen:
             seen.add(child)
             suffix = "[]" if str(field.annotation).startswith("list") else ""
-            children.append((f"{path}.{name}{suffix}" if path else f"{name}{suffix}", child))
+            children.append((f"{path}.{key}{suffix}" if path else f"{key}{suffix}", child))
     for child_path, child in children:
         _section(child_path, child, out, seen)
 

@@ -76,7 +76,13 @@ def _describe(error: dict[str, Any], root: type[BaseModel]) -> str:
     if kind == "missing":
         return "is required"
     if kind == "string_pattern_mismatch":
-        return f"{value!r} must start with a letter or _ and use only letters, digits, _ . - (at most 64)"
+        from exporter.config import NAME_PATTERN
+
+        if ctx.get("pattern") == NAME_PATTERN:
+            return f"{value!r} must start with a letter or _ and use only letters, digits, _ . - (at most 64)"
+        if str(ctx.get("pattern", "")).startswith("^/"):
+            return f"{value!r} must be an absolute path (a file holding the secret)"
+        return f"{value!r} does not match the pattern {ctx.get('pattern')}"
     if kind == "value_error":
         return str(ctx.get("error", error["msg"]))
     return f"{error['msg'].rstrip('.')} (got {value!r})" if value is not None and not isinstance(value, dict) else error["msg"]

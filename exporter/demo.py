@@ -23,7 +23,7 @@ import numpy as np
 from exporter import synthetic
 from exporter.config import MlmonConfig
 from exporter.server import RunningExporter, start
-from exporter.stack import Render, describe_payload, local_alerting, run_stack
+from exporter.stack import AlertPrinter, Render, local_alerting, run_stack
 from exporter.localstack import WebhookReceiver
 
 
@@ -61,7 +61,8 @@ def run_demo(config: MlmonConfig, options: DemoOptions, out=sys.stdout, render: 
     with contextlib.ExitStack() as stack:
         webhook = None
         if render is not None:
-            webhook = WebhookReceiver(on_payload=lambda p: print("\n".join(describe_payload(p)), file=out, flush=True))
+            printer = AlertPrinter()
+            webhook = WebhookReceiver(on_payload=lambda p: [print(line, file=out, flush=True) for line in printer(p)])
             config = local_alerting(config, webhook.url)
         running = start(config, options.metrics_listen, options.ingest_listen)
         stack.callback(running.stop)

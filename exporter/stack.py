@@ -84,8 +84,27 @@ def run_stack(
         yield RunningStack(prometheus, alertmanager, webhook)
 
 
+class AlertPrinter:
+    """Lines for a person watching the demo: each alert once per change of status.
+
+    A group notification repeats every alert of its group; only what changed is worth a line.
+    """
+
+    def __init__(self) -> None:
+        self.seen: set[tuple[str, str, str]] = set()
+
+    def __call__(self, payload: dict[str, Any]) -> list[str]:
+        fresh = []
+        for alert in payload.get("alerts", []):
+            key = (str(payload.get("receiver")), str(alert.get("fingerprint")), str(alert.get("status")))
+            if key not in self.seen:
+                self.seen.add(key)
+                fresh.append(alert)
+        return describe_payload({**payload, "alerts": fresh})
+
+
 def describe_payload(payload: dict[str, Any]) -> list[str]:
-    """One line per alert in a webhook notification, for a person watching the demo."""
+    """One line per alert in a webhook notification."""
     lines = []
     for alert in payload.get("alerts", []):
         labels = alert.get("labels", {})

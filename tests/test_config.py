@@ -183,3 +183,14 @@ def test_json_schema_forbids_unknown_keys_in_every_section() -> None:
         assert definition.get("additionalProperties") is False, name
     feature_type = schema["$defs"]["FeatureConfig"]["properties"]["type"]
     assert feature_type["enum"] == ["numeric", "categorical", "boolean"]
+
+
+def test_a_relative_secret_path_is_reported_as_needing_an_absolute_path() -> None:
+    data = example_config_data()
+    data["alerting"]["receivers"][1]["pagerduty"]["routing_key_file"] = "etc/secrets/key"
+    with pytest.raises(ConfigError) as error:
+        build_config(data)
+    assert error.value.problems == [
+        "alerting.receivers[1].pagerduty.routing_key_file: 'etc/secrets/key' must be an absolute path "
+        "(a file holding the secret)"
+    ]

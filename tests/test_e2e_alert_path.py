@@ -123,3 +123,17 @@ def test_drift_alert_travels_the_declared_route_with_its_labels_and_resolves(sta
                    timeout=90, what=f"the critical drift alert on {feature} to resolve")
         wait_until(lambda: prometheus.query(f'ALERTS{{alertname="MLMonFeatureDrift", feature="{feature}"}}') == [],
                    timeout=60, what=f"no drift alert left on {feature}")
+
+
+def test_the_demo_printer_shows_each_alert_once_per_status() -> None:
+    from exporter.stack import AlertPrinter
+
+    alert = {"fingerprint": "abc", "status": "firing", "labels": {"alertname": "MLMonFeatureDrift", "severity": "warning",
+             "model": "fraud", "feature": "amount"}, "annotations": {"summary": "A feature drifted."}}
+    printer = AlertPrinter()
+    first = printer({"receiver": "risk-slack", "alerts": [alert]})
+    again = printer({"receiver": "risk-slack", "alerts": [alert]})
+    resolved = printer({"receiver": "risk-slack", "alerts": [{**alert, "status": "resolved"}]})
+    assert len(first) == 1 and "FIRING" in first[0] and "feature=amount" in first[0] and "[risk-slack]" in first[0]
+    assert again == []
+    assert len(resolved) == 1 and "RESOLVED" in resolved[0]

@@ -132,8 +132,12 @@ def test_fleet_rules_on_two_replicas_give_the_python_scores_of_the_whole_stream(
                     got = samples_at(prom, f'{rule_name(FEATURES, score, WINDOW)}{{feature="{binning.name}"}}', at)
                     assert len(got) == 1, (score, binning.name)
                     assert list(got.values())[0] == pytest.approx(expected, rel=1e-6, abs=1e-12), (score, binning.name)
-                # (3) against the whole stream: the extrapolation mix moves PSI by far less than its rule of thumb.
-                assert drift.psi(p, whole, seg)[0] == pytest.approx(python["psi"], rel=0.1, abs=0.005)
+                # (3) against the whole stream. (2) shows the fleet counts are exactly sum(f_i * c_i) where
+                # the c_i add up to the whole stream; with equal factors the shares would be the whole
+                # stream's exactly. The factors differ by how far each replica's first scrape is from the
+                # window start, so the tolerance grows with their measured spread (0 spread -> 10%).
+                spread = max(f.values()) / min(f.values()) - 1
+                assert drift.psi(p, whole, seg)[0] == pytest.approx(python["psi"], rel=0.1 + 4 * spread, abs=0.005)
     finally:
         for replica in replicas:
             replica.stop()
