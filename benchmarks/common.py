@@ -82,11 +82,21 @@ def workspace(max_versions: int = 10) -> tuple[tempfile.TemporaryDirectory[str],
     return folder, build_workspace(Path(folder.name), max_versions=max_versions)
 
 
+# Every request must carry fresh ids, as real traffic does: re-sent ids hit the label store's
+# duplicate path. Bodies hold this fixed-width token in every id; the load client replaces it
+# with the request number before each send (bytes.replace keeps the length).
+ID_TOKEN = b"RQ000000"
+
+
+def record_id(row: int) -> str:
+    return f"{ID_TOKEN.decode()}-{row}"
+
+
 def records_of(columns: dict[str, list[Any]], predictions: list[float], start_id: int = 0) -> list[dict[str, Any]]:
     names = list(columns)
     return [
         {
-            "id": start_id + row,
+            "id": record_id(start_id + row),
             "model": MODEL,
             "model_version": VERSION,
             "features": {name: columns[name][row] for name in names},
@@ -101,7 +111,7 @@ def bodies(rows: int, seed: int = SEED + 1) -> dict[str, tuple[bytes, str, int]]
     columns, predictions = synthetic_columns(rows, np.random.default_rng(seed))
     records = records_of(columns, predictions)
     values = rows * len(columns)
-    columnar = {"model": MODEL, "model_version": VERSION, "ids": list(range(rows)),
+    columnar = {"model": MODEL, "model_version": VERSION, "ids": [record_id(i) for i in range(rows)],
                 "features": columns, "predictions": predictions}
     return {
         "columnar": (json.dumps(columnar).encode(), "application/json", values),

@@ -1,6 +1,7 @@
 """A minimal HTTP/1.1 load client, run as a separate process by bench_ingest.
 
-It sends one pre-encoded body again and again over one keep-alive connection to 127.0.0.1 and
+It sends one pre-encoded body again and again (with fresh record ids each time) over one
+keep-alive connection to 127.0.0.1 and
 prints JSON with how many requests it sent and the wall time, so the server's process (the one
 being measured) does no client work. Both bounds are enforced: at most --requests requests and
 at most --seconds seconds (the request in flight is finished).
@@ -15,6 +16,8 @@ import http.client
 import json
 import sys
 import time
+
+from benchmarks.common import ID_TOKEN
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     deadline = started + args.seconds
     while sent < args.requests and time.perf_counter() < deadline:
-        connection.request("POST", args.path, body=body, headers=headers)
+        # Fresh ids per request (see common.ID_TOKEN): same length, so Content-Length still holds.
+        fresh = body.replace(ID_TOKEN, b"RQ%06d" % (sent % 1_000_000))
+        connection.request("POST", args.path, body=fresh, headers=headers)
         response = connection.getresponse()
         answer = response.read()
         statuses[response.status] = statuses.get(response.status, 0) + 1

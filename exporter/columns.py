@@ -27,9 +27,29 @@ class Column(NamedTuple):
 NUMBER_TYPES = {float, int}
 
 
+def _number_array(raw: list[Any]) -> np.ndarray | None:
+    """The column as float64 when every value is an int or a float (no bool, string or null), else None.
+
+    numpy's type inference does the type check in C: numbers give a float or int array, strings a
+    unicode one, None or objects an object one. It reads True/False as 1/0 next to numbers, so a
+    column holding a 0 or a 1 gets the exact (slower) per-value type check as well.
+    """
+    if not raw:
+        return np.zeros(0)
+    try:
+        array = np.array(raw)
+    except (ValueError, OverflowError):  # ragged nested lists and the like
+        return None
+    if array.dtype.kind not in "fi":
+        return None
+    if ((array == 0) | (array == 1)).any() and not set(map(type, raw)) <= NUMBER_TYPES:
+        return None
+    return array.astype(np.float64, copy=False)
+
+
 def numeric_column(raw: list[Any]) -> Column:
-    if set(map(type, raw)) <= NUMBER_TYPES:
-        values = np.asarray(raw, dtype=np.float64) if raw else np.zeros(0)
+    values = _number_array(raw)
+    if values is not None:
         finite = np.isfinite(values)
         if finite.all():
             return Column(values)

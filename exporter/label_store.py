@@ -45,6 +45,9 @@ class Pending(NamedTuple):
     stored_at: float      # exporter clock when stored; the TTL runs from here
 
 
+MODEL, STORED_AT = Pending._fields.index("model"), Pending._fields.index("stored_at")
+
+
 def id_key(value: Any) -> str | None:
     """The store key of a record id, or None when it is not a usable id."""
     if isinstance(value, str):
@@ -61,7 +64,9 @@ class LabelStore:
         self.max_entries = max_entries
         self.ttl = ttl
         self.lock = threading.Lock()
-        self.pending: OrderedDict[str, Pending] = OrderedDict()
+        # Entries are plain tuples in Pending's field order: building 5,000 NamedTuples per batch
+        # costs more than the rest of the join, so they become Pending only when taken.
+        self.pending: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
         # Joined ids -> (model, time joined): answers `duplicate` for a second label.
         self.joined: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self.pending_by_model: Counter[str] = Counter()
@@ -88,22 +93,24 @@ class LabelStore:
             pending = self.pending
             if pending.keys().isdisjoint(ids) and len(set(ids)) == len(ids):
                 # The common case, new ids only: one C-level update instead of a Python loop.
-                pending.update(zip(ids, map(Pending, repeat(model), repeat(version), predictions, segment_codes,
+                pending.update(zip(ids, zip(repeat(model), repeat(version), predictions, segment_codes,
                                             predicted_at, repeat(now))))
                 ids = ()
             for key, prediction, code, at in zip(ids, predictions, segment_codes, predicted_at):
                 old = pending.pop(key, None)
                 if old is not None:
                     duplicates += 1
-                    self.pending_by_model[old.model] -= 1
-                pending[key] = Pending(model, version, prediction, code, at, now)
+                    self.pending_by_model[old[MODEL]] -= 1
+                pending[key] = (model, version, prediction, code, at, now)
             self.pending_by_model[model] += len(predictions)  # every id put is pending now (replaced ones subtracted)
             self.duplicate_predictions[model] += duplicates
             self._expire(now)
-            while len(pending) > self.max_entries:
-                _, entry = pending.popitem(last=False)
-                self.pending_by_model[entry.model] -= 1
-                self.evicted[(entry.model, "capacity")] += 1
+            excess = len(pending) - self.max_entries
+            if excess > 0:
+                evicted = Counter(pending.popitem(last=False)[1][MODEL] for _ in range(excess))
+                for evicted_model, n in evicted.items():
+                    self.pending_by_model[evicted_model] -= n
+                    self.evicted[(evicted_model, "capacity")] += n
         return duplicates
 
     def peek(self, key: str, now: float) -> Pending | Miss:
@@ -112,16 +119,17 @@ class LabelStore:
             self._expire(now)
             entry = self.pending.get(key)
             if entry is not None:
-                return entry
+                return Pending._make(entry)
             return "duplicate" if key in self.joined else "unknown_id"
 
     def take(self, key: str, now: float) -> Pending | Miss:
         """Remove and return the pending prediction of an id (its label has arrived)."""
         with self.lock:
             self._expire(now)
-            entry = self.pending.pop(key, None)
-            if entry is None:
+            stored = self.pending.pop(key, None)
+            if stored is None:
                 return "duplicate" if key in self.joined else "unknown_id"
+            entry = Pending._make(stored)
             self.pending_by_model[entry.model] -= 1
             self.joined[key] = (entry.model, now)
             while len(self.joined) > self.max_entries:
@@ -133,12 +141,12 @@ class LabelStore:
         horizon = now - self.ttl
         pending = self.pending
         while pending:
-            key, entry = next(iter(pending.items()))
-            if entry.stored_at > horizon:
+            entry = next(iter(pending.values()))
+            if entry[STORED_AT] > horizon:
                 break
             pending.popitem(last=False)
-            self.pending_by_model[entry.model] -= 1
-            self.evicted[(entry.model, "expired")] += 1
+            self.pending_by_model[entry[MODEL]] -= 1
+            self.evicted[(entry[MODEL], "expired")] += 1
         joined = self.joined
         while joined and next(iter(joined.values()))[1] <= horizon:
             joined.popitem(last=False)

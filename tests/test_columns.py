@@ -54,3 +54,16 @@ def test_convert_dispatches_on_the_feature_type() -> None:
     assert convert("numeric", [1]).values.dtype == np.float64
     assert convert("categorical", ["a"]).values.tolist() == ["a"]
     assert convert("boolean", [True]).values.tolist() == ["true"]
+
+
+def test_a_boolean_hidden_among_floats_is_a_type_error_not_a_one() -> None:
+    # numpy would read True as 1.0 next to floats; the column must still count it as a type error.
+    column = numeric_column([0.25, True, 3.5, False])
+    assert column.values.tolist() == [0.25, 3.5]
+    assert column.type_errors == 2
+
+
+def test_integers_and_floats_mix_into_one_float_column() -> None:
+    column = numeric_column([1, 0, 2.5, 10**20])
+    assert column.values.tolist() == [1.0, 0.0, 2.5, 1e20]
+    assert column.type_errors == 0
