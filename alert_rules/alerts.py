@@ -120,6 +120,18 @@ def model_group(config: MlmonConfig, model: ModelConfig) -> RuleGroup:
             description="The prediction rate of model {{ $labels.model }} is {{ $value | printf \"%.1f\" }} standard "
             f"deviations from its mean over the past week (band: ±{traffic.anomaly_z:g}).",
         ),
+    ]
+    if model.prediction.type == "numeric":  # a class has no mean
+        rules.append(alert(
+            "PredictionMeanAnomaly",
+            f"abs({r.mean_anomaly_record('zscore')}{m}) > {traffic.anomaly_z:g}\n"
+            f"and on (model)\n{r.anomaly_record('avg')}{m} > {traffic.anomaly_min_rate:g}",
+            for_=traffic.anomaly_for, severity="warning", category=TRAFFIC,
+            summary="The mean prediction is far from its weekly norm.",
+            description="The mean prediction of model {{ $labels.model }} is {{ $value | printf \"%.1f\" }} standard "
+            f"deviations from its mean over the past week (band: ±{traffic.anomaly_z:g}).",
+        ))
+    rules += [
         alert(
             "RecordsRejected", f"{r.rejected_ratio(dq.rate_window)}{m} > {dq.rejected_ratio:g}",
             for_=dq.for_, severity="warning", category=DATA_QUALITY,

@@ -7,11 +7,13 @@ keeps alert expressions short and lets promtool check every ratio against hand-w
 
 from __future__ import annotations
 
+from typing import Callable
+
 from exporter import catalog as c
 from exporter.config import MlmonConfig
 from exporter.fleet_rules import fleet_recording_rules
 
-from alert_rules.naming import by, level_for, record_name
+from alert_rules.naming import by, level_for, matcher, record_name
 from alert_rules.rules import RecordingRule, RuleGroup
 
 MODEL = ("model",)
@@ -58,11 +60,36 @@ def anomaly_record(operation: str) -> str:
     return record_name(MODEL, c.PREDICTIONS, f"rate{TRAFFIC_RATE}_{operation}_{ANOMALY_RANGE}")
 
 
+def mean_anomaly_record(operation: str) -> str:
+    """model:mlmon_prediction_value_sum:mean_rate5m_{avg,stddev,zscore}_1w."""
+    return record_name(MODEL, c.PREDICTION_VALUE_SUM, f"{mean_operation()}_{operation}_{ANOMALY_RANGE}")
+
+
+def mean_operation() -> str:
+    return f"mean_rate{TRAFFIC_RATE}"
+
+
+def prediction_mean() -> str:
+    """model:mlmon_prediction_value_sum:mean_rate5m, the fleet-wide mean numeric prediction."""
+    return record_name(MODEL, c.PREDICTION_VALUE_SUM, mean_operation())
+
+
+def prediction_mean_expr() -> str:
+    # The counters hold sums by sign; positive minus negative magnitudes is the signed sum. A
+    # window without values has no mean (rather than 0/0 = NaN), hence the `> 0` filter.
+    signed = " - ".join(
+        f"sum {by(MODEL)} (rate({c.PREDICTION_VALUE_SUM.name}{{{matcher('sign', sign)}}}[{TRAFFIC_RATE}]))"
+        for sign in ("positive", "negative")
+    )
+    return f"({signed})\n/ on (model)\n({rate_sum(c.PREDICTION_VALUES, MODEL, TRAFFIC_RATE)} > 0)"
+
+
 def traffic_group() -> RuleGroup:
     return RuleGroup("mlmon.traffic.rules", [
         RecordingRule(predictions_rate(VERSION), rate_sum(c.PREDICTIONS, VERSION, TRAFFIC_RATE)),
         RecordingRule(predictions_rate(MODEL), rate_sum(c.PREDICTIONS, MODEL, TRAFFIC_RATE)),
         RecordingRule(rejected_rate(), rate_sum(c.RECORDS_REJECTED, REASON, TRAFFIC_RATE)),
+        RecordingRule(prediction_mean(), prediction_mean_expr()),
     ])
 
 
@@ -86,15 +113,23 @@ def data_quality_group(window: str) -> RuleGroup:
     return RuleGroup("mlmon.data_quality.rules", rules)
 
 
-def anomaly_group() -> RuleGroup:
-    current = predictions_rate(MODEL)
-    avg, stddev = anomaly_record("avg"), anomaly_record("stddev")
-    return RuleGroup("mlmon.anomaly.rules", [
+def zscore_band(current: str, record: Callable[[str], str]) -> list[RecordingRule]:
+    """Mean, spread and z-score of a recorded series against its own past week."""
+    avg, stddev = record("avg"), record("stddev")
+    return [
         RecordingRule(avg, f"avg_over_time({current}[{ANOMALY_RANGE}])"),
         RecordingRule(stddev, f"stddev_over_time({current}[{ANOMALY_RANGE}])"),
         # A flat history has no spread; dividing by it would give +Inf, so such models get no z-score.
-        RecordingRule(anomaly_record("zscore"), f"({current} - on (model) {avg})\n/ on (model) ({stddev} > 0)"),
-    ])
+        RecordingRule(record("zscore"), f"({current} - on (model) {avg})\n/ on (model) ({stddev} > 0)"),
+    ]
+
+
+def anomaly_group() -> RuleGroup:
+    """Week-long bands of prediction volume and of the mean numeric prediction."""
+    return RuleGroup(
+        "mlmon.anomaly.rules",
+        zscore_band(predictions_rate(MODEL), anomaly_record) + zscore_band(prediction_mean(), mean_anomaly_record),
+    )
 
 
 def recording_groups(config: MlmonConfig) -> list[RuleGroup]:

@@ -64,6 +64,17 @@ PREDICTION_REFERENCE = Metric(
     "mlmon_prediction_reference_ratio", "gauge",
     "Fraction of the reference predictions in each bin; pairs with mlmon_prediction_bin_total.", PREDICTION_BIN,
 )
+# Counters cannot go down, so the sum of signed values is split by sign (negatives as magnitudes);
+# (positive - negative) / values over a rate window is the fleet-wide mean prediction.
+PREDICTION_VALUE_SUM = Metric(
+    "mlmon_prediction_value_sum_total", "counter",
+    "Sum of finite numeric predictions by sign (positive|negative, negative ones as magnitudes).",
+    ("model", "model_version", "sign"),
+)
+PREDICTION_VALUES = Metric(
+    "mlmon_prediction_values_total", "counter",
+    "Finite numeric predictions summed into mlmon_prediction_value_sum_total: the N of their mean.", VERSION,
+)
 FEATURE_MISSING = Metric(
     "mlmon_feature_missing_total", "counter", "Records whose features lacked this feature.", FEATURE,
 )

@@ -180,10 +180,12 @@ class DataQualityThresholds(Strict):
 
 class TrafficThresholds(Strict):
     no_predictions_for: AmDuration = Field("15m", description="Zero predictions for this long pages the owner.")
-    anomaly_z: float = Field(3.0, gt=0, description="Z-score band of prediction volume against the past week.")
-    anomaly_for: AmDuration = Field("30m", description="How long volume must stay outside its band before it fires.")
+    anomaly_z: float = Field(
+        3.0, gt=0, description="Z-score band of prediction volume and of the mean numeric prediction against the past week."
+    )
+    anomaly_for: AmDuration = Field("30m", description="How long volume or mean must stay outside its band before it fires.")
     anomaly_min_rate: float = Field(
-        0.1, ge=0, description="Predictions/s below which volume anomalies are ignored (quiet models are noisy)."
+        0.1, ge=0, description="Predictions/s below which volume and mean anomalies are ignored (quiet models are noisy)."
     )
 
 

@@ -69,6 +69,11 @@ def check_profile(profile: Profile, model: ModelConfig) -> None:
         raise ProfileError(f"prediction is {expected} in the config, {profile.prediction.kind} in the profile")
 
 
+def prediction_sums(values: np.ndarray) -> np.ndarray:
+    """(sum of the positive values, sum of the magnitudes of the negative ones); values are finite floats."""
+    return np.array([np.maximum(values, 0.0).sum(), -np.minimum(values, 0.0).sum()])
+
+
 class ReferenceCapture:
     """Collects the first N accepted records of a version, then turns them into a Profile."""
 
@@ -122,6 +127,9 @@ class VersionState:
         n = len(self.model.features)
         self.quality = np.zeros((n, len(QUALITY)), dtype=np.int64)
         self.prediction_quality = np.zeros(len(QUALITY), dtype=np.int64)
+        # Finite numeric predictions: (sum of positives, sum of |negatives|) and their count, for the mean.
+        self.prediction_sums = np.zeros(2, dtype=np.float64)
+        self.prediction_values = 0
         self.window_samples = [WindowRing(s, self.slots, 0) for s in self.window_seconds]
         self.model_quality = ModelQuality(self.model, self.slots)  # labels, performance, estimates, bias
         self.layout: Layout | None = None
@@ -146,6 +154,7 @@ class VersionState:
         features = self.model.features
         columns = [convert(f.type, batch.features[f.name]) for f in features]
         columns.append(convert(self.model.prediction.type, batch.predictions))
+        sums = prediction_sums(columns[-1].values) if self.model.prediction.type == "numeric" else None
         with self.lock:
             self.last_seen = now
             self.predictions += batch.size
@@ -153,6 +162,9 @@ class VersionState:
             for i, column in enumerate(columns[:-1]):
                 self.quality[i, :4] += column[1:]
             self.prediction_quality[:4] += columns[-1][1:]
+            if sums is not None:  # counted whether or not the reference is still being captured
+                self.prediction_sums += sums
+                self.prediction_values += len(columns[-1].values)
             for ring in self.window_samples:
                 ring.add(np.zeros(0, dtype=np.int64), batch.size, now)
             if self.capture is not None:
