@@ -17,7 +17,6 @@ import math
 import time
 from dataclasses import dataclass
 
-import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics, enable_created_metrics
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families

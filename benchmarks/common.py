@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import socket
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path

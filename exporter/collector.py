@@ -12,7 +12,6 @@ import numpy as np
 
 from exporter import catalog as c
 from exporter.config import format_duration
-from exporter.decode import REJECTION_REASONS, UNKNOWN_MODEL_LABEL
 from exporter.exposition import Exposition, lines_for, series_prefix
 from exporter.drift_report import collect_drift
 from exporter.quality_report import collect_quality

@@ -60,38 +60,38 @@ def _category(values: list[Any], kind: str) -> np.ndarray:
     return out
 
 
-def _rows_csv(handle: io.TextIOBase) -> Iterator[list[dict[str, Any]]]:
-    reader = csv.DictReader(handle)
+def _chunked(rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """Rows in lists of CHUNK_ROWS, so columns are converted with numpy a chunk at a time."""
     chunk: list[dict[str, Any]] = []
-    for row in reader:
+    for row in rows:
         chunk.append(row)
         if len(chunk) >= CHUNK_ROWS:
             yield chunk
             chunk = []
     if chunk:
         yield chunk
+
+
+def _rows_csv(handle: io.TextIOBase) -> Iterator[list[dict[str, Any]]]:
+    return _chunked(csv.DictReader(handle))
 
 
 def _rows_jsonl(handle: io.TextIOBase, prediction_name: str) -> Iterator[list[dict[str, Any]]]:
     """Flat objects, or mlmon prediction records (their `features` and `prediction` are flattened)."""
-    chunk: list[dict[str, Any]] = []
-    for number, line in enumerate(handle, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = orjson.loads(line)
-        except orjson.JSONDecodeError as error:
-            raise ProfileError(f"line {number}: not JSON ({error})") from None
-        if isinstance(row.get("features"), dict):
-            flat = dict(row["features"])
-            flat[prediction_name] = row.get("prediction")
-            row = flat
-        chunk.append(row)
-        if len(chunk) >= CHUNK_ROWS:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError as error:
+                raise ProfileError(f"line {number}: not JSON ({error})") from None
+            if isinstance(row.get("features"), dict):
+                row = {**row["features"], prediction_name: row.get("prediction")}
+            yield row
+
+    return _chunked(rows())
 
 
 def _rows_parquet(path: Path) -> Iterator[list[dict[str, Any]]]:
@@ -101,10 +101,6 @@ def _rows_parquet(path: Path) -> Iterator[list[dict[str, Any]]]:
         raise ProfileError("reading Parquet needs pyarrow: pip install 'mlmon[parquet]'") from None
     for batch in pq.ParquetFile(path).iter_batches(batch_size=CHUNK_ROWS):
         yield batch.to_pylist()
-
-
-class _ByteProgress(io.TextIOWrapper):
-    """A text reader that reports bytes read to a progress bar."""
 
 
 def read_chunks(path: Path, model: ModelConfig, progress: bool) -> Iterator[list[dict[str, Any]]]:

@@ -6,7 +6,6 @@ the PrometheusRule and the dashboard ConfigMaps are compared with the generated 
 
 from __future__ import annotations
 
-import copy
 import importlib
 import json
 import os
