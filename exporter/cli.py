@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -34,6 +35,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     options = DemoOptions(
         seed=args.seed, rate=args.rate, duration=args.duration, drift_after=args.drift_after, label_delay=args.label_delay
     )
+    # SIGTERM stops the demo like Ctrl-C does: traffic ends, every process it started is stopped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     render = None
     if args.stack:
         from alert_rules.build import render  # the CLI composes the packages; exporter never imports them
