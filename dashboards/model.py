@@ -86,7 +86,19 @@ def predictions_section() -> Section:
                 "band is a shifting prediction distribution.", "cps",
                 [Query(sum_by(("bin",), rate(catalog.PREDICTION_BIN_COUNT, **VERSION)), "{{bin}}")],
                 width=12, height=10),
+        timeseries("Mean prediction", "Mean of the numeric predictions (score or value) over the rate interval, "
+                   "summed over replicas: a jump that the bins blur is what MLMonPredictionMeanAnomaly watches "
+                   "against its own week. Empty for models that predict a class.", "short",
+                   [Query(_mean_prediction(), "mean")], width=24, height=6),
     ])
+
+
+def _mean_prediction() -> str:
+    """(sum of positive - sum of negative magnitudes) / count, all as rates so replicas add up."""
+    positive = sum_by((), rate(catalog.PREDICTION_VALUE_SUM, sign='"positive"', **VERSION))
+    negative = sum_by((), rate(catalog.PREDICTION_VALUE_SUM, sign='"negative"', **VERSION))
+    count = sum_by((), rate(catalog.PREDICTION_VALUES, **VERSION))
+    return f"({positive} - ({negative} or vector(0))) / {count}"
 
 
 def features_section() -> Section:
