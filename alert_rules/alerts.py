@@ -12,7 +12,7 @@ from exporter.config import MlmonConfig, ModelConfig
 from exporter.decode import UNKNOWN_MODEL_LABEL
 
 from alert_rules import recording as r
-from alert_rules.naming import PROMETHEUS_UP, alert_name, matcher, runbook_url
+from alert_rules.naming import PROMETHEUS_UP, alert_name, matcher, runbook_url, selector
 from alert_rules.rules import AlertRule, RuleGroup
 
 # Categories: routing and inhibit rules select on these instead of lists of alert names.
@@ -98,7 +98,7 @@ def exporter_group(config: MlmonConfig) -> RuleGroup:
 def model_group(config: MlmonConfig, model: ModelConfig) -> RuleGroup:
     team = model.team or config.alerting.exporter.team
     alert = AlertFactory(config, {"team": team})
-    m = "{" + matcher("model", model.name) + "}"
+    m = selector(model=model.name)
     dq, traffic = config.alerting.data_quality, config.alerting.traffic
     types = {f.type for f in model.features}
     rules = [

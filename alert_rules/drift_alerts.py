@@ -15,7 +15,7 @@ from exporter import fleet_rules
 from exporter.config import ModelConfig, format_duration
 
 from alert_rules.alerts import DRIFT, AlertFactory
-from alert_rules.naming import matcher
+from alert_rules.naming import selector
 from alert_rules.rules import AlertRule
 
 # Multivariate drift is a PSI of reconstruction errors; its bounds are the PSI field defaults
@@ -23,21 +23,17 @@ from alert_rules.rules import AlertRule
 PSI_WARNING, PSI_CRITICAL = 0.1, 0.25
 
 
-def _sel(**labels: str) -> str:
-    return "{" + ", ".join(matcher(k, v) for k, v in labels.items()) + "}"
-
-
 def _enough(samples: c.Metric, by: str, model: ModelConfig, window: str) -> str:
-    return f"sum by ({by}) ({samples.name}{_sel(model=model.name, window=window)}) >= {model.drift.min_samples}"
+    return f"sum by ({by}) ({samples.name}{selector(model=model.name, window=window)}) >= {model.drift.min_samples}"
 
 
 def _score(side: fleet_rules.Side, gauge: c.Metric, model: ModelConfig, window_seconds: int) -> str:
     """The fleet score of the model's method, or the per-pod gauge when no fleet rule computes it."""
     method = model.drift.method
     if method in fleet_rules.SCORES:
-        return f"{fleet_rules.rule_name(side, method, window_seconds)}{_sel(model=model.name)}"
+        return f"{fleet_rules.rule_name(side, method, window_seconds)}{selector(model=model.name)}"
     window = format_duration(window_seconds)
-    return f"max without (instance, method) ({gauge.name}{_sel(model=model.name, window=window, method=method)})"
+    return f"max without (instance, method) ({gauge.name}{selector(model=model.name, window=window, method=method)})"
 
 
 def drift_alerts(alert: AlertFactory, model: ModelConfig, for_: str) -> list[AlertRule]:
@@ -47,8 +43,9 @@ def drift_alerts(alert: AlertFactory, model: ModelConfig, for_: str) -> list[Ale
     bounds = f"(warning at {drift.warning:g}, critical at {drift.critical:g})"
     labels = {"window": window}
     out = []
+    feature = _score(fleet_rules.FEATURES, c.FEATURE_DRIFT_SCORE, model, seconds)
+    prediction = _score(fleet_rules.PREDICTION, c.PREDICTION_DRIFT_SCORE, model, seconds)
     for severity, threshold in (("warning", drift.warning), ("critical", drift.critical)):
-        feature = _score(fleet_rules.FEATURES, c.FEATURE_DRIFT_SCORE, model, seconds)
         out.append(alert(
             "FeatureDrift",
             f"{feature} >= {threshold:g}\nand on (model, model_version, feature)\n"
@@ -58,7 +55,6 @@ def drift_alerts(alert: AlertFactory, model: ModelConfig, for_: str) -> list[Ale
             description="Feature {{ $labels.feature }} of model {{ $labels.model }} version {{ $labels.model_version }} "
             f"has {drift.method} {{{{ $value | printf \"%.3g\" }}}} against its reference over the last {window} {bounds}.",
         ))
-        prediction = _score(fleet_rules.PREDICTION, c.PREDICTION_DRIFT_SCORE, model, seconds)
         out.append(alert(
             "PredictionDrift",
             f"{prediction} >= {threshold:g}\nand on (model, model_version)\n"
@@ -71,7 +67,7 @@ def drift_alerts(alert: AlertFactory, model: ModelConfig, for_: str) -> list[Ale
     psi = drift.method == "psi"
     for severity, threshold in (("warning", drift.warning if psi else PSI_WARNING),
                                 ("critical", drift.critical if psi else PSI_CRITICAL)):
-        sel = _sel(model=model.name, window=window)
+        sel = selector(model=model.name, window=window)
         out.append(alert(
             "MultivariateDrift",
             f"{c.MULTIVARIATE_DRIFT_SCORE.name}{sel} >= {threshold:g}\n"
@@ -83,7 +79,7 @@ def drift_alerts(alert: AlertFactory, model: ModelConfig, for_: str) -> list[Ale
             f"(warning at {drift.warning if psi else PSI_WARNING:g}, critical at {drift.critical if psi else PSI_CRITICAL:g}): "
             "features moved together in a way no single feature shows.",
         ))
-    sel = _sel(model=model.name, window=window)
+    sel = selector(model=model.name, window=window)
     out.append(alert(
         "DriftedFeatureShare",
         f"{c.DRIFTED_FEATURES.name}{sel} >= {drift.drifted_share:g}\n"

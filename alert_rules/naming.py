@@ -72,3 +72,8 @@ def matcher(label: str, value: str) -> str:
     """A PromQL equality matcher; config names use a safe alphabet, quotes are escaped anyway."""
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'{label}="{escaped}"'
+
+
+def selector(**labels: str) -> str:
+    """A PromQL label selector of equality matchers: `{model="fraud", window="1h"}`."""
+    return "{" + ", ".join(matcher(k, v) for k, v in labels.items()) + "}"

@@ -14,16 +14,12 @@ from exporter.estimation import ESTIMATED_METRICS
 from exporter.quality_math import PROPORTIONS
 
 from alert_rules.alerts import BIAS, EXPORTER, QUALITY, AlertFactory
-from alert_rules.naming import matcher
+from alert_rules.naming import selector
 from alert_rules.rules import AlertRule
 
 # Quality metrics exported on mlmon_quality_score (not 0-1 ratios; see its HELP in the catalog).
 SCORE_METRICS = frozenset({"brier", "log_loss", "expected_cost", "mae", "rmse", "mape", "bias", "r2"})
 DELAY_QUANTILE = 0.9
-
-
-def _selector(**labels: str) -> str:
-    return "{" + ", ".join(matcher(k, v) for k, v in labels.items()) + "}"
 
 
 def quality_window(model: ModelConfig) -> str:
@@ -34,11 +30,11 @@ def quality_window(model: ModelConfig) -> str:
 def quality_alerts(alert: AlertFactory, config: MlmonConfig, model: ModelConfig) -> list[AlertRule]:
     qa = config.alerting.quality
     window = quality_window(model)
-    samples = f"{c.QUALITY_SAMPLES.name}{_selector(model=model.name, window=window)} >= {qa.min_samples}"
+    samples = f"{c.QUALITY_SAMPLES.name}{selector(model=model.name, window=window)} >= {qa.min_samples}"
     out = []
     for metric, bound in sorted(model.quality.thresholds.items()):
         family = c.QUALITY_SCORE if metric in SCORE_METRICS else c.QUALITY_RATIO
-        sel = _selector(model=model.name, window=window, metric=metric)
+        sel = selector(model=model.name, window=window, metric=metric)
         for limit, op, side, interval in ((bound.min, "<", "at or above", c.QUALITY_UPPER),
                                           (bound.max, ">", "at or below", c.QUALITY_LOWER)):
             if limit is None:
@@ -64,7 +60,7 @@ def quality_alerts(alert: AlertFactory, config: MlmonConfig, model: ModelConfig)
                 ))
             if metric in ESTIMATED_METRICS:
                 predicted = (f"sum by (model, model_version) (increase({c.PREDICTIONS.name}"
-                             f"{_selector(model=model.name)}[{window}])) >= {model.drift.min_samples}")
+                             f"{selector(model=model.name)}[{window}])) >= {model.drift.min_samples}")
                 out.append(alert(
                     "EstimatedQualityOutOfBounds",
                     f"{c.ESTIMATED_QUALITY.name}{sel} {op} {limit:g}\nand on (model, model_version)\n{predicted}",
@@ -81,7 +77,7 @@ def quality_alerts(alert: AlertFactory, config: MlmonConfig, model: ModelConfig)
 
 def label_alerts(alert: AlertFactory, config: MlmonConfig, model: ModelConfig) -> list[AlertRule]:
     qa = config.alerting.quality
-    m = _selector(model=model.name)
+    m = selector(model=model.name)
     out = [alert(
         "LabelStoreEvictions",
         f"sum by (model, reason) (increase({c.LABEL_STORE_EVICTIONS.name}{m}[1h])) > 0",
@@ -120,7 +116,7 @@ def bias_alerts(alert: AlertFactory, config: MlmonConfig, model: ModelConfig) ->
     window = quality_window(model)
     out = []
     for metric in BIAS_METRICS:
-        sel = _selector(model=model.name, window=window, metric=metric)
+        sel = selector(model=model.name, window=window, metric=metric)
         if metric == "disparate_impact_ratio":
             condition, bound = f"{c.BIAS_RATIO.name}{sel} < {ba.disparate_impact_min:g}", f"at or above {ba.disparate_impact_min:g}"
         else:

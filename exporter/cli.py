@@ -22,6 +22,12 @@ def _config_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", "-c", default="mlmon.yaml", help="path to mlmon.yaml (default: %(default)s)")
 
 
+def _output_args(parser: argparse.ArgumentParser, default: str) -> None:
+    """Every generator writes to --out, or with --check only compares (exit 1 when stale, for CI)."""
+    parser.add_argument("--out", default=default, help="where to write (default: %(default)s)")
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when what is there is stale")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from exporter.server import serve
 
@@ -158,27 +164,23 @@ def build_parser() -> argparse.ArgumentParser:
         "build", help="write recording/alerting rules, alertmanager.yml and a PrometheusRule from the config"
     )
     _config_arg(rules_build)
-    rules_build.add_argument("--out", default="alert_rules/generated", help="output folder (default: %(default)s)")
-    rules_build.add_argument("--check", action="store_true", help="exit 1 when the files on disk are stale")
+    _output_args(rules_build, "alert_rules/generated")
     rules_build.set_defaults(run=cmd_rules_build)
 
     dashboards = commands.add_parser("dashboards", help="Grafana dashboards")
     dashboards_commands = dashboards.add_subparsers(dest="dashboards_command", required=True)
     dashboards_build = dashboards_commands.add_parser("build", help="write the Grafana dashboards JSON from the config")
     _config_arg(dashboards_build)
-    dashboards_build.add_argument("--out", default="dashboards/generated", help="output folder (default: %(default)s)")
-    dashboards_build.add_argument("--check", action="store_true", help="exit 1 when the files on disk are stale")
+    _output_args(dashboards_build, "dashboards/generated")
     dashboards_build.set_defaults(run=cmd_dashboards_build)
 
     docs = commands.add_parser("docs", help="generate reference docs")
     docs_commands = docs.add_subparsers(dest="docs_command", required=True)
     metrics = docs_commands.add_parser("metrics", help="docs/metrics.md from the metric catalog")
-    metrics.add_argument("--out", default="docs/metrics.md")
-    metrics.add_argument("--check", action="store_true", help="exit 1 when the file is stale")
+    _output_args(metrics, "docs/metrics.md")
     metrics.set_defaults(run=cmd_docs)
     config_doc = docs_commands.add_parser("config", help="docs/configuration.md from the config models")
-    config_doc.add_argument("--out", default="docs/configuration.md")
-    config_doc.add_argument("--check", action="store_true", help="exit 1 when the file is stale")
+    _output_args(config_doc, "docs/configuration.md")
     config_doc.set_defaults(run=cmd_docs)
     return parser
 

@@ -51,8 +51,7 @@ def _bin_prefixes(state: VersionState, metric: c.Metric, prediction: bool) -> li
 
 def collect_version(state: VersionState, out: Exposition, now: float) -> None:
     model, version = state.model, state.version
-    # The content hash serialises the whole profile: computed once per reference layout, not per scrape.
-    profile_hash = _prefixes(state, "profile_hash", lambda: [state.profile.short_hash])[0] if state.profile else ""
+    profile_hash = state.profile.short_hash if state.profile else ""
     out.add_one(c.MODEL_INFO, (model.name, version, model.task, profile_hash), 1)
     out.add_one(c.PREDICTIONS, (model.name, version), state.predictions)
     out.add_one(c.UNKNOWN_FEATURES, (model.name, version), state.unknown_features)
@@ -60,7 +59,7 @@ def collect_version(state: VersionState, out: Exposition, now: float) -> None:
     out.add_one(c.REFERENCE_SAMPLES, (model.name, version), rows)
     out.add_one(c.REFERENCE_CAPTURING, (model.name, version), int(state.capturing))
     for seconds in state.window_seconds:
-        samples = state.window_counts(seconds, now)[1]
+        samples = state.window_sample_count(seconds, now)
         out.add_one(c.WINDOW_SAMPLES, (model.name, version, format_duration(seconds)), samples)
     with state.lock:
         quality = state.quality.copy()

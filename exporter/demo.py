@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from exporter import synthetic
+from exporter import catalog, synthetic
 from exporter.config import MlmonConfig
 from exporter.server import RunningExporter, start
 from exporter.stack import AlertPrinter, Render, local_alerting, run_stack
@@ -103,7 +103,8 @@ def _traffic(config: MlmonConfig, options: DemoOptions, ingest_port: int, models
             elapsed = time.monotonic() - started
             drift = drift_at(elapsed, options.drift_after, options.drift_ramp)
             if drift > 0 and not announced:
-                print(f"  [{elapsed:5.0f}s] drift begins: watch mlmon_feature_drift_score and mlmon_feature_null_total", file=out)
+                print(f"  [{elapsed:5.0f}s] drift begins: watch {catalog.FEATURE_DRIFT_SCORE.name} and "
+                      f"{catalog.FEATURE_NULL.name}", file=out)
                 announced = True
             count = max(1, int(rng.poisson(options.rate * tick)))
             for model in models:

@@ -149,8 +149,8 @@ def evaluate(state: VersionState, now: float) -> list[WindowDrift] | None:
     config = state.model.drift
     results = []
     for seconds in state.window_seconds:
+        counts = state.window_counts(seconds, now)[0]
         with state.lock:
-            counts = state.windows[state.window_seconds.index(seconds)].totals(now)[0]
             mv = state.multivariate
             mv_counts = mv.window_counts(seconds, now) if mv is not None else None
         scored = score_window(ref, counts, config)

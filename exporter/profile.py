@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -204,9 +205,12 @@ class Profile:
             "extras": self.extras,
         }
 
-    @property
+    @cached_property
     def content_hash(self) -> str:
-        """sha256 of the canonical JSON content: identical references hash identically anywhere."""
+        """sha256 of the canonical JSON content: identical references hash identically anywhere.
+
+        Cached: it serialises the whole profile, and the profile never changes (it is frozen).
+        """
         canonical = json.dumps(self.content(), sort_keys=True, separators=(",", ":"))
         return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 

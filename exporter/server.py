@@ -62,17 +62,12 @@ class RunningExporter:
             thread.join(timeout=10)
 
 
-class QuietHandler:
-    """Silence werkzeug's per-request log lines: one line per event worth knowing, not per request."""
-
-    @staticmethod
-    def install() -> None:
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
 def start(config: MlmonConfig, metrics_listen: str | None = None, ingest_listen: str | None = None) -> RunningExporter:
     """Start both listeners in background threads; ports of 0 pick free ones (tests)."""
-    QuietHandler.install()
+    # werkzeug logs every request; mlmon logs events worth knowing, not requests.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     exporter = Exporter(config, StateStore(config, load_profiles(config)))
     servers = []
     for listen, app in (

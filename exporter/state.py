@@ -22,7 +22,7 @@ from exporter.config import CaptureReference, MlmonConfig, ModelConfig
 from exporter.decode import Batch
 from exporter.label_store import LabelStore
 from exporter.labels import observe_batch
-from exporter.profile import Binning, Profile, categorical_binning, numeric_binning
+from exporter.profile import Binning, Profile, ProfileError, categorical_binning, numeric_binning
 from exporter.quality import ModelQuality
 from exporter.multivariate import MultivariateState
 from exporter.windows import WindowRing
@@ -56,8 +56,6 @@ class Layout:
 
 def check_profile(profile: Profile, model: ModelConfig) -> None:
     """A profile must describe exactly the configured features with the configured types."""
-    from exporter.profile import ProfileError
-
     for feature in model.features:
         binning = profile.features.get(feature.name)
         if binning is None:
@@ -199,6 +197,12 @@ class VersionState:
                 row[5] += bins[-1]
             else:
                 row[6] += bins[-1]
+
+    def window_sample_count(self, window: int, now: float) -> int:
+        """Predictions in the window, without summing its bins."""
+        index = self.window_seconds.index(window)
+        with self.lock:
+            return self.window_samples[index].totals(now)[1]
 
     def window_counts(self, window: int, now: float) -> tuple[np.ndarray | None, int]:
         """(bin counts over the window or None while capturing, predictions in the window)."""
