@@ -2,9 +2,9 @@
 
 One pipeline (:mod:`alert_rules.build`) turns the config into four files: recording rules,
 alerting rules, an Alertmanager config and a PrometheusRule manifest. Metric names come from
-:mod:`exporter.catalog` and thresholds from :mod:`exporter.config`, so a number is written once.
+:mod:`exporter.catalog` and thresholds from :mod:`exporter.config.model`, so a number is written once.
 
-    >>> from exporter.config import load_config
+    >>> from exporter.config.model import load_config
     >>> from alert_rules.build import render
     >>> files = render(load_config("examples/mlmon.yaml"))
     >>> len(files)

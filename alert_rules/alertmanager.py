@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.config import MlmonConfig
-from exporter.config_alerting import Receiver, Route, Timing
+from exporter.config.model import MlmonConfig
+from exporter.config.alerting import Receiver, Route, Timing
 
-from alert_rules.alerts import EXPORTER_DOWN_ALERTS, MUTED_BY_EXPORTER_DOWN
+from alert_rules.factory import EXPORTER_DOWN_ALERTS, MUTED_BY_EXPORTER_DOWN
 from alert_rules.naming import ALERT_PREFIX
 
 NULL_RECEIVER = "mlmon-null"  # used when the config declares no receivers: alerts go nowhere

@@ -8,46 +8,15 @@ by team needs no joins at query time. Every expression reads recorded series fro
 from __future__ import annotations
 
 from exporter import catalog as c
-from exporter.config import MlmonConfig, ModelConfig
-from exporter.decode import UNKNOWN_MODEL_LABEL
+from exporter.config.model import MlmonConfig, ModelConfig
+from exporter.ingest.decode import UNKNOWN_MODEL_LABEL
 
 from alert_rules import recording as r
-from alert_rules.naming import PROMETHEUS_UP, alert_name, matcher, runbook_url, selector
+from alert_rules.drift_alerts import drift_alerts
+from alert_rules.factory import DATA_QUALITY, EXPORTER, TRAFFIC, AlertFactory, pct
+from alert_rules.naming import PROMETHEUS_UP, matcher, selector
+from alert_rules.quality_alerts import quality_alerts
 from alert_rules.rules import AlertRule, RuleGroup
-
-# Categories: routing and inhibit rules select on these instead of lists of alert names.
-EXPORTER, TRAFFIC, DATA_QUALITY, DRIFT, QUALITY, BIAS = "exporter", "traffic", "data_quality", "drift", "quality", "bias"
-
-EXPORTER_DOWN = alert_name("ExporterDown")
-EXPORTER_ABSENT = alert_name("ExporterAbsent")
-EXPORTER_DOWN_ALERTS = (EXPORTER_DOWN, EXPORTER_ABSENT)
-# Alerts a missing exporter would cause by itself: gaps read as no traffic or shifted windows.
-MUTED_BY_EXPORTER_DOWN = (DRIFT, TRAFFIC)
-
-
-def pct(ratio: float) -> str:
-    """0.05 -> '5%', 0.005 -> '0.5%' (thresholds as people say them)."""
-    return f"{ratio * 100:g}%"
-
-
-class AlertFactory:
-    """Builds alerts that share a runbook base and static labels (team, and model when known)."""
-
-    def __init__(self, config: MlmonConfig, labels: dict[str, str]) -> None:
-        self.base = config.alerting.runbook_url
-        self.labels = labels
-
-    def __call__(
-        self, stem: str, expr: str, *, for_: str, severity: str, category: str, summary: str, description: str,
-        labels: dict[str, str] | None = None,
-    ) -> AlertRule:
-        name = alert_name(stem)
-        if not (summary[:1].isupper() and summary.endswith(".")):
-            raise ValueError(f"{name}: summary must start with a capital letter and end with a period")
-        return AlertRule(
-            name, expr, for_, severity, summary, description, runbook_url(self.base, name), category, {**self.labels, **(labels or {})}
-        )
-
 
 def exporter_group(config: MlmonConfig) -> RuleGroup:
     cfg = config.alerting.exporter
@@ -157,10 +126,6 @@ def model_group(config: MlmonConfig, model: ModelConfig) -> RuleGroup:
             f"(limit {config.exporter.max_versions_per_model} per model); their drift state was lost.",
         ),
     ]
-    # These modules build on this one's AlertFactory, hence the imports here.
-    from alert_rules.drift_alerts import drift_alerts
-    from alert_rules.quality_alerts import quality_alerts
-
     rules += drift_alerts(alert, model, config.alerting.drift.for_)
     rules += quality_alerts(alert, config, model)
     return RuleGroup(f"mlmon.model.{model.name}.alerts", rules)

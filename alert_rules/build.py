@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from exporter.config import MlmonConfig
+from exporter.config.model import MlmonConfig
 
 from alert_rules.alertmanager import alertmanager_config
 from alert_rules.alerts import alert_groups

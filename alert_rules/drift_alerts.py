@@ -1,6 +1,6 @@
 """Drift alerts: feature, prediction and multivariate drift, and the share of drifted features.
 
-Feature and prediction drift read the fleet-wide scores recorded by :mod:`exporter.fleet_rules`
+Feature and prediction drift read the fleet-wide scores recorded by :mod:`alert_rules.fleet_rules`
 (bin counts summed over replicas, then scored), so N replicas give one verdict. A verdict needs
 at least the model's `drift.min_samples` in the window, summed over replicas from the
 `mlmon_*window_samples` gauges; below that a distance is noise and no alert fires. Only the
@@ -11,10 +11,10 @@ The method the fleet rules cannot compute (wasserstein) falls back to the per-po
 from __future__ import annotations
 
 from exporter import catalog as c
-from exporter import fleet_rules
-from exporter.config import ModelConfig, format_duration
+from alert_rules import fleet_rules
+from exporter.config.model import ModelConfig, format_duration
 
-from alert_rules.alerts import DRIFT, AlertFactory
+from alert_rules.factory import DRIFT, AlertFactory
 from alert_rules.naming import selector
 from alert_rules.rules import AlertRule
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.config import MlmonConfig
+from exporter.config.model import MlmonConfig
 
 from alert_rules.rules import RuleGroup
 

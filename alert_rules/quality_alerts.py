@@ -8,12 +8,12 @@ handful of labels flag noise. Quality gauges are per exporter pod, so alerts car
 from __future__ import annotations
 
 from exporter import catalog as c
-from exporter.bias import BIAS_METRICS
-from exporter.config import MlmonConfig, ModelConfig, format_duration, parse_duration
-from exporter.estimation import ESTIMATED_METRICS
-from exporter.quality_math import PROPORTIONS
+from exporter.stats.bias import BIAS_METRICS
+from exporter.config.model import MlmonConfig, ModelConfig, format_duration, parse_duration
+from exporter.stats.estimation import ESTIMATED_METRICS
+from exporter.stats.quality_math import PROPORTIONS
 
-from alert_rules.alerts import BIAS, EXPORTER, QUALITY, AlertFactory
+from alert_rules.factory import BIAS, EXPORTER, QUALITY, AlertFactory
 from alert_rules.naming import selector
 from alert_rules.rules import AlertRule
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Callable
 
 from exporter import catalog as c
-from exporter.config import MlmonConfig
-from exporter.fleet_rules import fleet_recording_rules
+from exporter.config.model import MlmonConfig
+from alert_rules.fleet_rules import fleet_recording_rules
 
 from alert_rules.naming import by, level_for, matcher, record_name
 from alert_rules.rules import RecordingRule, RuleGroup

@@ -17,10 +17,10 @@ import numpy as np
 from scipy import stats
 from scipy.spatial import distance
 
-from exporter.config import DriftConfig
-from exporter.drift_report import Reference, score_window
-from exporter.profile import categorical_binning, numeric_binning
-from exporter.state import Layout
+from exporter.config.model import DriftConfig
+from exporter.http.drift_report import Reference, score_window
+from exporter.profiles.profile import categorical_binning, numeric_binning
+from exporter.state.store import Layout
 
 N_NUMERIC, N_CATEGORICAL, REFERENCE_ROWS = 40, 10, 20_000
 CATEGORIES = np.array([f"c{i:02d}" for i in range(12)])

@@ -2,7 +2,7 @@
 
 What is measured, and how:
 
-* The server under test is the real one: ``exporter.server.start`` (werkzeug's threaded WSGI
+* The server under test is the real one: ``exporter.http.server.start`` (werkzeug's threaded WSGI
   server + the Flask ingest app + decode + numpy binning into the state) on a free loopback port
   of this process. The baseline is what a user would write by hand: a small Flask app served the
   same way (werkzeug, threaded, loopback), parsing with stdlib ``json`` and calling
@@ -40,7 +40,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from werkzeug.serving import make_server
 
 from benchmarks.common import bodies, workspace
-from exporter import server
+from exporter.http import server
 
 ROWS_PER_REQUEST = 5_000
 MLMON_REQUESTS, MLMON_SECONDS = 60, 4.0

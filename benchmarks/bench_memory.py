@@ -40,9 +40,9 @@ def child(values: int, with_ids: bool) -> dict[str, int]:
     import orjson
 
     from benchmarks.common import MODEL, SEED, VERSION, synthetic_columns, workspace
-    from exporter.decode import decode_body
-    from exporter.server import load_profiles
-    from exporter.state import StateStore
+    from exporter.ingest.decode import decode_body
+    from exporter.http.server import load_profiles
+    from exporter.state.store import StateStore
 
     folder, config = workspace()
     store = StateStore(config, load_profiles(config))

@@ -22,12 +22,12 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.common import SEED, VERSION, bodies, timed, workspace
-from exporter.collector import collect
-from exporter.config import MlmonConfig
-from exporter.decode import decode_body
-from exporter.server import load_profiles
-from exporter.state import StateStore
-from exporter.stats import ExporterStats
+from exporter.http.collector import collect
+from exporter.config.model import MlmonConfig
+from exporter.ingest.decode import decode_body
+from exporter.http.server import load_profiles
+from exporter.state.store import StateStore
+from exporter.http.exporter_stats import ExporterStats
 
 TARGETS = (10_000, 50_000)
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from exporter.config import MlmonConfig, parse_config
-from exporter.profile import Profile, categorical_binning, numeric_binning
+from exporter.config.model import MlmonConfig, parse_config
+from exporter.profiles.profile import Profile, categorical_binning, numeric_binning
 
 MODEL = "bench"
 VERSION = "v1"

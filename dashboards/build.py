@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from exporter.config import MlmonConfig
+from exporter.config.model import MlmonConfig
 from dashboards.exporter_health import exporter_health
 from dashboards.model import model
 from dashboards.overview import overview

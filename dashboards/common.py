@@ -8,7 +8,7 @@ from typing import Any
 
 from grafanalib import core as g
 
-from exporter.config import MlmonConfig, ModelConfig
+from exporter.config.model import MlmonConfig, ModelConfig
 from dashboards import links
 from dashboards.layout import Section, place
 from dashboards.panels import DATASOURCE, Thresholds, lower_thresholds, threshold_overrides, upper_thresholds

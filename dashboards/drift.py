@@ -13,7 +13,7 @@ from alert_rules.drift_alerts import PSI_CRITICAL, PSI_WARNING
 from alert_rules.naming import alert_name
 from exporter import catalog
 from exporter.catalog import Metric
-from exporter.config import MlmonConfig
+from exporter.config.model import MlmonConfig
 from dashboards import links
 from dashboards.common import shared_drift_thresholds
 from dashboards.panels import (

@@ -6,7 +6,7 @@ from typing import Any
 
 from alert_rules.naming import alert_name
 from exporter import catalog
-from exporter.config import MlmonConfig
+from exporter.config.model import MlmonConfig
 from dashboards import links, variables
 from dashboards.common import DashboardSpec, build
 from dashboards.layout import Section

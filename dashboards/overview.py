@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from exporter import catalog
-from exporter.config import MlmonConfig
+from exporter.config.model import MlmonConfig
 from dashboards import links, variables
 from dashboards.common import DashboardSpec, build, min_samples_thresholds, shared_drift_thresholds
 from dashboards.drift import drifted_share_thresholds, methods_text, worst_drift

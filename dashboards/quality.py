@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from exporter import catalog
-from exporter.config import MetricBound, MlmonConfig, parse_duration
+from exporter.config.model import MetricBound, MlmonConfig, parse_duration
 from alert_rules.naming import alert_name
 from dashboards import links, variables
 from dashboards.common import DashboardSpec, build

@@ -15,7 +15,7 @@ from alert_rules.naming import alert_name
 from alert_rules.recording import DATA_QUALITY
 from exporter import catalog
 from exporter.catalog import Metric
-from exporter.config import MlmonConfig
+from exporter.config.model import MlmonConfig
 from dashboards.promql import rate, sum_by
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from exporter import catalog
-from exporter.config import MlmonConfig, format_duration
+from exporter.config.model import MlmonConfig, format_duration
 from dashboards.panels import DATASOURCE
 from dashboards.promql import selector
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from alert_rules.naming import alert_name
 from exporter import catalog
-from exporter.config import MlmonConfig
+from exporter.config.model import MlmonConfig
 from dashboards import links, variables
 from dashboards.common import DashboardSpec, build, prometheus_annotation, shared_drift_thresholds
 from dashboards.drift import methods_text, worst_drift

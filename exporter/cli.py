@@ -12,8 +12,8 @@ import signal
 import sys
 from pathlib import Path
 
-from exporter.config import ConfigError, config_json_schema, load_config
-from exporter.profile import ProfileError
+from exporter.config.model import ConfigError, config_json_schema, load_config
+from exporter.profiles.profile import ProfileError
 
 EXIT_BAD_INPUT = 2
 
@@ -29,14 +29,14 @@ def _output_args(parser: argparse.ArgumentParser, default: str) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from exporter.server import serve
+    from exporter.http.server import serve
 
     serve(load_config(args.config))
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from exporter.demo import DemoOptions, run_demo
+    from exporter.tooling.demo import DemoOptions, run_demo
 
     options = DemoOptions(
         seed=args.seed, rate=args.rate, duration=args.duration, drift_after=args.drift_after, label_delay=args.label_delay
@@ -52,7 +52,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_config_check(args: argparse.Namespace) -> int:
     config = load_config(args.file)
-    from exporter.server import load_profiles
+    from exporter.http.server import load_profiles
 
     load_profiles(config)
     print(f"{args.file}: ok ({len(config.models)} model(s), references readable)")
@@ -69,7 +69,7 @@ def cmd_config_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_profile_build(args: argparse.Namespace) -> int:
-    from exporter.profile_build import build_profile
+    from exporter.profiles.build import build_profile
 
     config = load_config(args.config)
     model = config.model(args.model)
@@ -82,8 +82,8 @@ def cmd_profile_build(args: argparse.Namespace) -> int:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
-    from exporter.config_doc import render_config_doc
-    from exporter.metrics_doc import render_metrics_doc
+    from exporter.config.reference_doc import render_config_doc
+    from exporter.tooling.metrics_doc import render_metrics_doc
 
     text = render_metrics_doc() if args.docs_command == "metrics" else render_config_doc()
     if args.check:

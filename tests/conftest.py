@@ -1,6 +1,6 @@
 """Shared fixtures: configs, a hand-made toy model, and a real exporter on free loopback ports.
 
-Everything HTTP-level here runs the real server (``exporter.server.start``), so tests that use
+Everything HTTP-level here runs the real server (``exporter.http.server.start``), so tests that use
 ``start_exporter`` exercise werkzeug, both Flask apps, the state and the exposition together.
 
     def test_something(start_exporter, toy_config):
@@ -23,9 +23,9 @@ import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.config import MlmonConfig, parse_config
-from exporter.profile import Profile, categorical_binning, numeric_binning
-from exporter.server import RunningExporter, start
+from exporter.config.model import MlmonConfig, parse_config
+from exporter.profiles.profile import Profile, categorical_binning, numeric_binning
+from exporter.http.server import RunningExporter, start
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

@@ -14,7 +14,7 @@ from alert_rules.build import ALERTS_FILE, PROMETHEUS_RULE_FILE, RULES_FILE, ren
 from alert_rules.naming import GENERATED_HEADER
 from exporter import catalog
 from exporter.cli import main
-from exporter.config import load_config
+from exporter.config.model import load_config
 from tests.conftest import EXAMPLE_CONFIG, build_config, example_config_data
 from tests.support.processes import require_binary
 
@@ -161,7 +161,7 @@ def test_recording_rules_are_named_level_metric_operation() -> None:
         for rule in group["rules"]:
             level, metric, operation = rule["record"].split(":")
             assert re.fullmatch(r"[a-z][a-z_]*", level) and re.fullmatch(r"[a-z0-9][a-z0-9_]*", operation), rule["record"]
-            # The fleet drift groups (exporter/fleet_rules.py) name derived scores such as mlmon_feature_psi.
+            # The fleet drift groups (alert_rules/fleet_rules.py) name derived scores such as mlmon_feature_psi.
             if not group["name"].startswith("mlmon-fleet-drift-"):
                 assert metric in families, f"{rule['record']}: {metric} is not a catalog metric"
 

@@ -15,7 +15,7 @@ import yaml
 
 from alert_rules.alertmanager import alertmanager_config
 from alert_rules.build import ALERTMANAGER_FILE, render
-from exporter.config import ConfigError
+from exporter.config.model import ConfigError
 from tests.conftest import build_config, example_config_data
 from tests.support.processes import require_binary, wait_until
 

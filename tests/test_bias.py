@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from exporter.bias import OTHER, SegmentCodec, attribute_bias, segment_rates
-from exporter.config import parse_config
-from exporter.config_errors import ConfigError
-from exporter.quality import ModelQuality
+from exporter.stats.bias import OTHER, SegmentCodec, attribute_bias, segment_rates
+from exporter.config.model import parse_config
+from exporter.config.errors import ConfigError
+from exporter.state.quality import ModelQuality
 
 # Two groups, hand-made:
 #   A: 100 predictions, 50 predicted positive; labelled: tp 30, fp 10, tn 40, fn 20

@@ -18,8 +18,8 @@ import yaml
 
 from conftest import EXAMPLE_CONFIG, EXAMPLES, ROOT, example_config_data
 from exporter.cli import main
-from exporter.config import config_json_schema
-from exporter.profile import Profile
+from exporter.config.model import config_json_schema
+from exporter.profiles.profile import Profile
 
 MLMON = [sys.executable, "-m", "exporter.cli"]
 

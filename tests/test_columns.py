@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
-from exporter.columns import Column, boolean_column, categorical_column, convert, numeric_column
-from exporter.decode import MISSING
+from exporter.ingest.columns import Column, boolean_column, categorical_column, convert, numeric_column
+from exporter.ingest.decode import MISSING
 
 
 def counts(column: Column) -> tuple[int, int, int, int]:

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import pytest
 
-from exporter.config import ConfigError, config_json_schema, format_duration, load_config, parse_duration
+from exporter.config.model import ConfigError, config_json_schema, format_duration, load_config, parse_duration
 from conftest import EXAMPLE_CONFIG, build_config, example_config_data
 
 

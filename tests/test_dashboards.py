@@ -14,7 +14,7 @@ import pytest
 from alert_rules.alerts import alert_groups
 from exporter import catalog
 from exporter.cli import main
-from exporter.config import load_config, parse_config
+from exporter.config.model import load_config, parse_config
 from dashboards import links
 from dashboards.build import DASHBOARDS, build_all, stale
 from dashboards.inspect import DashboardQuery, panels, queries, substitute

@@ -21,11 +21,12 @@ import yaml
 
 from dashboards.build import build_all
 from dashboards.inspect import DashboardQuery, panels, queries, substitute
-from exporter import catalog, synthetic
-from exporter.config import MlmonConfig, parse_config
-from exporter.multivariate import EXTRAS_KEY
-from exporter.profile import Profile
-from exporter.server import RunningExporter, start
+from exporter import catalog
+from exporter.tooling import synthetic
+from exporter.config.model import MlmonConfig, parse_config
+from exporter.profiles.pca import EXTRAS_KEY
+from exporter.profiles.profile import Profile
+from exporter.http.server import RunningExporter, start
 from tests.support.processes import PrometheusProcess, http_json
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from conftest import build_config, toy_model_data, toy_record
-from exporter.decode import (
+from exporter.ingest.decode import (
     MISSING,
     REJECTION_REASONS,
     BodyError,

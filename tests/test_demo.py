@@ -9,9 +9,9 @@ import time
 import requests
 
 from conftest import parse_metrics, series
-from exporter.config import load_config
-from exporter.demo import DemoOptions, drift_at, run_demo
-from exporter.localstack import free_port
+from exporter.config.model import load_config
+from exporter.tooling.demo import DemoOptions, drift_at, run_demo
+from exporter.tooling.localstack import free_port
 
 
 def test_drift_ramps_from_zero_to_one_over_a_minute_after_the_clean_period() -> None:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-from exporter import synthetic
+from exporter.tooling import synthetic
 from tests.conftest import LiveExporter, build_config, example_config_data
 
 ROOT = Path(__file__).resolve().parents[1]

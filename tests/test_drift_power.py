@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from exporter.config import DriftConfig
-from exporter.drift_report import Reference, score_window
-from exporter.profile import Binning, categorical_binning, numeric_binning
-from exporter.state import Layout
+from exporter.config.model import DriftConfig
+from exporter.http.drift_report import Reference, score_window
+from exporter.profiles.profile import Binning, categorical_binning, numeric_binning
+from exporter.state.store import Layout
 
 TRIALS = 2000
 REFERENCE_ROWS = 20_000

@@ -9,10 +9,12 @@ import pytest
 import requests
 import yaml
 
-from exporter import drift, synthetic
-from exporter.config import parse_config
-from exporter.drift_report import evaluate
-from exporter.server import start
+from exporter.stats import drift
+
+from exporter.tooling import synthetic
+from exporter.config.model import parse_config
+from exporter.http.drift_report import evaluate
+from exporter.http.server import start
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

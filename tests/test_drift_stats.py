@@ -7,8 +7,8 @@ import pytest
 from scipy import stats
 from scipy.spatial import distance
 
-from exporter import drift
-from exporter.profile import numeric_binning
+from exporter.stats import drift
+from exporter.profiles.profile import numeric_binning
 
 REF_N = 20_000
 

@@ -1,7 +1,7 @@
 """End to end with real processes: drifting traffic -> exporter -> Prometheus (generated rules) ->
 Alertmanager (generated routing) -> webhook, and the alert resolves when traffic is normal again.
 
-The config is the example one, rewritten by exporter.stack.local_alerting exactly as
+The config is the example one, rewritten by exporter.tooling.stack.local_alerting exactly as
 `mlmon demo --stack` does: every declared receiver becomes a webhook to a local receiver that
 keeps its name, so the test sees which route each notification took. Drift is judged over a
 20 s window so that the whole story takes about a minute.
@@ -19,10 +19,10 @@ import pytest
 import requests
 
 from alert_rules.build import render
-from exporter import synthetic
-from exporter.config import load_config
-from exporter.server import start
-from exporter.stack import StackTiming, local_alerting, run_stack
+from exporter.tooling import synthetic
+from exporter.config.model import load_config
+from exporter.http.server import start
+from exporter.tooling.stack import StackTiming, local_alerting, run_stack
 from support.processes import WebhookReceiver, require_binary, wait_until
 
 TIMING = StackTiming(drift_windows=("20s",), drift_for="2s")
@@ -126,7 +126,7 @@ def test_drift_alert_travels_the_declared_route_with_its_labels_and_resolves(sta
 
 
 def test_the_demo_printer_shows_each_alert_once_per_status() -> None:
-    from exporter.stack import AlertPrinter
+    from exporter.tooling.stack import AlertPrinter
 
     alert = {"fingerprint": "abc", "status": "firing", "labels": {"alertname": "MLMonFeatureDrift", "severity": "warning",
              "model": "fraud", "feature": "amount"}, "annotations": {"summary": "A feature drifted."}}

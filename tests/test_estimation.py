@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from exporter import synthetic
-from exporter.estimation import estimated_metrics, expected_confusion
-from exporter.quality import score_edges
+from exporter.tooling import synthetic
+from exporter.stats.estimation import estimated_metrics, expected_confusion
+from exporter.state.quality import score_edges
 
 THRESHOLD = 0.02
 N = 50_000

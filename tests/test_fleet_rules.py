@@ -6,7 +6,7 @@ with the rules loaded. ``increase()`` extrapolates each target's counters by its
 target, since they share scrape timestamps): the fleet counts are f_A a + f_B b, not a + b.
 So the test checks, at one rule evaluation:
 
-1. every fleet score equals ``exporter.drift`` on the fleet bin counts recorded in the same
+1. every fleet score equals ``exporter.stats.drift`` on the fleet bin counts recorded in the same
    evaluation (1e-6 relative: the PromQL is the Python formula);
 2. those fleet counts equal f_A a + f_B b, with f read from a test-only rule on the
    predictions counter in the same group (1e-6 relative: the replicas' counts are summed);
@@ -23,10 +23,12 @@ import pytest
 import requests
 import yaml
 
-from exporter import drift, synthetic
-from exporter.config import parse_config
-from exporter.fleet_rules import FEATURES, bins_name, fleet_recording_rules, rule_name
-from exporter.server import start
+from exporter.stats import drift
+
+from exporter.tooling import synthetic
+from exporter.config.model import parse_config
+from alert_rules.fleet_rules import FEATURES, bins_name, fleet_recording_rules, rule_name
+from exporter.http.server import start
 from tests.support.processes import PrometheusProcess, require_binary
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from exporter.config import config_json_schema
-from exporter.config_doc import render_config_doc
-from exporter.metrics_doc import render_metrics_doc
+from exporter.config.model import config_json_schema
+from exporter.config.reference_doc import render_config_doc
+from exporter.tooling.metrics_doc import render_metrics_doc
 
 ROOT = Path(__file__).resolve().parent.parent
 

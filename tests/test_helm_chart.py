@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.config import load_config
-from exporter.server import load_profiles
+from exporter.config.model import load_config
+from exporter.http.server import load_profiles
 
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "helm" / "mlmon"

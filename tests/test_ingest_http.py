@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from conftest import LiveExporter, build_config, series, toy_model_data, toy_record
-from exporter.config import MlmonConfig
+from exporter.config.model import MlmonConfig
 
 V1 = {"model": "toy", "model_version": "v1"}
 

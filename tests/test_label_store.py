@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tracemalloc
 
-from exporter.label_store import LabelStore, id_key
+from exporter.state.label_store import LabelStore, id_key
 
 
 def put(store: LabelStore, ids: list[str], now: float, model: str = "fraud") -> int:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from exporter import synthetic
+from exporter.tooling import synthetic
 from tests.conftest import build_config, example_config_data, series
 
 

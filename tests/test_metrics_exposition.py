@@ -11,8 +11,9 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 
 from conftest import OPENMETRICS, LiveExporter, parse_metrics, series
-from exporter import catalog, synthetic
-from exporter.exposition import Exposition, escape_label_value, format_value, lines_for, series_prefix
+from exporter import catalog
+from exporter.tooling import synthetic
+from exporter.http.exposition import Exposition, escape_label_value, format_value, lines_for, series_prefix
 
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 

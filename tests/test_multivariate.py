@@ -8,11 +8,13 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from exporter import drift
-from exporter.config import parse_config
-from exporter.multivariate import MultivariateState, basis_of, fit_pca, multivariate_scores
-from exporter.profile import Profile, numeric_binning
-from exporter.profile_build import build_profile
+from exporter.stats import drift
+from exporter.config.model import parse_config
+from exporter.profiles.pca import basis_of, fit_pca
+from exporter.state.multivariate import MultivariateState
+from exporter.stats.multivariate import multivariate_scores
+from exporter.profiles.profile import Profile, numeric_binning
+from exporter.profiles.build import build_profile
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

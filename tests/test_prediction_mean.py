@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exporter.config import MlmonConfig
+from exporter.config.model import MlmonConfig
 from conftest import LiveExporter, build_config, toy_model_data, toy_record
 
 SUM, COUNT = "mlmon_prediction_value_sum_total", "mlmon_prediction_values_total"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import EXAMPLES, toy_profile
-from exporter.profile import OTHER, Binning, Profile, ProfileError, categorical_binning, numeric_binning
+from exporter.profiles.profile import OTHER, Binning, Profile, ProfileError, categorical_binning, numeric_binning
 
 
 # ----------------------------------------------------------------------------- numeric bins

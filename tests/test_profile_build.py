@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-import exporter.profile_build as profile_build
+import exporter.profiles.build as profile_build
 from conftest import EXAMPLE_CONFIG, EXAMPLES, toy_model_data
-from exporter.config import ModelConfig, load_config
-from exporter.profile import Profile, ProfileError, numeric_binning
-from exporter.profile_build import Reservoir, build_profile
+from exporter.config.model import ModelConfig, load_config
+from exporter.profiles.profile import Profile, ProfileError, numeric_binning
+from exporter.profiles.build import Reservoir, build_profile
 
 TOY = ModelConfig.model_validate(toy_model_data())
 ROWS = 500

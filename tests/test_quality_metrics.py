@@ -10,9 +10,9 @@ import pytest
 from scipy.stats import binomtest
 from sklearn import metrics as sk
 
-from exporter.config import parse_config
-from exporter.quality import REGRESSION_SUMS, ModelQuality, score_edges
-from exporter.quality_math import (
+from exporter.config.model import parse_config
+from exporter.state.quality import REGRESSION_SUMS, ModelQuality, score_edges
+from exporter.stats.quality_math import (
     auc_from_histograms, binary_intervals, binary_ratios, expected_cost, multiclass_metrics, regression_metrics,
     wilson_interval,
 )

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from conftest import build_config, toy_model_data, toy_profile, toy_record
-from exporter.config import MlmonConfig
-from exporter.decode import decode_body
-from exporter.profile import ProfileError
-from exporter.state import QUALITY, StateStore, check_profile
+from exporter.config.model import MlmonConfig
+from exporter.ingest.decode import decode_body
+from exporter.profiles.profile import ProfileError
+from exporter.state.store import QUALITY, StateStore, check_profile
 
 
 class Clock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from exporter.windows import WindowRing
+from exporter.state.windows import WindowRing
 
 
 def ring() -> WindowRing:

@@ -1,4 +1,4 @@
-"""The local stack (exporter/localstack.py) as the tests use it.
+"""The local stack (exporter/tooling/localstack.py) as the tests use it.
 
 Outside CI a missing binary skips the test with a loud reason; in CI (CI set) it fails, because
 `make test` installs the binaries. A timeout fails the test with what was awaited.
@@ -11,8 +11,8 @@ from typing import Any, Callable
 
 import pytest
 
-from exporter import localstack
-from exporter.localstack import WebhookReceiver, free_port, http_json  # noqa: F401 (re-exported for tests)
+from exporter.tooling import localstack
+from exporter.tooling.localstack import WebhookReceiver, free_port, http_json  # noqa: F401 (re-exported for tests)
 
 
 def require_binary(name: str) -> str:

@@ -1,6 +1,6 @@
 """Columnar features -> a float matrix, the same way at training and at serving time.
 
-Categorical values are one-hot encoded against the fixed vocabularies of exporter.synthetic;
+Categorical values are one-hot encoded against the fixed vocabularies of exporter.tooling.synthetic;
 an unseen category encodes as all zeros, the way a production encoder with
 handle_unknown="ignore" would.
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from exporter import synthetic
+from exporter.tooling import synthetic
 
 # model -> (numeric columns, {categorical column: vocabulary}, boolean columns)
 SCHEMAS: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]], tuple[str, ...]]] = {

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from exporter import synthetic
+from exporter.tooling import synthetic
 
 log = logging.getLogger("demo_model.traffic")
 RAMP_SECONDS = 60.0

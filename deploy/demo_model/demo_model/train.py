@@ -16,7 +16,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from demo_model.features import matrix
-from exporter import synthetic
+from exporter.tooling import synthetic
 
 
 def train(model: str, rows: int, seed: int):

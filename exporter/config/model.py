@@ -1,0 +1,384 @@
+"""The mlmon.yaml contract: one typed model, validated on load, shared by every part.
+
+The exporter, the dashboard generator and the rule generator all read a config through
+:func:`load_config`, so a threshold written once here is the same number everywhere.
+
+    >>> cfg = load_config("examples/mlmon.yaml")
+    >>> cfg.models[0].drift.warning
+    0.1
+
+Errors are collected by :class:`ConfigError` with the exact place and a hint, e.g.
+``models[0].features[1].type: 'categoric' is not one of numeric, categorical, boolean``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+    PrivateAttr,
+    WithJsonSchema,
+)
+
+from exporter.config.alerting import AlertingConfig, reference_problems
+from exporter.config.errors import ConfigError, format_validation_error
+from exporter.config.names import Name
+
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+# Chosen outside 9100-9999, the range of Prometheus's default-port registry, which is fully
+# allocated to other exporters; 8710/8711 are not used by any well-known service.
+DEFAULT_METRICS_LISTEN = "0.0.0.0:8710"
+DEFAULT_INGEST_LISTEN = "127.0.0.1:8711"
+
+
+def parse_duration(value: Any) -> int:
+    """Parse a Prometheus-style duration ("30s", "5m", "1h", "1d") into whole seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like 5m, 1h or 1d")
+    if isinstance(value, int):
+        if value <= 0:
+            raise ValueError("a duration must be positive")
+        return value
+    match = re.fullmatch(r"(\d+)([smhdw])", str(value).strip())
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"{value!r} is not a duration like 30s, 5m, 1h or 1d")
+    return int(match.group(1)) * DURATION_UNITS[match.group(2)]
+
+
+def format_duration(seconds: int) -> str:
+    """The shortest Prometheus duration string for a number of seconds (3600 -> "1h")."""
+    for unit, size in sorted(DURATION_UNITS.items(), key=lambda item: -item[1]):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    raise AssertionError("unreachable: seconds is a whole number")
+
+
+# The schema says what a user may write ("5m" or seconds), not the int it becomes after parsing.
+DURATION_SCHEMA = {"anyOf": [{"type": "string", "pattern": r"^[0-9]*[1-9][0-9]*[smhdw]$"}, {"type": "integer", "minimum": 1}]}
+Duration = Annotated[int, BeforeValidator(parse_duration), WithJsonSchema(DURATION_SCHEMA)]
+
+
+def _check_listen(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{value!r} is not HOST:PORT (e.g. 0.0.0.0:8710)")
+    return value
+
+
+class Strict(BaseModel):
+    """Base for every config section: unknown keys are errors, so typos never pass silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ExporterConfig(Strict):
+    """The sidecar process: where it listens and the limits it enforces (each hit is counted)."""
+
+    metrics_listen: str = Field(DEFAULT_METRICS_LISTEN, description="HOST:PORT for /metrics, scraped by Prometheus.")
+    ingest_listen: str = Field(DEFAULT_INGEST_LISTEN, description="HOST:PORT for the ingest API; loopback by default.")
+    max_request_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Larger request bodies get 413.")
+    max_records_per_request: int = Field(100_000, gt=0, description="Larger batches get 413.")
+    max_versions_per_model: int = Field(
+        10, gt=0, description="Distinct model_version values kept per model; the least recently seen is evicted."
+    )
+    max_label_value_length: int = Field(64, gt=0, description="Longer model_version strings are rejected.")
+    max_reported_rejections: int = Field(20, ge=0, description="Rejected records listed with reasons per response.")
+    window_slots: int = Field(
+        60, ge=2, le=1440, description="Slots per time window: a 1h window with 60 slots forgets minute by minute."
+    )
+    max_pending_predictions: int = Field(
+        100_000, gt=0, le=10_000_000,
+        description="Predictions kept by id until their label arrives; the oldest is evicted (and counted) beyond this.",
+    )
+    label_ttl: Duration = Field(86400, description="How long a prediction waits for its label before it is evicted.")
+
+    _check_listeners = field_validator("metrics_listen", "ingest_listen")(lambda cls, v: _check_listen(v))
+
+
+class FeatureConfig(Strict):
+    """One model input. Numeric features are binned at reference quantiles; categorical keep top-K values."""
+
+    name: Name = Field(description="The key of this feature in a record's `features`.")
+    type: Literal["numeric", "categorical", "boolean"] = Field(description="How values are checked and binned.")
+    bins: int = Field(10, ge=2, le=50, description="Equal-mass bins inside the reference range (numeric only).")
+    max_categories: int = Field(
+        20, ge=1, le=500, description="Top-K reference categories kept; the rest fold into __other__."
+    )
+
+
+class PredictionConfig(Strict):
+    """The model output: a score or value (numeric) or a class (categorical)."""
+
+    name: Name = Field("prediction", description="Column name in reference data; label value of prediction series.")
+    type: Literal["numeric", "categorical"] = Field("numeric", description="numeric: a score or value; categorical: a class.")
+    bins: int = Field(10, ge=2, le=50, description="Equal-mass bins for a numeric prediction.")
+    classes: list[Name] | None = Field(None, description="Known classes (multiclass); others fold into __other__.")
+
+
+DriftMethod = Literal["psi", "js", "kl", "hellinger", "chisquare", "ks", "wasserstein"]
+
+
+class DriftConfig(Strict):
+    """Which score decides drift, its thresholds, and the windows it is computed over."""
+
+    method: DriftMethod = Field("psi", description="The score that decides drift (see docs/drift.md).")
+    warning: float = Field(0.1, gt=0, description="Score at or above which a feature counts as drifted (warning).")
+    critical: float = Field(0.25, gt=0, description="Score at or above which drift is critical.")
+    min_samples: int = Field(500, ge=1, description="No drift verdict (and no alert) below this many samples.")
+    windows: list[Duration] = Field(
+        default_factory=lambda: [3600], min_length=1, max_length=5, description="Time windows scores are computed over."
+    )
+    drifted_share: float = Field(0.5, gt=0, le=1, description="Share of drifted features that flags the dataset.")
+    # A feature is drifted when N >= min_samples, its test (KS numeric, chi-square categorical)
+    # gives p < alpha, and its `method` score >= min_effect. docs/drift.md shows why: a PSI
+    # threshold alone misses a 10-point swap between two even categories (PSI 0.04) and
+    # flags noise on many-bin features (PSI ~ chi2(bins-1)/N); a p-value alone flags trivia at large N.
+    alpha: float = Field(0.001, gt=0, lt=1, description="Test p-value below which the window differs from the reference.")
+    min_effect: float | None = Field(
+        None, gt=0, description="Smallest `method` score that counts as drift once significant (default: warning / 10)."
+    )
+    export: list[DriftMethod] = Field(
+        default_factory=lambda: ["psi", "ks", "chisquare", "wasserstein"],
+        description="Scores exported per feature and window (each costs series); `method` is always exported.",
+    )
+
+    @property
+    def effect_floor(self) -> float:
+        return self.min_effect if self.min_effect is not None else self.warning / 10
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DriftConfig:
+        if self.critical < self.warning:
+            raise ValueError(f"critical ({self.critical}) must be >= warning ({self.warning})")
+        if len(set(self.windows)) != len(self.windows):
+            raise ValueError("windows must be distinct")
+        return self
+
+
+class CaptureReference(Strict):
+    """Build the reference from the first N live samples of each model version."""
+
+    capture: int = Field(gt=0, le=1_000_000, description="Samples per model version to build the reference from.")
+
+
+# Model-quality metrics a config can set thresholds on, per task (see docs/quality.md).
+BINARY_METRICS = (
+    "accuracy", "precision", "recall", "f1", "specificity", "false_positive_rate", "false_negative_rate",
+    "roc_auc", "brier", "log_loss", "expected_cost",
+)
+MULTICLASS_METRICS = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "micro_f1")
+REGRESSION_METRICS = ("mae", "rmse", "mape", "bias", "r2")
+QUALITY_METRICS = {
+    "binary_classification": BINARY_METRICS,
+    "multiclass_classification": MULTICLASS_METRICS,
+    "regression": REGRESSION_METRICS,
+}
+# Segment values end up as label values; the same safe alphabet as model_version, digits first allowed.
+SegmentValue = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.:+-]{0,63}$")]
+
+
+class MetricBound(Strict):
+    """Where a quality metric stops being acceptable: below `min` or above `max` (either or both)."""
+
+    min: float | None = Field(None, description="The metric must stay at or above this.")
+    max: float | None = Field(None, description="The metric must stay at or below this.")
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> MetricBound:
+        if self.min is None and self.max is None:
+            raise ValueError("give `min`, `max` or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) must be <= max ({self.max})")
+        return self
+
+
+class CostModel(Strict):
+    """What an error costs the business; exported as the expected cost per prediction."""
+
+    false_negative: float = Field(ge=0, description="Cost of one missed positive (e.g. an undetected fraud).")
+    false_positive: float = Field(ge=0, description="Cost of one false alarm (e.g. a blocked good customer).")
+
+
+class QualityConfig(Strict):
+    """How predictions are scored once labels arrive, and which metrics matter for the business."""
+
+    decision_threshold: float = Field(
+        0.5, gt=0, lt=1, description="Binary: a score at or above this is a positive prediction."
+    )
+    classes: list[Name] | None = Field(
+        None, max_length=50, description="Multiclass: the classes scored (default prediction.classes); others are __other__."
+    )
+    thresholds: dict[str, MetricBound] = Field(
+        default_factory=dict, description="Business thresholds {metric: {min, max}}; see docs/quality.md for names."
+    )
+    cost: CostModel | None = Field(None, description="Binary: cost per false negative / false positive.")
+    windows: list[Duration] | None = Field(
+        None, max_length=5, description="Windows (by label arrival) for quality gauges; default drift.windows."
+    )
+    score_bins: int = Field(
+        100, ge=10, le=1000, description="Binary: score histogram bins (logit-spaced) behind ROC AUC and estimates."
+    )
+
+
+class SegmentConfig(Strict):
+    """A sensitive attribute read from a record's `segments`; values outside `values` fold into __other__."""
+
+    attribute: Name = Field(description="The key in a record's `segments` object, e.g. country.")
+    values: list[SegmentValue] = Field(min_length=1, max_length=50, description="Values tracked one by one.")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> SegmentConfig:
+        if len(set(self.values)) != len(self.values):
+            raise ValueError(f"segment {self.attribute!r}: values must be distinct")
+        return self
+
+
+def check_quality(model: ModelConfig) -> None:
+    """Cross-field rules of `quality:` and `segments:` that depend on the task."""
+    allowed = QUALITY_METRICS[model.task]
+    unknown = sorted(set(model.quality.thresholds) - set(allowed))
+    if unknown:
+        raise ValueError(f"quality.thresholds: {', '.join(unknown)} not a {model.task} metric ({', '.join(allowed)})")
+    if model.task == "multiclass_classification" and not model.quality_classes:
+        raise ValueError("multiclass_classification needs quality.classes or prediction.classes (bounded class labels)")
+    if model.quality.cost is not None and model.task != "binary_classification":
+        raise ValueError("quality.cost applies to binary_classification only")
+    if model.segments and model.task != "binary_classification":
+        raise ValueError("segments (bias measures) apply to binary_classification only")
+    attributes = [s.attribute for s in model.segments]
+    if len(set(attributes)) != len(attributes):
+        raise ValueError("segments: attributes must be distinct")
+    windows = model.quality.windows
+    if windows is not None and len(set(windows)) != len(windows):
+        raise ValueError("quality.windows must be distinct")
+
+
+class ModelConfig(Strict):
+    """One monitored model: its inputs, its output, its reference and its drift thresholds."""
+
+    name: Name = Field(description="The `model` of a record; a label value on every series of this model.")
+    task: Literal["binary_classification", "multiclass_classification", "regression"] = Field(
+        description="Decides which quality metrics apply."
+    )
+    reference: str | CaptureReference = Field(description="Path to a profile (relative to this file) or {capture: N}.")
+    features: list[FeatureConfig] = Field(min_length=1, max_length=500, description="The model inputs to watch.")
+    prediction: PredictionConfig = Field(default_factory=PredictionConfig, description="The model output.")
+    drift: DriftConfig = Field(default_factory=DriftConfig, description="Drift method, thresholds and windows.")
+    team: Name | None = Field(None, description="Owner; becomes the `team` label on alerts.")
+    quality: QualityConfig = Field(
+        default_factory=QualityConfig, description="Label-based quality: decision threshold, business thresholds, cost."
+    )
+    segments: list[SegmentConfig] = Field(
+        default_factory=list, max_length=10, description="Sensitive attributes for bias measures (binary only)."
+    )
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> ModelConfig:
+        names = [f.name for f in self.features]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"feature names must be unique; repeated: {', '.join(duplicates)}")
+        if self.prediction.name in names:
+            raise ValueError(f"prediction.name {self.prediction.name!r} clashes with a feature of the same name")
+        return self
+
+    @model_validator(mode="after")
+    def _quality_rules(self) -> ModelConfig:
+        check_quality(self)
+        return self
+
+    def feature(self, name: str) -> FeatureConfig:
+        return next(f for f in self.features if f.name == name)
+
+    @property
+    def quality_classes(self) -> tuple[str, ...]:
+        """Multiclass labels scored one by one (bounded by the config); others count as __other__."""
+        return tuple(self.quality.classes or self.prediction.classes or ())
+
+    @property
+    def quality_windows(self) -> tuple[int, ...]:
+        return tuple(self.quality.windows or self.drift.windows)
+
+
+class MlmonConfig(Strict):
+    """The whole mlmon.yaml."""
+
+    exporter: ExporterConfig = Field(default_factory=ExporterConfig, description="The sidecar process.")
+    models: list[ModelConfig] = Field(min_length=1, description="The models this exporter watches.")
+    alerting: AlertingConfig = Field(
+        default_factory=AlertingConfig, description="Alert thresholds, receivers and routes (`mlmon rules build`)."
+    )
+    # Where the file was read from; relative reference paths resolve against it.
+    _base_dir: Path = PrivateAttr(default=Path("."))
+
+    @model_validator(mode="after")
+    def _models_unique(self) -> MlmonConfig:
+        names = [m.name for m in self.models]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"model names must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder the config was read from; relative reference paths resolve against it."""
+        return self._base_dir
+
+    def model(self, name: str) -> ModelConfig | None:
+        return next((m for m in self.models if m.name == name), None)
+
+    def reference_path(self, model: ModelConfig) -> Path | None:
+        if isinstance(model.reference, CaptureReference):
+            return None
+        return (self._base_dir / model.reference).resolve()
+
+
+def parse_config(data: Any, base_dir: Path = Path("."), source: str = "config") -> MlmonConfig:
+    """Validate an already-parsed YAML/JSON document; raises ConfigError naming every bad place."""
+    if not isinstance(data, dict):
+        raise ConfigError(source, [f"the top level must be a mapping with a `models:` list, not {type(data).__name__}"])
+    try:
+        config = MlmonConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(source, format_validation_error(error, MlmonConfig)) from None
+    # Routes name receivers, models and teams declared elsewhere in the file.
+    problems = reference_problems(config.alerting, {m.name: m.team for m in config.models})
+    if problems:
+        raise ConfigError(source, problems)
+    config._base_dir = base_dir
+    return config
+
+
+def load_config(path: str | Path) -> MlmonConfig:
+    """Read and validate mlmon.yaml; raises ConfigError with every problem found."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(str(path), [f"cannot read the file: {error.strerror}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(str(path), [f"{where}not valid YAML ({getattr(error, 'problem', error)})"]) from None
+    return parse_config(data, base_dir=path.parent, source=str(path))
+
+
+def config_json_schema() -> dict[str, Any]:
+    """The JSON Schema of mlmon.yaml, for editors (yaml-language-server) and CI."""
+    schema = MlmonConfig.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "mlmon.yaml"
+    return schema

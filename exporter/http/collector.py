@@ -1,0 +1,121 @@
+"""Scrape time: read the state store and write every family of the catalog.
+
+Work here is O(series): counters and reference ratios are formatted from numpy arrays with
+label prefixes computed once per version (``_prefixes``); no raw sample is touched.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from exporter import catalog as c
+from exporter.config.model import format_duration
+from exporter.http.exposition import Exposition, lines_for, series_prefix
+from exporter.http.drift_report import collect_drift
+from exporter.http.quality_report import collect_quality
+from exporter.state.store import QUALITY, StateStore, VersionState
+from exporter.http.exporter_stats import ExporterStats
+
+# Which quality column feeds which counter family.
+QUALITY_METRICS = {
+    "missing": c.FEATURE_MISSING,
+    "null": c.FEATURE_NULL,
+    "nonfinite": c.FEATURE_NONFINITE,
+    "type_errors": c.FEATURE_TYPE_ERRORS,
+    "unseen": c.FEATURE_UNSEEN_CATEGORY,
+}
+
+
+def _prefixes(state: VersionState, key: str, build: Callable[[], list[str]]) -> list[str]:
+    """Label prefixes of a version's series, built once per version and reference layout."""
+    cache: dict[tuple[str, int], list[str]] = state.__dict__.setdefault("render_cache", {})
+    cache_key = (key, id(state.layout))
+    if cache_key not in cache:
+        cache[cache_key] = build()
+    return cache[cache_key]
+
+
+def _bin_prefixes(state: VersionState, metric: c.Metric, prediction: bool) -> list[str]:
+    assert state.layout is not None
+    model, version = state.model.name, state.version
+    binnings = state.layout.binnings[-1:] if prediction else state.layout.binnings[:-1]
+    out = []
+    for binning in binnings:
+        for label in binning.labels:
+            values = (model, version, label) if prediction else (model, version, binning.name, label)
+            out.append(series_prefix(metric.name, metric.labels, values))
+    return out
+
+
+def collect_version(state: VersionState, out: Exposition, now: float) -> None:
+    model, version = state.model, state.version
+    profile_hash = state.profile.short_hash if state.profile else ""
+    out.add_one(c.MODEL_INFO, (model.name, version, model.task, profile_hash), 1)
+    out.add_one(c.PREDICTIONS, (model.name, version), state.predictions)
+    out.add_one(c.UNKNOWN_FEATURES, (model.name, version), state.unknown_features)
+    rows = state.capture.rows if state.capture else (state.profile.rows if state.profile else 0)
+    out.add_one(c.REFERENCE_SAMPLES, (model.name, version), rows)
+    out.add_one(c.REFERENCE_CAPTURING, (model.name, version), int(state.capturing))
+    for seconds in state.window_seconds:
+        samples = state.window_sample_count(seconds, now)
+        out.add_one(c.WINDOW_SAMPLES, (model.name, version, format_duration(seconds)), samples)
+    with state.lock:
+        quality = state.quality.copy()
+        cumulative = state.cumulative.copy() if state.layout is not None else None
+        sums, values = state.prediction_sums.copy(), state.prediction_values
+    if model.prediction.type == "numeric":  # a class has no mean
+        prefixes = _prefixes(state, c.PREDICTION_VALUE_SUM.name, lambda: [
+            series_prefix(c.PREDICTION_VALUE_SUM.name, c.PREDICTION_VALUE_SUM.labels, (model.name, version, sign))
+            for sign in ("positive", "negative")
+        ])
+        out.add(c.PREDICTION_VALUE_SUM, lines_for(prefixes, sums))
+        out.add_one(c.PREDICTION_VALUES, (model.name, version), values)
+    # Quality series: label prefixes cached per version, values formatted straight from the matrix.
+    feature_names = [f.name for f in model.features]
+    for column, metric in QUALITY_METRICS.items():
+        q = QUALITY.index(column)
+        kinds = ("categorical", "boolean") if column == "unseen" else ("numeric",) if column == "nonfinite" else None
+        rows = [i for i, feature in enumerate(model.features) if kinds is None or feature.type in kinds]
+        prefixes = _prefixes(state, metric.name, lambda: [
+            series_prefix(metric.name, metric.labels, (model.name, version, feature_names[i])) for i in rows
+        ])
+        out.add(metric, lines_for(prefixes, quality[rows, q]))
+    numeric = [i for i, feature in enumerate(model.features) if feature.type == "numeric"]
+    metric = c.FEATURE_OUT_OF_RANGE
+    prefixes = _prefixes(state, metric.name, lambda: [
+        series_prefix(metric.name, metric.labels, (model.name, version, feature_names[i], side))
+        for i in numeric for side in ("below", "above")
+    ])
+    sides = [QUALITY.index("below"), QUALITY.index("above")]
+    out.add(metric, lines_for(prefixes, quality[numeric][:, sides].reshape(-1)))
+    if cumulative is None or state.layout is None:
+        return
+    split = int(state.layout.offsets[-2])
+    for metric, ratio_metric, prediction, counts in (
+        (c.FEATURE_BIN, c.FEATURE_REFERENCE, False, cumulative[:split]),
+        (c.PREDICTION_BIN_COUNT, c.PREDICTION_REFERENCE, True, cumulative[split:]),
+    ):
+        out.add(metric, lines_for(_prefixes(state, metric.name, lambda: _bin_prefixes(state, metric, prediction)), counts))
+        out.add(ratio_metric, _prefixes(state, ratio_metric.name, lambda: _ratio_lines(state, ratio_metric, prediction)))
+    collect_drift(state, out, now)  # scores from the window bin counts (docs/drift.md)
+
+
+def _ratio_lines(state: VersionState, metric: c.Metric, prediction: bool) -> list[str]:
+    """Reference ratios never change for a layout, so their whole lines are cached."""
+    assert state.layout is not None
+    binnings = state.layout.binnings[-1:] if prediction else state.layout.binnings[:-1]
+    ratios = np.concatenate([b.reference_ratio for b in binnings])
+    return lines_for(_bin_prefixes(state, metric, prediction), ratios)
+
+
+def collect(store: StateStore, stats: ExporterStats, now: float) -> Exposition:
+    out = Exposition()
+    for state in store.snapshot():
+        collect_version(state, out, now)
+    for metric in (c.MODEL_INFO, c.PREDICTIONS):
+        out.samples.setdefault(metric, [])
+    collect_quality(store, out, now)
+    stats.collect(out, store)
+    return out

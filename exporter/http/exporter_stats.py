@@ -1,0 +1,71 @@
+"""The exporter's own health: requests, bytes, rejections by reason, limits hit, scrape time."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from exporter import catalog as c
+from exporter.ingest.decode import REJECTION_REASONS, UNKNOWN_MODEL_LABEL
+
+if TYPE_CHECKING:
+    from exporter.http.exposition import Exposition
+    from exporter.state.store import StateStore
+
+log = logging.getLogger("mlmon")
+
+LIMITS = ("request_bytes", "records_per_request", "versions_per_model", "label_value_length")
+ENDPOINTS = ("predictions", "labels")
+
+
+class ExporterStats:
+    """Counters with bounded label sets: endpoints, codes, reasons and limits are closed lists."""
+
+    def __init__(self, models: list[str]) -> None:
+        self.lock = threading.Lock()
+        self.requests: Counter[tuple[str, str]] = Counter()
+        self.bytes: Counter[str] = Counter()
+        self.rejected: Counter[tuple[str, str]] = Counter()
+        self.limits: Counter[str] = Counter({limit: 0 for limit in LIMITS})
+        self.models = models
+        self.scrape_seconds = 0.0
+
+    def request(self, endpoint: str, code: int, size: int) -> None:
+        with self.lock:
+            self.requests[(endpoint, str(code))] += 1
+            self.bytes[endpoint] += size
+
+    def reject(self, model: str, reason: str, count: int = 1) -> None:
+        with self.lock:
+            self.rejected[(model, reason)] += count
+
+    def limit_hit(self, limit: str) -> None:
+        with self.lock:
+            self.limits[limit] += 1
+            hits = self.limits[limit]
+        # Log the 1st, 10th, 100th... hit: enough to notice in the log, never a flood.
+        if str(hits).rstrip("0") == "1":
+            log.warning("limit %s hit (%d time(s) so far; see mlmon_limit_hits_total)", limit, hits)
+
+    def collect(self, out: Exposition, store: StateStore) -> None:
+        with self.lock:
+            for (endpoint, code), value in sorted(self.requests.items()):
+                out.add_one(c.INGEST_REQUESTS, (endpoint, code), value)
+            for endpoint in ENDPOINTS:
+                out.add_one(c.INGEST_BYTES, (endpoint,), self.bytes[endpoint])
+            # Every model/reason pair is exported from zero so rate() sees the first rejection.
+            for model in [*self.models, UNKNOWN_MODEL_LABEL]:
+                for reason in REJECTION_REASONS:
+                    out.add_one(c.RECORDS_REJECTED, (model, reason), self.rejected[(model, reason)])
+            # Two limits are enforced elsewhere and counted there; they are summed in here so that
+            # one family answers "was any limit hit?".
+            hits = dict(self.limits)
+            hits["label_value_length"] = sum(v for (_, r), v in self.rejected.items() if r == "model_version_too_long")
+            hits["versions_per_model"] = sum(store.evictions.values())
+            for limit in LIMITS:
+                out.add_one(c.LIMIT_HITS, (limit,), hits[limit])
+        for model, evicted in store.evictions.items():
+            out.add_one(c.VERSIONS_EVICTED, (model,), evicted)
+        out.add_one(c.SCRAPE_DURATION, (), self.scrape_seconds)

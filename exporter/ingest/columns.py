@@ -1,0 +1,120 @@
+"""Raw JSON values of one feature -> clean numpy values plus data-quality counts.
+
+The common case (every value of the right type) takes one C-level pass to check types and one
+numpy conversion; only a column that has a problem falls back to classifying value by value.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from exporter.ingest.decode import MISSING
+
+
+class Column(NamedTuple):
+    """Usable values (finite floats, or category strings) and what was wrong with the rest."""
+
+    values: np.ndarray
+    missing: int = 0
+    null: int = 0
+    nonfinite: int = 0
+    type_errors: int = 0
+
+
+NUMBER_TYPES = {float, int}
+
+
+def _number_array(raw: list[Any]) -> np.ndarray | None:
+    """The column as float64 when every value is an int or a float (no bool, string or null), else None.
+
+    numpy's type inference does the type check in C: numbers give a float or int array, strings a
+    unicode one, None or objects an object one. It reads True/False as 1/0 next to numbers, so a
+    column holding a 0 or a 1 gets the exact (slower) per-value type check as well.
+    """
+    if not raw:
+        return np.zeros(0)
+    try:
+        array = np.array(raw)
+    except (ValueError, OverflowError):  # ragged nested lists and the like
+        return None
+    if array.dtype.kind not in "fi":
+        return None
+    if ((array == 0) | (array == 1)).any() and not set(map(type, raw)) <= NUMBER_TYPES:
+        return None
+    return array.astype(np.float64, copy=False)
+
+
+def numeric_column(raw: list[Any]) -> Column:
+    values = _number_array(raw)
+    if values is not None:
+        finite = np.isfinite(values)
+        if finite.all():
+            return Column(values)
+        return Column(values[finite], nonfinite=int((~finite).sum()))
+    good: list[float] = []
+    missing = null = nonfinite = type_errors = 0
+    for value in raw:
+        kind = type(value)
+        if kind is float or kind is int:
+            if math.isfinite(value):
+                good.append(value)
+            else:
+                nonfinite += 1
+        elif value is MISSING:
+            missing += 1
+        elif value is None:
+            null += 1
+        else:  # strings, booleans, objects: never coerced, so a schema bug is visible
+            type_errors += 1
+    return Column(np.asarray(good, dtype=np.float64), missing, null, nonfinite, type_errors)
+
+
+def categorical_column(raw: list[Any]) -> Column:
+    """Strings as they are; integers as their decimal text (IDs and codes); anything else is a type error."""
+    kinds = set(map(type, raw))
+    if kinds <= {str}:
+        return Column(np.asarray(raw, dtype=str) if raw else np.zeros(0, dtype=str))
+    good: list[str] = []
+    missing = null = type_errors = 0
+    for value in raw:
+        kind = type(value)
+        if kind is str:
+            good.append(value)
+        elif kind is int:
+            good.append(str(value))
+        elif value is MISSING:
+            missing += 1
+        elif value is None:
+            null += 1
+        else:
+            type_errors += 1
+    return Column(np.asarray(good, dtype=str), missing, null, 0, type_errors)
+
+
+def boolean_column(raw: list[Any]) -> Column:
+    """true/false, or 0/1; mapped onto the boolean categories 'false'/'true'."""
+    good: list[str] = []
+    missing = null = type_errors = 0
+    for value in raw:
+        if value is True or value is False:
+            good.append("true" if value else "false")
+        elif type(value) is int and value in (0, 1):
+            good.append("true" if value else "false")
+        elif value is MISSING:
+            missing += 1
+        elif value is None:
+            null += 1
+        else:
+            type_errors += 1
+    return Column(np.asarray(good, dtype=str), missing, null, 0, type_errors)
+
+
+def convert(kind: str, raw: list[Any]) -> Column:
+    if kind == "numeric":
+        return numeric_column(raw)
+    if kind == "categorical":
+        return categorical_column(raw)
+    return boolean_column(raw)

@@ -1,0 +1,201 @@
+"""`mlmon profile build`: stream a reference data set (CSV, JSON lines, Parquet) into a Profile.
+
+Files are read in chunks, so a file larger than memory works: exact counts of missing values
+are kept over the whole stream, and a uniform reservoir sample of at most ``sample_rows`` rows
+(exact when the file is smaller) gives the quantile edges, category frequencies and the PCA
+basis. Columns are matched by name: one per feature and one for the prediction.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from exporter.config.model import ModelConfig
+from exporter.profiles.profile import Binning, Profile, ProfileError, categorical_binning, numeric_binning
+from exporter.profiles.pca import EXTRAS_KEY as PCA_KEY, fit_pca
+
+CHUNK_ROWS = 50_000
+TRUE_TEXT = {"true", "1", "yes", "t", "y"}
+FALSE_TEXT = {"false", "0", "no", "f", "n"}
+
+
+def column_specs(model: ModelConfig) -> list[tuple[str, str]]:
+    """(column name, kind) for every feature and then the prediction."""
+    specs = [(f.name, f.type) for f in model.features]
+    specs.append((model.prediction.name, "numeric" if model.prediction.type == "numeric" else "categorical"))
+    return specs
+
+
+def _numeric(values: list[Any]) -> np.ndarray:
+    out = np.full(len(values), np.nan)
+    for i, value in enumerate(values):
+        if value is None or value == "" or isinstance(value, bool):
+            continue
+        try:
+            out[i] = float(value)
+        except (TypeError, ValueError):
+            pass
+    return out
+
+
+def _category(values: list[Any], kind: str) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):
+        if value is None or value == "":
+            out[i] = None
+        elif kind == "boolean":
+            text = str(value).strip().lower()
+            out[i] = "true" if text in TRUE_TEXT else "false" if text in FALSE_TEXT else None
+        elif isinstance(value, dict):  # per-class scores: the predicted class
+            out[i] = max(value, key=value.__getitem__) if value else None
+        else:
+            out[i] = str(value)
+    return out
+
+
+def _chunked(rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """Rows in lists of CHUNK_ROWS, so columns are converted with numpy a chunk at a time."""
+    chunk: list[dict[str, Any]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= CHUNK_ROWS:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _rows_csv(handle: io.TextIOBase) -> Iterator[list[dict[str, Any]]]:
+    return _chunked(csv.DictReader(handle))
+
+
+def _rows_jsonl(handle: io.TextIOBase, prediction_name: str) -> Iterator[list[dict[str, Any]]]:
+    """Flat objects, or mlmon prediction records (their `features` and `prediction` are flattened)."""
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError as error:
+                raise ProfileError(f"line {number}: not JSON ({error})") from None
+            if isinstance(row.get("features"), dict):
+                row = {**row["features"], prediction_name: row.get("prediction")}
+            yield row
+
+    return _chunked(rows())
+
+
+def _rows_parquet(path: Path) -> Iterator[list[dict[str, Any]]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ProfileError("reading Parquet needs pyarrow: pip install 'mlmon[parquet]'") from None
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=CHUNK_ROWS):
+        yield batch.to_pylist()
+
+
+def read_chunks(path: Path, model: ModelConfig, progress: bool) -> Iterator[list[dict[str, Any]]]:
+    suffix = "".join(path.suffixes[-2:]).lower()
+    if suffix.endswith(".parquet"):
+        yield from _rows_parquet(path)
+        return
+    size = path.stat().st_size
+    from tqdm import tqdm
+
+    with open(path, "rb") as raw, tqdm(
+        total=size, unit="B", unit_scale=True, desc=f"profiling {path.name}", disable=not progress, leave=False
+    ) as bar:
+        handle = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        last = 0
+        chunks = _rows_csv(handle) if suffix.endswith(".csv") else _rows_jsonl(handle, model.prediction.name)
+        for chunk in chunks:
+            position = raw.tell()
+            bar.update(position - last)
+            last = position
+            yield chunk
+
+
+class Reservoir:
+    """A uniform sample of at most `capacity` rows over a stream of column chunks (Algorithm R, vectorised)."""
+
+    def __init__(self, capacity: int, seed: int = 0) -> None:
+        self.capacity = capacity
+        self.seen = 0
+        self.columns: list[np.ndarray] | None = None
+        self.rng = np.random.default_rng(seed)
+
+    def add(self, columns: list[np.ndarray]) -> None:
+        n = len(columns[0])
+        if self.columns is None:
+            self.columns = [c[: self.capacity].copy() for c in columns]
+            head = min(n, self.capacity)
+        else:
+            room = self.capacity - len(self.columns[0])
+            head = min(n, max(room, 0))
+            if head:
+                self.columns = [np.concatenate([kept, c[:head]]) for kept, c in zip(self.columns, columns)]
+        self.seen += head
+        if head == n:
+            return
+        # Row t (1-based position in the stream) replaces a random slot with probability capacity / t.
+        positions = self.seen + np.arange(1, n - head + 1)
+        slots = self.rng.integers(0, positions)
+        take = slots < self.capacity
+        for kept, c in zip(self.columns, columns):
+            kept[slots[take]] = c[head:][take]
+        self.seen += n - head
+
+
+def build_profile(path: str | Path, model: ModelConfig, sample_rows: int = 1_000_000, progress: bool = False) -> Profile:
+    """Stream `path` and return the model's reference profile."""
+    path = Path(path)
+    if not path.exists():
+        raise ProfileError(f"{path}: no such file")
+    specs = column_specs(model)
+    reservoir = Reservoir(sample_rows)
+    rows = 0
+    missing = np.zeros(len(specs), dtype=np.int64)
+    for chunk in read_chunks(path, model, progress):
+        if rows == 0:
+            absent = [name for name, _ in specs if name not in chunk[0]]
+            if absent:
+                raise ProfileError(f"{path}: no column(s) {', '.join(absent)} (the config's feature and prediction names)")
+        columns = []
+        for i, (name, kind) in enumerate(specs):
+            raw = [row.get(name) for row in chunk]
+            column = _numeric(raw) if kind == "numeric" else _category(raw, kind)
+            missing[i] += int(np.isnan(column).sum()) if kind == "numeric" else int(sum(v is None for v in column))
+            columns.append(column)
+        reservoir.add(columns)
+        rows += len(chunk)
+    if rows == 0 or reservoir.columns is None:
+        raise ProfileError(f"{path}: no rows")
+    binnings: list[Binning] = []
+    configs = [*model.features, model.prediction]
+    for (name, kind), column, config, absent in zip(specs, reservoir.columns, configs, missing):
+        if kind == "numeric":
+            binning = numeric_binning(name, column[~np.isnan(column.astype(float))], config.bins)
+        else:
+            top_k = getattr(config, "max_categories", None) or len(getattr(config, "classes", None) or ()) or 50
+            values = [v for v in column if v is not None]
+            binning = categorical_binning(name, values, top_k, kind)
+        binning.stats["missing"] = int(absent)
+        binnings.append(binning)
+    features = {b.name: b for b in binnings[:-1]}
+    # Multivariate drift (exporter/stats/multivariate.py): a PCA basis of the numeric features, fitted
+    # on the same row-aligned reservoir, stored with the reference error distribution.
+    numeric = [i for i, f in enumerate(model.features) if f.type == "numeric"]
+    basis = fit_pca(np.column_stack([reservoir.columns[i].astype(float) for i in numeric]), [specs[i][0] for i in numeric]) \
+        if len(numeric) >= 2 else None
+    extras = {PCA_KEY: basis.to_json()} if basis is not None else {}
+    profile = Profile(model.name, rows, features, binnings[-1], extras=extras, source=path.name)
+    return profile

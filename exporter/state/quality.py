@@ -1,0 +1,252 @@
+"""Per model-version quality accumulators: mergeable sums, kept cumulatively and per time window.
+
+Two flat float vectors per version, laid out once from the config (``QualityLayout``):
+
+* ``labelled`` — updated when a label joins a prediction: the confusion matrix (binary or
+  multiclass), Brier and log-loss sums and per-class score histograms (binary), error sums
+  (regression), and per-segment confusion counts;
+* ``predicted`` — updated for every prediction (binary only): the expected confusion matrix and
+  score histogram behind the label-free estimates, and per-segment selection counts.
+
+Each vector is a cumulative counter (exported as ``_total`` series, mergeable across replicas)
+and a ``WindowRing`` per quality window (the windowed gauges), so state is O(classes^2 or
+score bins + segments) x window slots per version, whatever the traffic. Windows of labelled
+sums are by label arrival time.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from exporter.stats.bias import SegmentCodec
+from exporter.config.model import ModelConfig
+from exporter.stats.quality_math import LOG_LOSS_EPS
+from exporter.state.windows import WindowRing
+
+CONFUSION = ("tp", "fp", "tn", "fn")
+REGRESSION_SUMS = ("over", "under", "squared", "ape", "nonzero", "label_pos", "label_neg", "label_squared")
+# Label delay histogram buckets, seconds: a second to a week.
+DELAY_BUCKETS = (1.0, 10.0, 60.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0, 259200.0, 604800.0)
+LOGIT_RANGE = 8.0  # score bins are evenly spaced in logit(p) over [-8, 8], i.e. p in [0.0003, 0.9997]
+
+
+class FloatRing(WindowRing):
+    """A WindowRing of float sums (error sums and expected counts are not integers)."""
+
+    def __init__(self, seconds: int, slots: int, width: int) -> None:
+        super().__init__(seconds, slots, width)
+        self.counts = np.zeros((slots, width), dtype=np.float64)
+
+
+def score_edges(bins: int) -> np.ndarray:
+    """Inner edges of ``bins`` score bins, evenly spaced in logit so rare-event scores near 0 still resolve."""
+    return 1 / (1 + np.exp(-np.linspace(-LOGIT_RANGE, LOGIT_RANGE, bins - 1)))
+
+
+@dataclass(frozen=True)
+class QualityLayout:
+    """Where each sum sits in the labelled and predicted vectors of a model."""
+
+    task: str
+    bins: int
+    classes: tuple[str, ...]
+    codec: SegmentCodec
+
+    @classmethod
+    def of(cls, model: ModelConfig) -> QualityLayout:
+        codec = SegmentCodec([(s.attribute, tuple(s.values)) for s in model.segments])
+        return cls(model.task, model.quality.score_bins, model.quality_classes, codec)
+
+    # labelled vector
+    @property
+    def k(self) -> int:
+        return len(self.classes) + 1  # configured classes + __other__
+
+    @property
+    def labelled_width(self) -> int:
+        if self.task == "binary_classification":
+            return 6 + 2 * self.bins + 4 * self.codec.width
+        if self.task == "multiclass_classification":
+            return self.k * self.k
+        return len(REGRESSION_SUMS)
+
+    def positive_hist(self) -> slice:
+        return slice(6, 6 + self.bins)
+
+    def negative_hist(self) -> slice:
+        return slice(6 + self.bins, 6 + 2 * self.bins)
+
+    def segment_confusion(self) -> slice:
+        start = 6 + 2 * self.bins
+        return slice(start, start + 4 * self.codec.width)
+
+    # predicted vector (binary only): expected tp, fp, tn, fn | bin counts | bin score sums | segment n, positive
+    @property
+    def predicted_width(self) -> int:
+        return 4 + 2 * self.bins + 2 * self.codec.width if self.task == "binary_classification" else 0
+
+    def count_hist(self) -> slice:
+        return slice(4, 4 + self.bins)
+
+    def score_sum_hist(self) -> slice:
+        return slice(4 + self.bins, 4 + 2 * self.bins)
+
+    def segment_selection(self) -> slice:
+        start = 4 + 2 * self.bins
+        return slice(start, start + 2 * self.codec.width)
+
+
+class ModelQuality:
+    """The quality state of one model version. Thread-safe; every update is a few numpy calls."""
+
+    def __init__(self, model: ModelConfig, slots: int) -> None:
+        self.model = model
+        self.layout = QualityLayout.of(model)
+        self.threshold = model.quality.decision_threshold
+        self.edges = score_edges(self.layout.bins)
+        self.class_index = {c: i for i, c in enumerate(self.layout.classes)}
+        self.windows = model.quality_windows
+        self.lock = threading.Lock()
+        self.labelled = np.zeros(self.layout.labelled_width)
+        self.labelled_count = 0
+        self.predicted = np.zeros(self.layout.predicted_width)
+        self.labelled_rings = [FloatRing(s, slots, self.layout.labelled_width) for s in self.windows]
+        self.predicted_rings = [FloatRing(s, slots, self.layout.predicted_width) for s in self.windows]
+        self.delay_buckets = np.zeros(len(DELAY_BUCKETS) + 1, dtype=np.int64)
+        self.delay_sum = 0.0
+
+    # ---- label and prediction values -------------------------------------------------------
+    def clean_labels(self, raw: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """(usable labels, mask of raw values that were usable) for this task."""
+        task = self.model.task
+        if task == "binary_classification":
+            ok = [v is True or v is False or (type(v) in (int, float) and v in (0, 1)) for v in raw]
+            values = [float(v) for v, good in zip(raw, ok) if good]
+        elif task == "multiclass_classification":
+            ok = [isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool)) for v in raw]
+            values = [str(v) for v, good in zip(raw, ok) if good]
+        else:
+            ok = [type(v) in (int, float) and np.isfinite(v) for v in raw]
+            values = [float(v) for v, good in zip(raw, ok) if good]
+        dtype = object if task == "multiclass_classification" else np.float64
+        return np.asarray(values, dtype=dtype), np.asarray(ok, dtype=bool)
+
+    def score_bins(self, scores: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.edges, scores, side="right")
+
+    # ---- updates ----------------------------------------------------------------------------
+    def observe_predictions(self, scores: np.ndarray, segment_codes: np.ndarray, now: float) -> None:
+        """Every binary prediction: expected confusion, score histogram and segment selection counts."""
+        if self.model.task != "binary_classification" or len(scores) == 0:
+            return
+        layout = self.layout
+        p = np.clip(np.asarray(scores, dtype=np.float64), 0.0, 1.0)
+        positive = p >= self.threshold
+        vector = np.zeros(layout.predicted_width)
+        vector[0] = p[positive].sum()
+        vector[1] = (1 - p[positive]).sum()
+        vector[2] = (1 - p[~positive]).sum()
+        vector[3] = p[~positive].sum()
+        bins = self.score_bins(p)
+        vector[layout.count_hist()] = np.bincount(bins, minlength=layout.bins)
+        vector[layout.score_sum_hist()] = np.bincount(bins, weights=p, minlength=layout.bins)
+        if layout.codec.width:
+            columns = layout.codec.columns(segment_codes) * 2
+            selection = np.bincount(columns.ravel(), minlength=2 * layout.codec.width)
+            selection += np.bincount((columns + 1)[positive].ravel(), minlength=2 * layout.codec.width)
+            vector[layout.segment_selection()] = selection
+        with self.lock:
+            self.predicted += vector
+            for ring in self.predicted_rings:
+                ring.add(vector, len(p), now)
+
+    def observe_labels(
+        self, predictions: np.ndarray, labels: np.ndarray, segment_codes: np.ndarray, delays: np.ndarray | None,
+        now: float,
+    ) -> None:
+        """Joined (prediction, label) pairs; ``delays`` in seconds, None for inline labels."""
+        n = len(labels)
+        if n == 0:
+            return
+        task = self.model.task
+        if task == "binary_classification":
+            vector = self._binary(np.asarray(predictions, dtype=np.float64), labels, segment_codes)
+        elif task == "multiclass_classification":
+            vector = self._multiclass(predictions, labels)
+        else:
+            vector = self._regression(np.asarray(predictions, dtype=np.float64), labels)
+        with self.lock:
+            self.labelled += vector
+            self.labelled_count += n
+            for ring in self.labelled_rings:
+                ring.add(vector, n, now)
+            if delays is not None and len(delays):
+                delays = np.clip(np.asarray(delays, dtype=np.float64), 0.0, None)
+                # Prometheus buckets are cumulative "le"; store per-bucket counts and cumsum at scrape time.
+                self.delay_buckets += np.bincount(
+                    np.searchsorted(DELAY_BUCKETS, delays, side="left"), minlength=len(DELAY_BUCKETS) + 1
+                )
+                self.delay_sum += float(delays.sum())
+
+    def _binary(self, scores: np.ndarray, labels: np.ndarray, segment_codes: np.ndarray) -> np.ndarray:
+        layout = self.layout
+        p = np.clip(scores, 0.0, 1.0)
+        y = labels.astype(bool)
+        predicted = p >= self.threshold
+        outcome = np.where(predicted, np.where(y, 0, 1), np.where(y, 3, 2))  # tp, fp, tn, fn
+        vector = np.zeros(layout.labelled_width)
+        vector[:4] = np.bincount(outcome, minlength=4)
+        vector[4] = ((p - y) ** 2).sum()
+        clipped = np.clip(p, LOG_LOSS_EPS, 1 - LOG_LOSS_EPS)
+        vector[5] = -(np.log(clipped[y]).sum() + np.log1p(-clipped[~y]).sum())
+        bins = self.score_bins(p)
+        vector[layout.positive_hist()] = np.bincount(bins[y], minlength=layout.bins)
+        vector[layout.negative_hist()] = np.bincount(bins[~y], minlength=layout.bins)
+        if layout.codec.width:
+            columns = layout.codec.columns(segment_codes) * 4 + outcome[:, None]
+            vector[layout.segment_confusion()] = np.bincount(columns.ravel(), minlength=4 * layout.codec.width)
+        return vector
+
+    def _class_indices(self, values: np.ndarray) -> np.ndarray:
+        other = len(self.layout.classes)
+        uniques, inverse = np.unique(np.asarray(values, dtype=str), return_inverse=True)
+        codes = np.asarray([self.class_index.get(u, other) for u in uniques.tolist()], dtype=np.int64)
+        return codes[inverse.reshape(-1)]
+
+    def _multiclass(self, predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        k = self.layout.k
+        cells = self._class_indices(labels) * k + self._class_indices(predictions)
+        return np.bincount(cells, minlength=k * k).astype(np.float64)
+
+    def _regression(self, predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        error = predictions - labels
+        nonzero = labels != 0
+        return np.array([
+            error[error > 0].sum(),
+            -error[error < 0].sum(),
+            (error * error).sum(),
+            (np.abs(error[nonzero]) / np.abs(labels[nonzero])).sum(),
+            nonzero.sum(),
+            labels[labels > 0].sum(),
+            -labels[labels < 0].sum(),
+            (labels * labels).sum(),
+        ])
+
+    # ---- reads ------------------------------------------------------------------------------
+    def window(self, seconds: int, now: float) -> tuple[np.ndarray, int, np.ndarray, int]:
+        """(labelled sums, labelled count, predicted sums, prediction count) over a window."""
+        index = self.windows.index(seconds)
+        with self.lock:
+            labelled, n_labelled = self.labelled_rings[index].totals(now)
+            predicted, n_predicted = self.predicted_rings[index].totals(now)
+        return labelled, n_labelled, predicted, n_predicted
+
+    def cumulative(self) -> tuple[np.ndarray, int, np.ndarray, np.ndarray, float]:
+        """(labelled sums, labelled count, predicted sums, delay bucket counts, delay sum), copied."""
+        with self.lock:
+            return self.labelled.copy(), self.labelled_count, self.predicted.copy(), self.delay_buckets.copy(), \
+                self.delay_sum

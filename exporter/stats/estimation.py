@@ -1,0 +1,58 @@
+"""Estimated performance without labels: confidence-based performance estimation (CBPE).
+
+If a binary classifier's scores are calibrated — among predictions scored p, a fraction p are
+positive — then a prediction scored p is, in expectation, p of a positive and 1 - p of a negative.
+Summing over a window gives the expected confusion matrix, without waiting for a single label:
+
+    expected TP = sum of p over predicted positives      expected FP = sum of 1 - p over them
+    expected FN = sum of p over predicted negatives      expected TN = sum of 1 - p over them
+
+and estimated accuracy, precision, recall and F1 follow from it as from a real confusion
+matrix. ROC AUC is estimated the same way from a score histogram where each bin holds p
+expected positives and 1 - p expected negatives per prediction. This is the method behind
+NannyML's CBPE (https://nannyml.readthedocs.io/en/stable/how_it_works/performance_estimation.html).
+
+The estimate is only as good as the calibration: it tracks performance changes caused by a
+shift of the inputs (covariate shift) while P(label | score) stays put, and it is biased when
+the scores are over- or under-confident, or when the relation between inputs and label changes
+(concept drift), which no label-free method can see. Compare estimates with realised metrics
+whenever labels do arrive (docs/quality.md).
+
+    >>> etp, efp, etn, efn = expected_confusion(np.array([0.9, 0.6, 0.2]), threshold=0.5)
+    >>> [round(v, 6) for v in (etp, efp, etn, efn)]
+    [1.5, 0.5, 0.8, 0.2]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from exporter.stats.quality_math import auc_from_histograms, binary_ratios
+
+ESTIMATED_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
+
+
+def expected_confusion(scores: np.ndarray, threshold: float) -> tuple[float, float, float, float]:
+    """(expected TP, FP, TN, FN) of calibrated scores with the given decision threshold."""
+    scores = np.asarray(scores, dtype=np.float64)
+    positive = scores >= threshold
+    hit = scores[positive]
+    miss = scores[~positive]
+    return float(hit.sum()), float((1 - hit).sum()), float((1 - miss).sum()), float(miss.sum())
+
+
+def estimated_auc(bin_counts: np.ndarray, bin_score_sums: np.ndarray) -> float:
+    """ROC AUC from a score histogram: bin b holds sum(p) expected positives and n_b - sum(p) negatives."""
+    expected_positives = np.asarray(bin_score_sums, dtype=np.float64)
+    expected_negatives = np.asarray(bin_counts, dtype=np.float64) - expected_positives
+    return auc_from_histograms(expected_positives, np.clip(expected_negatives, 0, None))
+
+
+def estimated_metrics(
+    etp: float, efp: float, etn: float, efn: float, bin_counts: np.ndarray, bin_score_sums: np.ndarray
+) -> dict[str, float]:
+    """Estimated accuracy, precision, recall, F1 and ROC AUC (NaN where undefined)."""
+    ratios = binary_ratios(etp, efp, etn, efn)
+    out = {name: ratios[name] for name in ESTIMATED_METRICS if name in ratios}
+    out["roc_auc"] = estimated_auc(bin_counts, bin_score_sums)
+    return out
