@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -155,8 +155,19 @@ class Reservoir:
         self.seen += n - head
 
 
-def build_profile(path: str | Path, model: ModelConfig, sample_rows: int = 1_000_000, progress: bool = False) -> Profile:
-    """Stream `path` and return the model's reference profile."""
+def _silent(message: str) -> None:
+    pass
+
+
+def build_profile(
+    path: str | Path, model: ModelConfig, sample_rows: int = 1_000_000, progress: bool = False,
+    say: Callable[[str], None] = _silent,
+) -> Profile:
+    """Stream `path` and return the model's reference profile.
+
+    `say` gets one line per phase and one per surprise (a feature that got fewer bins than asked),
+    so a build in a CI log is not silent where the progress bar (a terminal only) cannot show it.
+    """
     path = Path(path)
     if not path.exists():
         raise ProfileError(f"{path}: no such file")
@@ -179,11 +190,15 @@ def build_profile(path: str | Path, model: ModelConfig, sample_rows: int = 1_000
         rows += len(chunk)
     if rows == 0 or reservoir.columns is None:
         raise ProfileError(f"{path}: no rows")
+    say(f"read {rows} rows; binning {len(specs)} columns from a sample of {len(reservoir.columns[0])}")
     binnings: list[Binning] = []
     configs = [*model.features, model.prediction]
     for (name, kind), column, config, absent in zip(specs, reservoir.columns, configs, missing):
         if kind == "numeric":
             binning = numeric_binning(name, column[~np.isnan(column.astype(float))], config.bins)
+            if binning.n_bins - 2 < config.bins:  # repeated quantiles merge: few distinct values
+                say(f"note: {name}: {binning.n_bins - 2} bins instead of the {config.bins} asked for "
+                    "(repeated quantiles of a feature with few distinct values are merged)")
         else:
             top_k = getattr(config, "max_categories", None) or len(getattr(config, "classes", None) or ()) or 50
             values = [v for v in column if v is not None]
@@ -191,9 +206,11 @@ def build_profile(path: str | Path, model: ModelConfig, sample_rows: int = 1_000
         binning.stats["missing"] = int(absent)
         binnings.append(binning)
     features = {b.name: b for b in binnings[:-1]}
-    # Multivariate drift (exporter/stats/multivariate.py): a PCA basis of the numeric features, fitted
+    # Multivariate drift (exporter/profiles/pca.py): a PCA basis of the numeric features, fitted
     # on the same row-aligned reservoir, stored with the reference error distribution.
     numeric = [i for i, f in enumerate(model.features) if f.type == "numeric"]
+    if len(numeric) >= 2:
+        say(f"fitting the PCA basis of {len(numeric)} numeric features for multivariate drift")
     basis = fit_pca(np.column_stack([reservoir.columns[i].astype(float) for i in numeric]), [specs[i][0] for i in numeric]) \
         if len(numeric) >= 2 else None
     extras = {PCA_KEY: basis.to_json()} if basis is not None else {}
