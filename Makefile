@@ -18,8 +18,9 @@ $(RUNTIME_STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e .
 	touch $@
 
-$(STAMP): $(RUNTIME_STAMP)
-	$(PY) -m pip install --quiet -e '.[test]'
+# The dev venv also holds the client (clients/python, its own distribution: docs/clients.md).
+$(STAMP): $(RUNTIME_STAMP) clients/python/pyproject.toml
+	$(PY) -m pip install --quiet -e '.[test]' -e ./clients/python
 	touch $@
 
 runtime-venv: $(RUNTIME_STAMP)
