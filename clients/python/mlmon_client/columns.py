@@ -68,19 +68,14 @@ def optional_column(values: Any, size: int, what: str) -> Optional[list]:
 
 def json_default(value: Any) -> Any:
     """json.dumps' fallback for values the stdlib does not know (numpy scalars, pandas NA, timestamps...)."""
-    item = getattr(value, "item", None)  # numpy scalars
-    if callable(item):
-        plain = item()
-        if plain is not value:
-            return plain
-    if type(value).__name__ in ("NAType", "NaTType"):
+    if type(value).__name__ in ("NAType", "NaTType"):  # pandas' missing values
         return None
+    tolist = getattr(value, "tolist", None)  # numpy scalars (-> a Python scalar) and arrays (-> lists)
+    if callable(tolist):
+        return tolist()
     isoformat = getattr(value, "isoformat", None)  # datetime, pandas Timestamp: RFC 3339 text
     if callable(isoformat):
         return isoformat()
-    tolist = getattr(value, "tolist", None)
-    if callable(tolist):
-        return tolist()
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     return str(value)  # the exporter counts a type error for it; the batch still goes

@@ -73,7 +73,7 @@ class Warnings:
     def warn(self, kind: str, message: str, *args: Any) -> None:
         count = self.seen[kind] = self.seen.get(kind, 0) + 1
         if count & (count - 1) == 0 or count % 1000 == 0:  # powers of two, then every thousandth
-            log.warning(message + " (%d times so far)", *args, count)
+            log.warning(message + " (%d so far)", *args, count)
 
 
 class Sender:
@@ -151,7 +151,7 @@ class Sender:
         for batch in batches:
             try:
                 chunks.extend(batch_chunks(batch, self.options.batch_size, now))
-            except (TypeError, ValueError, KeyError, IndexError, AttributeError) as error:
+            except Exception as error:  # the caller's objects can raise anything while being read
                 invalid += batch.rows
                 self.warnings.warn("invalid", "mlmon client: a log_batch() call could not be read: %s", error)
         self._settle("invalid", invalid)
@@ -169,7 +169,7 @@ class Sender:
         is_labels = chunk.route == LABELS
         try:
             body = chunk.encoded()
-        except (TypeError, ValueError, OverflowError, RecursionError) as error:
+        except Exception as error:  # json_default calls the caller's objects (tolist, isoformat...)
             self.warnings.warn("encode", "mlmon client: cannot encode a batch as JSON: %s", error)
             self._settle("labels_rejected" if is_labels else "invalid", chunk.rows, is_labels)
             return
