@@ -296,3 +296,54 @@ print(client.stats().sent, client.stats().labels_joined, sorted(m for m in sys.m
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["25", "1", "[]"]
     assert predictions_total(example_exporter) == 25
+
+
+def test_a_forked_worker_sends_its_own_records_and_never_its_parents(example_exporter):
+    script = f"""
+import os, sys
+from mlmon_client import Client
+client = Client({example_exporter.ingest_url!r}, flush_interval=0.05)
+log = lambda n: [client.log(model="fraud", version="v1", features={{"amount": 1.0}}, prediction=0.5) for _ in range(n)]
+log(4)  # queued in the parent before the fork: the parent's to send
+pid = os.fork()
+if pid == 0:
+    log(5)
+    client.flush(timeout=20)
+    client.close()
+    os._exit(0 if client.stats().sent == 5 else 1)
+log(3)
+_, status = os.waitpid(pid, 0)
+client.flush(timeout=20)
+print(os.waitstatus_to_exitcode(status), client.stats().sent)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0", "7"]
+    assert predictions_total(example_exporter) == 12
+
+
+def test_what_is_queued_at_exit_is_sent_by_the_exit_hook(example_exporter):
+    script = f"""
+from mlmon_client import Client
+client = Client({example_exporter.ingest_url!r}, flush_interval=3600)  # nothing goes before the exit
+for i in range(10):
+    client.log(model="fraud", version="v1", features={{"amount": 1.0}}, prediction=0.5)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert predictions_total(example_exporter) == 10
+
+
+def test_the_exit_hook_gives_up_at_its_deadline_when_the_sidecar_hangs():
+    sidecar = HungServer()
+    script = f"""
+from mlmon_client import Client
+client = Client({sidecar.url!r}, timeout=60, close_timeout=0.5, flush_interval=3600)
+client.log(model="fraud", version="v1", features={{"amount": 1.0}}, prediction=0.5)
+"""
+    try:
+        # A request alone would wait 60 s for its answer; the exit must not.
+        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=15)
+    finally:
+        sidecar.close()
+    assert result.returncode == 0, result.stderr
