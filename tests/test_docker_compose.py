@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from exporter.tooling import synthetic
+from mlmon_client import Client
 from tests.conftest import LiveExporter, build_config, example_config_data
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -188,30 +189,31 @@ def test_model_server_forwards_each_batch_to_the_sidecar(
 ) -> None:
     package, models = demo_model
     live = start_exporter(build_config(example_config_data()))
-    forwarder = package.server.Forwarder(live.predictions_url)
-    client = package.server.create_app(models, forwarder, "v7").test_client()
+    mlmon = Client(live.predictions_url, flush_interval=0.05)
+    client = package.server.create_app(models, mlmon, "v7").test_client()
     rng = np.random.default_rng(3)
     for model, count in (("fraud", 300), ("delivery_time", 120)):
         features = synthetic.columns(model, count, rng)["features"]
         response = client.post(f"/predict/{model}", json={"ids": [f"r{i}" for i in range(count)], "features": features})
         assert response.status_code == 200, response.get_json()
         assert len(response.get_json()["predictions"]) == count
-    forwarder.flush()
-    forwarder.close()
-    assert (forwarder.sent, forwarder.failed, forwarder.dropped) == (2, 0, 0)
+    assert mlmon.flush(timeout=30)
+    mlmon.close()
+    stats = mlmon.stats()
+    assert (stats.sent, stats.dropped, stats.rejected) == (420, 0, 0)
     assert live.value("mlmon_predictions_total", model="fraud", model_version="v7") == 300
     assert live.value("mlmon_predictions_total", model="delivery_time", model_version="v7") == 120
 
 
 def test_model_server_answers_even_when_the_sidecar_is_down(demo_model: Any) -> None:
     package, models = demo_model
-    forwarder = package.server.Forwarder(f"http://127.0.0.1:{free_port()}/v1/predictions", timeout=1)
-    client = package.server.create_app(models, forwarder, "v1").test_client()
+    mlmon = Client(f"http://127.0.0.1:{free_port()}/v1/predictions", flush_interval=0.05, retry_for=0.2)
+    client = package.server.create_app(models, mlmon, "v1").test_client()
     features = synthetic.columns("fraud", 10, np.random.default_rng(4))["features"]
     assert client.post("/predict/fraud", json={"features": features}).status_code == 200
-    forwarder.flush()
-    forwarder.close()
-    assert (forwarder.sent, forwarder.failed) == (0, 1)
+    mlmon.flush(timeout=10)
+    mlmon.close()
+    assert (mlmon.stats().sent, mlmon.stats().dropped_unreachable) == (0, 10)
 
 
 @pytest.mark.parametrize(
@@ -224,10 +226,9 @@ def test_model_server_answers_even_when_the_sidecar_is_down(demo_model: Any) -> 
 )
 def test_model_server_rejects_unreadable_requests(demo_model: Any, body: dict, status: int, message: str) -> None:
     package, models = demo_model
-    forwarder = package.server.Forwarder("http://127.0.0.1:9/unused")
-    client = package.server.create_app(models, forwarder, "v1").test_client()
+    mlmon = Client("http://127.0.0.1:9/unused", enabled=False)
+    client = package.server.create_app(models, mlmon, "v1").test_client()
     response = client.post("/predict/fraud", json=body)
-    forwarder.close()
     assert response.status_code == status and message in response.get_json()["error"]
     assert client.post("/predict/churn", json={"features": {}}).status_code == 404
 

@@ -37,10 +37,11 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "serve":
         from werkzeug.serving import make_server
 
-        from demo_model.server import Forwarder, create_app, load_models
+        from mlmon_client import Client
 
-        forwarder = Forwarder(args.ingest_url)
-        app = create_app(load_models(Path(args.models)), forwarder, args.version)
+        from demo_model.server import create_app, load_models
+
+        app = create_app(load_models(Path(args.models)), Client(args.ingest_url), args.version)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         logging.getLogger("demo_model").info("serving on :%d, forwarding to %s", args.port, args.ingest_url)
         make_server("0.0.0.0", args.port, app, threaded=True).serve_forever()

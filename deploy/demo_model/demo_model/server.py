@@ -2,19 +2,13 @@
 
 The request is columnar, `{"ids": [...], "features": {"amount": [...], ...}}`, and the answer is
 `{"model_version": "v1", "predictions": [...]}`. After answering, the batch (ids, features and
-predictions) goes to the sidecar's ingest API in the columnar shape (docs/ingest.md) from a
-background thread: monitoring must never slow down or fail a prediction, so a full queue or a
-sidecar that is down drops the batch and counts it instead.
+predictions) goes to the sidecar through mlmon_client (clients/python, docs/clients.md): a
+bounded buffer and a background sender, so monitoring never slows down or fails a prediction; a
+sidecar that is down costs dropped batches, counted by the client.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import queue
-import threading
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -23,51 +17,7 @@ import numpy as np
 from flask import Flask, Response, request
 
 from demo_model.features import SCHEMAS, FeatureError, matrix
-
-log = logging.getLogger("demo_model")
-
-
-class Forwarder:
-    """Posts batches to the sidecar from one thread, through a bounded queue."""
-
-    def __init__(self, url: str, max_batches: int = 100, timeout: float = 2.0) -> None:
-        self.url = url
-        self.timeout = timeout
-        self.batches: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=max_batches)
-        self.sent = 0
-        self.dropped = 0
-        self.failed = 0
-        self._thread = threading.Thread(target=self._run, name="mlmon-forwarder", daemon=True)
-        self._thread.start()
-
-    def submit(self, batch: dict[str, Any]) -> None:
-        try:
-            self.batches.put_nowait(batch)
-        except queue.Full:
-            self.dropped += 1
-
-    def _run(self) -> None:
-        while (batch := self.batches.get()) is not None:
-            body = json.dumps(batch).encode()
-            post = urllib.request.Request(self.url, data=body, headers={"Content-Type": "application/json"})
-            try:
-                with urllib.request.urlopen(post, timeout=self.timeout) as response:
-                    response.read()
-                self.sent += 1
-            except (urllib.error.URLError, OSError) as error:
-                self.failed += 1
-                if self.failed in (1, 10, 100) or self.failed % 1000 == 0:
-                    log.warning("mlmon sidecar at %s unreachable (%s); %d batches lost so far", self.url, error, self.failed)
-            finally:
-                self.batches.task_done()
-
-    def flush(self) -> None:
-        """Wait until every queued batch has been posted or given up on."""
-        self.batches.join()
-
-    def close(self) -> None:
-        self.batches.put(None)
-        self._thread.join(timeout=5)
+from mlmon_client import Client
 
 
 def load_models(directory: Path) -> dict[str, Any]:
@@ -81,7 +31,7 @@ def predict(model: str, estimator: Any, features: dict[str, list[Any]]) -> list[
     return np.round(estimator.predict(x), 2).tolist()
 
 
-def create_app(models: dict[str, Any], forwarder: Forwarder, model_version: str) -> Flask:
+def create_app(models: dict[str, Any], mlmon: Client, model_version: str) -> Flask:
     app = Flask("demo_model")
 
     @app.get("/healthz")
@@ -99,10 +49,8 @@ def create_app(models: dict[str, Any], forwarder: Forwarder, model_version: str)
             predictions = predict(model, models[model], body["features"])
         except FeatureError as error:
             return {"error": str(error)}, 400
-        batch = {"model": model, "model_version": model_version, "features": body["features"], "predictions": predictions}
-        if isinstance(body.get("ids"), list) and len(body["ids"]) == len(predictions):
-            batch["ids"] = body["ids"]
-        forwarder.submit(batch)
+        ids = body.get("ids") if isinstance(body.get("ids"), list) and len(body["ids"]) == len(predictions) else None
+        mlmon.log_batch(model=model, version=model_version, features=body["features"], predictions=predictions, ids=ids)
         return {"model_version": model_version, "predictions": predictions}, 200
 
     return app
