@@ -43,61 +43,56 @@ def record_features() -> dict[str, Any]:
     return features
 
 
-def best_per_call(run: Any) -> float:
-    """Seconds per call, best round: the least disturbed by everything else on the machine."""
-    best = float("inf")
-    for _ in range(ROUNDS):
-        started = time.perf_counter()
-        run()
-        best = min(best, (time.perf_counter() - started) / CALLS)
-    return best
+def queue_put_round(features: dict[str, Any]) -> float:
+    """Seconds per call of the baseline: an unbounded queue nobody reads, so the put alone is timed."""
+    q: queue.Queue[tuple] = queue.Queue()
+    put = q.put
+    started = time.perf_counter()
+    for i in range(CALLS):
+        put(("fraud", "v1", features, 0.5, i))
+    return (time.perf_counter() - started) / CALLS
 
 
-def queue_put(features: dict[str, Any]) -> float:
-    def run() -> None:
-        q: queue.Queue[tuple] = queue.Queue()  # unbounded, nobody reading: the put alone
-        put = q.put
-        for i in range(CALLS):
-            put(("fraud", "v1", features, 0.5, i))
-
-    return best_per_call(run)
-
-
-def client_log(client: Client, features: dict[str, Any]) -> float:
-    """Seconds per log() call, best round; the flush after each round is not timed."""
-    best = float("inf")
-    for _ in range(ROUNDS):
-        log = client.log
-        started = time.perf_counter()
-        for i in range(CALLS):
-            log(model="fraud", version="v1", features=features, prediction=0.5, id=i)
-        best = min(best, (time.perf_counter() - started) / CALLS)
-        client.flush(timeout=60)  # sends the round, so the next one starts from an empty queue
-    return best
+def log_round(client: Client, features: dict[str, Any]) -> float:
+    """Seconds per log() call; the flush after the round (so the next starts empty) is not timed."""
+    log = client.log
+    started = time.perf_counter()
+    for i in range(CALLS):
+        log(model="fraud", version="v1", features=features, prediction=0.5, id=i)
+    per_call = (time.perf_counter() - started) / CALLS
+    client.flush(timeout=60)
+    return per_call
 
 
 def main() -> list[tuple[str, str, str]]:
     features = record_features()
     sink = subprocess.Popen([sys.executable, "-c", SINK], stdout=subprocess.PIPE, text=True)
+    clients: dict[str, Client] = {}
     try:
         url = f"http://127.0.0.1:{sink.stdout.readline().strip()}"  # type: ignore[union-attr]
-        baseline = queue_put(features)
-        quiet_client = Client(url, max_queue=CALLS * 2, batch_size=CALLS * 2, flush_interval=3600)
-        quiet = client_log(quiet_client, features)
-        quiet_client.close(timeout=30)
-        busy_client = Client(url, max_queue=CALLS * 2, batch_size=1000, flush_interval=0.05)
-        busy = client_log(busy_client, features)
-        sent = busy_client.stats().sent
-        busy_client.close(timeout=30)
-        disabled = client_log(Client(url, enabled=False), features)
+        clients = {
+            "quiet": Client(url, max_queue=CALLS * 2, batch_size=CALLS * 2, flush_interval=3600),
+            "busy": Client(url, max_queue=CALLS * 2, batch_size=1000, flush_interval=0.05),
+            "disabled": Client(url, enabled=False),
+        }
+        # Rounds interleaved, best of each kept: every kind sees the machine in the same moods.
+        best = dict.fromkeys(["baseline", *clients], float("inf"))
+        for _ in range(ROUNDS):
+            best["baseline"] = min(best["baseline"], queue_put_round(features))
+            for kind, client in clients.items():
+                best[kind] = min(best[kind], log_round(client, features))
+        sent = clients["busy"].stats().sent
     finally:
+        for client in clients.values():
+            client.close(timeout=30)
         sink.terminate()
         sink.wait(timeout=10)
+    baseline, quiet, busy = best["baseline"], best["quiet"], best["busy"]
     print(f"{'call (20-feature record)':<34} {'us/call':>8} {'vs queue.put':>13}")
-    for name, seconds in (("queue.Queue().put (baseline)", baseline), ("Client.log(), sender asleep", quiet),
-                          ("Client.log(), sender posting", busy), ("Client.log(), enabled=False", disabled)):
-        print(f"{name:<34} {seconds * 1e6:>8.3f} {seconds / baseline:>12.2f}x", flush=True)
-    print(f"(the busy client posted {sent} records to the sink while it was timed)")
+    for name, kind in (("queue.Queue().put (baseline)", "baseline"), ("Client.log(), sender asleep", "quiet"),
+                       ("Client.log(), sender posting", "busy"), ("Client.log(), enabled=False", "disabled")):
+        print(f"{name:<34} {best[kind] * 1e6:>8.3f} {best[kind] / baseline:>12.2f}x", flush=True)
+    print(f"(the posting client sent {sent} records to the sink)")
     return [
         ("client log(), 20 features, sender asleep", f"{quiet * 1e6:.2f} us/call (budget 5 us)",
          f"{quiet / baseline:.2f}x queue.put ({baseline * 1e6:.2f} us)"),

@@ -1,7 +1,8 @@
 """``Client``: what model code calls, once per prediction or once per batch.
 
-The calls on the model's thread only append to a bounded in-memory buffer (a deque append and a
-length check: well under a microsecond of the 5 us budget, see benchmarks/bench_client.py); a
+The calls on the model's thread only append to a bounded in-memory buffer (a deque append, a
+length check and a shallow copy of the features: under a microsecond of the 5 us budget, about a
+``queue.Queue.put``; see benchmarks/bench_client.py); a
 background thread does everything that can be slow or fail. No call here raises into the
 caller's request path: what cannot be read is counted as ``invalid``, what does not fit is
 counted as dropped.
