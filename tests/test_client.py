@@ -4,6 +4,7 @@ both sides count the same; what cannot arrive is counted, never raised; the boun
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -347,3 +348,13 @@ client.log(model="fraud", version="v1", features={{"amount": 1.0}}, prediction=0
     finally:
         sidecar.close()
     assert result.returncode == 0, result.stderr
+
+
+def test_a_client_dropped_without_close_stops_its_thread_without_blocking_the_collector():
+    client = Client(f"http://127.0.0.1:{free_port()}", close_timeout=0.3, flush_interval=0.05)
+    client.log(model="fraud", version="v1", features={"amount": 1.0}, prediction=0.5)
+    thread = client._sender.thread
+    del client
+    gc.collect()
+    thread.join(timeout=10)
+    assert not thread.is_alive()

@@ -65,7 +65,7 @@ class Client:
         self._closed = not enabled
         self._start()
         if enabled:
-            # A weak reference: the hook must not keep a forgotten client (and its thread) alive.
+            # Weak references: the hooks must not keep a forgotten client alive.
             self._exit_hook = _CloseAtExit(weakref.ref(self))
             atexit.register(self._exit_hook)
             if hasattr(os, "register_at_fork"):
@@ -81,6 +81,10 @@ class Client:
         self._wake = self._sender.wake
         if self.enabled:
             self._sender.start()
+            # A client garbage-collected unclosed tells its thread to send what is queued within
+            # close_timeout and stop. Without waiting: collection can run on any thread, a model's too.
+            self._finalizer = weakref.finalize(self, self._sender.stop, self.options.close_timeout)
+            self._finalizer.atexit = False  # at exit the exit hook closes, and waits
 
     # ------------------------------------------------------------------ the model's thread
 
@@ -188,6 +192,7 @@ class Client:
         if not self.enabled or self._sender.stopping.is_set():
             return
         self._closed = True
+        self._finalizer.detach()
         atexit.unregister(self._exit_hook)
         self._sender.close(self.options.close_timeout if timeout is None else timeout)
 
@@ -209,6 +214,7 @@ class Client:
         # The child has the parent's memory but not its sender thread; what the parent queued is the
         # parent's to send (sending it here too would count it twice).
         if self.enabled and not self._closed:
+            self._finalizer.detach()
             self._start()
 
 

@@ -108,10 +108,14 @@ class Sender:
                 self.idle.wait(min(remaining, 0.05))
         return True
 
-    def close(self, timeout: float) -> None:
+    def stop(self, timeout: float) -> None:
+        """Tell the thread to send what is queued within `timeout` seconds and end; returns at once."""
         self.deadline = time.monotonic() + timeout
         self.stopping.set()
         self.wake.set()
+
+    def close(self, timeout: float) -> None:
+        self.stop(timeout)
         if self.thread.is_alive():
             self.thread.join(timeout)
         self._drop_rest()  # the thread may still sit in a hung request; what it has not taken is lost
