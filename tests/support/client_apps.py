@@ -31,8 +31,10 @@ def stats_of(client: Client, logged: Any) -> dict[str, Any]:
 
 
 def client_for(sidecar: str, disabled: bool) -> Client:
-    # Short intervals so a test of a few seconds sees every phase: retries, give-ups, recovery.
-    return Client(sidecar, enabled=not disabled, flush_interval=0.05, retry_for=1.0, max_backoff=0.2, max_queue=5000)
+    # Short intervals so a test of a few seconds sees every phase: retries, give-ups, recovery. A
+    # timeout far above the proxy's 0.3 s delay: a slow answer must not turn into an unconfirmed batch.
+    return Client(sidecar, enabled=not disabled, flush_interval=0.05, retry_for=1.0, max_backoff=0.2, max_queue=5000,
+                  timeout=10)
 
 
 def flask_app(client: Client) -> Any:
