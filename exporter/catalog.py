@@ -126,6 +126,25 @@ VERSIONS_EVICTED = Metric(
 SCRAPE_DURATION = Metric(
     "mlmon_scrape_duration_seconds", "gauge", "Time the previous /metrics render took.", (), unit="seconds",
 )
+STATE_SNAPSHOTS = Metric(
+    "mlmon_state_snapshots_total", "counter",
+    "State snapshots written to exporter.state_dir, by result (ok, error).", ("result",),
+)
+STATE_RESTORES = Metric(
+    "mlmon_state_restores_total", "counter",
+    "State restores at start, by result: restored, absent, unreadable or format_mismatch (the file set aside), "
+    "config_mismatch or reference_mismatch (one model started fresh).", ("result",),
+)
+STATE_SNAPSHOT_DURATION = Metric(
+    "mlmon_state_snapshot_duration_seconds", "gauge", "Time the last state snapshot took.", (), unit="seconds",
+)
+STATE_SNAPSHOT_BYTES = Metric(
+    "mlmon_state_snapshot_bytes", "gauge", "Size of the last state snapshot file.", (), unit="bytes",
+)
+STATE_SNAPSHOT_TIMESTAMP = Metric(
+    "mlmon_state_last_snapshot_timestamp_seconds", "gauge",
+    "Unix time of the last successful state snapshot (0 before the first).", (), unit="seconds",
+)
 REFERENCE_SAMPLES = Metric(
     "mlmon_reference_samples", "gauge",
     "Rows in the reference profile (or captured so far while capturing).", VERSION,

@@ -60,7 +60,11 @@ def _write(path: str | Path, text: str) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from exporter.http.server import serve
 
-    serve(load_config(args.config))
+    config = load_config(args.config)
+    if args.state_dir:  # the flag wins over exporter.state_dir (a container names its volume here)
+        exporter = config.exporter.model_copy(update={"state_dir": str(Path(args.state_dir).resolve())})
+        config = config.model_copy(update={"exporter": exporter})
+    serve(config)
     return 0
 
 
@@ -188,6 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the sidecar exporter")
     _config_arg(serve)
+    serve.add_argument(
+        "--state-dir", default=os.environ.get("MLMON_STATE_DIR"),
+        help="folder for state snapshots, overriding exporter.state_dir (env MLMON_STATE_DIR)",
+    )
     serve.set_defaults(run=cmd_serve)
 
     demo = commands.add_parser("demo", help="run the exporter with synthetic traffic that drifts")

@@ -119,6 +119,13 @@ class ExporterConfig(Strict):
         description="Predictions kept by id until their label arrives; the oldest is evicted (and counted) beyond this.",
     )
     label_ttl: Duration = Field(86400, description="How long a prediction waits for its label before it is evicted.")
+    state_dir: str | None = Field(
+        None,
+        description="Folder for state snapshots (relative to this file), restored at start: windows, counters, "
+        "pending predictions survive restarts. Unset: state lives in memory only. An emptyDir survives container "
+        "restarts, a PVC pod restarts.",
+    )
+    snapshot_interval: Duration = Field(30, description="How often the state is snapshotted (and once more at shutdown).")
 
     _check_listeners = field_validator("metrics_listen", "ingest_listen")(lambda cls, v: _check_listen(v))
 
@@ -364,6 +371,12 @@ class MlmonConfig(Strict):
 
     def model(self, name: str) -> ModelConfig | None:
         return next((m for m in self.models if m.name == name), None)
+
+    def state_dir(self) -> Path | None:
+        """exporter.state_dir resolved against the config file's folder, or None (state in memory only)."""
+        if self.exporter.state_dir is None:
+            return None
+        return (self._base_dir / self.exporter.state_dir).resolve()
 
     def reference_path(self, model: ModelConfig) -> Path | None:
         if isinstance(model.reference, CaptureReference):

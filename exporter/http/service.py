@@ -7,6 +7,7 @@ from typing import Any
 from exporter.config.model import MlmonConfig
 from exporter.http.exporter_stats import ExporterStats
 from exporter.ingest.decode import BodyError, TooManyRecords, decode_body
+from exporter.state.snapshot import Snapshotter
 from exporter.state.store import StateStore
 
 
@@ -17,6 +18,7 @@ class Exporter:
         self.config = config
         self.store = store
         self.stats = ExporterStats([m.name for m in config.models])
+        self.snapshotter: Snapshotter | None = None  # set by the server when exporter.state_dir is configured
         self.ready = True
 
     def ingest_predictions(self, body: bytes, content_type: str) -> tuple[dict[str, Any], int]:
