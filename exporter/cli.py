@@ -130,7 +130,9 @@ def cmd_profile_build(args: argparse.Namespace) -> int:
     if out is None:
         raise UsageError("profile build needs -o/--out PROFILE.json, the file to write")
     say = lambda line: print(f"mlmon profile build: {line}", file=sys.stderr)  # noqa: E731
-    profile = build_profile(args.data, model, sample_rows=args.sample_rows, progress=sys.stderr.isatty(), say=say)
+    profile = build_profile(
+        args.data, model, sample_rows=args.sample_rows, progress=sys.stderr.isatty(), say=say, label_column=args.label_column
+    )
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     profile.write(out)
     print(f"{out}: {profile.rows} rows, {len(profile.features)} features, {profile.content_hash}")
@@ -237,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("-o", "--out", help="the profile file to write (its folder is created)")
     build.add_argument("--output", help=argparse.SUPPRESS)  # deprecated spelling of --out
     build.add_argument("--sample-rows", type=int, default=1_000_000, help="reservoir size for quantiles")
+    build.add_argument(
+        "--label-column", help="the data's label column: calibrates a binary model's scores for label-free estimates"
+    )
     build.set_defaults(run=cmd_profile_build)
 
     rules = commands.add_parser("rules", help="Prometheus rules and Alertmanager config")

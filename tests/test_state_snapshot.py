@@ -24,6 +24,7 @@ import requests
 import yaml
 
 from conftest import EXAMPLES, build_config, example_config_data, parse_metrics, series
+from exporter import catalog
 from exporter.config.model import MlmonConfig
 from exporter.http.collector import collect
 from exporter.http.exporter_stats import ExporterStats
@@ -323,6 +324,9 @@ def test_the_snapshot_metrics_say_when_state_was_last_saved(tmp_path: Path) -> N
         assert list(series(samples, "mlmon_state_snapshots_total", result="ok").values())[0] >= 1
         assert list(series(samples, "mlmon_state_last_snapshot_timestamp_seconds").values())[0] > time.time() - 60
         assert list(series(samples, "mlmon_state_restores_total", result="absent").values()) == [1.0]
+        text = requests.get(f"http://127.0.0.1:{served.metrics_port}/metrics", timeout=30).text
+        for metric in (m for m in catalog.CATALOG if m.issue == "state"):  # every state family, with its HELP
+            assert f"# HELP {metric.name} {metric.help}\n" in text
     finally:
         served.stop()
 

@@ -26,6 +26,7 @@ from exporter.profiles.profile import Binning, Profile, ProfileError, categorica
 from exporter.state.quality import ModelQuality
 from exporter.state.multivariate import MultivariateState
 from exporter.state.windows import WindowRing
+from exporter.stats.calibration import EXTRAS_KEY as CALIBRATION_KEY, Calibration
 
 log = logging.getLogger("mlmon")
 
@@ -65,6 +66,16 @@ def check_profile(profile: Profile, model: ModelConfig) -> None:
     expected = "numeric" if model.prediction.type == "numeric" else "categorical"
     if profile.prediction.kind != expected:
         raise ProfileError(f"prediction is {expected} in the config, {profile.prediction.kind} in the profile")
+    try:
+        calibration_of(profile)
+    except (ValueError, TypeError, KeyError) as error:
+        raise ProfileError(f"profile of {profile.model!r}: bad calibration block ({error}); rebuild it") from None
+
+
+def calibration_of(profile: Profile | None) -> Calibration | None:
+    """The score calibration map a profile built with --label-column carries, else None."""
+    data = profile.extras.get(CALIBRATION_KEY) if profile is not None else None
+    return Calibration.from_json(data) if data else None
 
 
 def prediction_sums(values: np.ndarray) -> np.ndarray:
@@ -129,7 +140,8 @@ class VersionState:
         self.prediction_sums = np.zeros(2, dtype=np.float64)
         self.prediction_values = 0
         self.window_samples = [WindowRing(s, self.slots, 0) for s in self.window_seconds]
-        self.model_quality = ModelQuality(self.model, self.slots)  # labels, performance, estimates, bias
+        # labels, performance, estimates (with the profile's calibration map when it has one), bias
+        self.model_quality = ModelQuality(self.model, self.slots, calibration_of(self.profile))
         self.layout: Layout | None = None
         self.multivariate: MultivariateState | None = None  # PCA error histograms (exporter/stats/multivariate.py)
         if self.profile is not None:
