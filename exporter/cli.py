@@ -139,6 +139,22 @@ def cmd_profile_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_labels_send(args: argparse.Namespace) -> int:
+    from exporter.tooling.labels_send import SendError, send_labels
+
+    token = Path(args.bearer_token_file).read_text().strip() if args.bearer_token_file else None
+    try:
+        summaries = send_labels(
+            Path(args.file), args.url or ["http://127.0.0.1:8711"], id_column=args.id_column,
+            label_column=args.label_column, model=args.model, batch_size=args.batch_size, token=token,
+        )
+    except SendError as error:
+        raise UsageError(str(error)) from None
+    for url, summary in summaries.items():
+        print(f"{url}: {summary.line()}")
+    return 0
+
+
 def cmd_docs(args: argparse.Namespace) -> int:
     from exporter.config.reference_doc import render_config_doc
     from exporter.tooling.metrics_doc import render_metrics_doc
@@ -243,6 +259,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--label-column", help="the data's label column: calibrates a binary model's scores for label-free estimates"
     )
     build.set_defaults(run=cmd_profile_build)
+
+    labels = commands.add_parser("labels", help="ground truth for predictions already sent")
+    labels_commands = labels.add_subparsers(dest="labels_command", required=True)
+    send = labels_commands.add_parser("send", help="send a file of labels (CSV, JSON lines, Parquet) in batches")
+    send.add_argument("file", help="the labels: one row per prediction id")
+    send.add_argument(
+        "--url", action="append",
+        help="the exporter's ingest address (default http://127.0.0.1:8711); repeat it to send to every replica",
+    )
+    send.add_argument("--id-column", default="id", help="the column of prediction ids (default: %(default)s)")
+    send.add_argument("--label-column", default="label", help="the column of labels (default: %(default)s)")
+    send.add_argument("--model", help="the model the ids belong to (optional; ids are unique per exporter)")
+    send.add_argument("--batch-size", type=int, default=10_000, help="labels per request (default: %(default)s)")
+    send.add_argument("--bearer-token-file", help="a file holding the ingest listener's bearer token")
+    send.set_defaults(run=cmd_labels_send)
 
     rules = commands.add_parser("rules", help="Prometheus rules and Alertmanager config")
     rules_commands = rules.add_subparsers(dest="rules_command", required=True)

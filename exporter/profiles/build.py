@@ -104,7 +104,9 @@ def _rows_parquet(path: Path) -> Iterator[list[dict[str, Any]]]:
         yield batch.to_pylist()
 
 
-def read_chunks(path: Path, model: ModelConfig, progress: bool) -> Iterator[list[dict[str, Any]]]:
+def read_chunks(path: Path, prediction_name: str, progress: bool) -> Iterator[list[dict[str, Any]]]:
+    """Rows of a CSV, JSON-lines or Parquet file in chunks of dicts (also what `mlmon labels send` reads);
+    mlmon prediction records in JSON lines are flattened, their prediction named `prediction_name`."""
     suffix = "".join(path.suffixes[-2:]).lower()
     if suffix.endswith(".parquet"):
         yield from _rows_parquet(path)
@@ -117,7 +119,7 @@ def read_chunks(path: Path, model: ModelConfig, progress: bool) -> Iterator[list
     ) as bar:
         handle = io.TextIOWrapper(raw, encoding="utf-8", newline="")
         last = 0
-        chunks = _rows_csv(handle) if suffix.endswith(".csv") else _rows_jsonl(handle, model.prediction.name)
+        chunks = _rows_csv(handle) if suffix.endswith(".csv") else _rows_jsonl(handle, prediction_name)
         for chunk in chunks:
             position = raw.tell()
             bar.update(position - last)
@@ -208,7 +210,7 @@ def build_profile(
     reservoir = Reservoir(sample_rows)
     rows = 0
     missing = np.zeros(len(specs), dtype=np.int64)
-    for chunk in read_chunks(path, model, progress):
+    for chunk in read_chunks(path, model.prediction.name, progress):
         if rows == 0:
             absent = [name for name, _ in specs if name not in chunk[0]]
             if label_column is not None and label_column not in chunk[0]:
