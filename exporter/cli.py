@@ -93,15 +93,14 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     if args.skip_profiles:
         print(f"{path}: ok ({len(config.models)} model(s); reference profiles not checked)")
         return 0
-    from exporter.http.server import load_profiles
+    from exporter.profiles.load import load_profiles
 
     try:
         load_profiles(config)
     except ProfileError as error:
+        # One line (the error names the file and its fix); a profile not built yet is a common first run.
         raise ProfileError(
-            f"{error}\n  the config itself is valid; build a missing profile with "
-            f"`mlmon profile build -c {path} --model MODEL DATA -o PROFILE`, or check only the config with "
-            f"`mlmon config check -c {path} --skip-profiles`"
+            f"{error} (the config itself is valid: `mlmon config check -c {path} --skip-profiles` checks only it)"
         ) from None
     print(f"{path}: ok ({len(config.models)} model(s), references readable)")
     return 0

@@ -12,7 +12,8 @@ from conftest import build_config, toy_model_data, toy_profile, toy_record
 from exporter.config.model import MlmonConfig
 from exporter.ingest.decode import decode_body
 from exporter.profiles.profile import ProfileError
-from exporter.state.store import QUALITY, StateStore, check_profile
+from exporter.profiles.checks import check_profile
+from exporter.state.store import QUALITY, StateStore
 
 
 class Clock:

@@ -13,6 +13,7 @@ Errors are collected by :class:`ConfigError` with the exact place and a hint, e.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -381,7 +382,9 @@ class MlmonConfig(Strict):
     def reference_path(self, model: ModelConfig) -> Path | None:
         if isinstance(model.reference, CaptureReference):
             return None
-        return (self._base_dir / model.reference).resolve()
+        # abspath, not resolve(): resolve() raises on a symlink loop (the loader reports it as ELOOP),
+        # and a Kubernetes ConfigMap's `..data` symlinks need no resolving to be read.
+        return Path(os.path.abspath(self._base_dir / model.reference))
 
 
 def parse_config(data: Any, base_dir: Path = Path("."), source: str = "config") -> MlmonConfig:

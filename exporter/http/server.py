@@ -16,24 +16,11 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from exporter.http.app import create_ingest_app, create_metrics_app
 from exporter.http.service import Exporter
 from exporter.config.model import MlmonConfig
-from exporter.profiles.profile import Profile
+from exporter.profiles.load import load_profiles
 from exporter.state.snapshot import FILE_NAME as SNAPSHOT_FILE, Snapshotter
-from exporter.state.store import StateStore, check_profile
+from exporter.state.store import StateStore
 
 log = logging.getLogger("mlmon")
-
-
-def load_profiles(config: MlmonConfig) -> dict[str, Profile]:
-    """Read and check every file reference; raises ProfileError naming the model and the fix."""
-    profiles = {}
-    for model in config.models:
-        path = config.reference_path(model)
-        if path is None:
-            continue
-        profile = Profile.read(path)
-        check_profile(profile, model)
-        profiles[model.name] = profile
-    return profiles
 
 
 def split_listen(listen: str) -> tuple[str, int]:

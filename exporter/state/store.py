@@ -22,7 +22,7 @@ from exporter.config.model import CaptureReference, MlmonConfig, ModelConfig
 from exporter.ingest.decode import Batch
 from exporter.state.label_store import LabelStore
 from exporter.state.labels import observe_batch
-from exporter.profiles.profile import Binning, Profile, ProfileError, categorical_binning, numeric_binning
+from exporter.profiles.profile import Binning, Profile, categorical_binning, numeric_binning
 from exporter.state.quality import ModelQuality
 from exporter.state.multivariate import MultivariateState
 from exporter.state.windows import WindowRing
@@ -53,23 +53,6 @@ class Layout:
 
     def slice(self, column: int) -> slice:
         return slice(int(self.offsets[column]), int(self.offsets[column + 1]))
-
-
-def check_profile(profile: Profile, model: ModelConfig) -> None:
-    """A profile must describe exactly the configured features with the configured types."""
-    for feature in model.features:
-        binning = profile.features.get(feature.name)
-        if binning is None:
-            raise ProfileError(f"profile of {profile.model!r} has no feature {feature.name!r}; rebuild it")
-        if binning.kind != feature.type:
-            raise ProfileError(f"feature {feature.name!r} is {feature.type} in the config, {binning.kind} in the profile")
-    expected = "numeric" if model.prediction.type == "numeric" else "categorical"
-    if profile.prediction.kind != expected:
-        raise ProfileError(f"prediction is {expected} in the config, {profile.prediction.kind} in the profile")
-    try:
-        calibration_of(profile)
-    except (ValueError, TypeError, KeyError) as error:
-        raise ProfileError(f"profile of {profile.model!r}: bad calibration block ({error}); rebuild it") from None
 
 
 def calibration_of(profile: Profile | None) -> Calibration | None:
