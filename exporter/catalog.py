@@ -117,12 +117,13 @@ INGEST_BYTES = Metric(
 )
 LIMIT_HITS = Metric(
     "mlmon_limit_hits_total", "counter",
-    "Times a configured limit was hit (request_bytes, records_per_request, versions_per_model, label_value_length).",
+    "Times a configured limit was hit (request_bytes, records_per_request, versions_per_model, "
+    "new_versions_per_minute, label_value_length).",
     ("limit",),
 )
 VERSIONS_EVICTED = Metric(
     "mlmon_model_versions_evicted_total", "counter",
-    "Model versions whose state was dropped to stay within max_versions_per_model.", MODEL,
+    "Idle model versions whose state was dropped to make room for a new one within max_versions_per_model.", MODEL,
 )
 SCRAPE_DURATION = Metric(
     "mlmon_scrape_duration_seconds", "gauge", "Time the previous /metrics render took.", (), unit="seconds",

@@ -9,6 +9,7 @@ from exporter.http.exporter_stats import ExporterStats
 from exporter.ingest.decode import BodyError, TooManyRecords, decode_body
 from exporter.state.snapshot import Snapshotter
 from exporter.state.store import StateStore
+from exporter.state.versions import VersionRefused
 
 
 class Exporter:
@@ -32,7 +33,12 @@ class Exporter:
         except BodyError as error:
             return {"error": str(error)}, 400
         for batch in decoded.batches:
-            self.store.ingest(batch)
+            try:
+                self.store.ingest(batch)
+            except VersionRefused as refusal:  # raised before the batch changed any state
+                decoded.rejections.extend(refusal.rejections(batch.indices))
+                if refusal.limit is not None:
+                    self.stats.limit_hit(refusal.limit)
         for rejection in decoded.rejections:
             self.stats.reject(rejection.model, rejection.reason)
         accepted = decoded.records - len(decoded.rejections)
