@@ -15,6 +15,7 @@ from pathlib import Path
 
 from exporter import __version__
 from exporter.config.model import ConfigError, config_json_schema, load_config
+from exporter.logs import limit_log_lines
 from exporter.profiles.profile import ProfileError
 
 EXIT_BAD_INPUT = 2
@@ -323,6 +324,7 @@ def configure_logging(level: str, log_format: str) -> None:
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    limit_log_lines([handler])  # a flood of one event is counted in metrics, said a few times a minute in the log
 
 
 def _os_problem(error: OSError) -> str:
