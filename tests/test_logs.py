@@ -93,3 +93,19 @@ def test_the_number_of_kinds_remembered_is_bounded() -> None:
     for i in range(100):
         limiter.filter(logging.LogRecord("x", logging.INFO, __file__, 1, f"built per event {i}", None, None))
     assert len(limiter.windows) == 10
+
+
+def test_a_burst_of_500s_writes_one_traceback(start_exporter, toy_config, caplog, monkeypatch) -> None:
+    live = start_exporter(toy_config)
+    limit_log_lines([caplog.handler])
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(live.running.exporter, "ingest_predictions", fail)
+    answers = [live.post([]).status_code for _ in range(20)]
+    assert answers == [500] * 20
+    errors = [r for r in caplog.records if r.name == "mlmon.ingest"]
+    assert len(errors) == 5  # lines of a kind per minute
+    assert sum(r.exc_info is not None for r in errors) == 1
+    assert "traceback sampled out" in errors[1].getMessage()

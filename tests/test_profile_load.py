@@ -24,7 +24,8 @@ import yaml
 from conftest import EXAMPLES, ROOT, example_config_data
 from exporter.cli import main
 from exporter.config.model import load_config
-from exporter.profiles.load import load_profile, load_profiles, read_regular_file
+from exporter.profiles.files import read_regular_file
+from exporter.profiles.load import load_profile, load_profiles
 from exporter.profiles.profile import ProfileError
 from tests.support.processes import free_port
 

@@ -298,6 +298,7 @@ class Profile:
 
     @classmethod
     def read(cls, path: str | Path) -> Profile:
+        """A profile from a file, for tools and tests; `mlmon serve` reads through exporter/profiles/load.py."""
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except OSError as error:

@@ -22,16 +22,15 @@ batch (reason ``version_not_allowed``, ``version_rate_limited`` or ``too_many_ve
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from typing import Protocol, Sequence
+from typing import Mapping, Protocol, Sequence
 
-from exporter.config.model import ModelConfig
-from exporter.config.model import format_duration
+from exporter.config.model import ModelConfig, format_duration
 from exporter.ingest.decode import Rejection
 
 
 class Seen(Protocol):
-    last_seen: float
+    @property
+    def last_seen(self) -> float: ...
 
 
 class VersionRefused(Exception):
@@ -68,7 +67,7 @@ class NewVersionBudget:
         return True
 
 
-def evictable(versions: OrderedDict[str, Seen], idle_after: float, now: float) -> str | None:
+def evictable(versions: Mapping[str, Seen], idle_after: float, now: float) -> str | None:
     """The least recently seen version when it has been idle for at least `idle_after` seconds, else None.
 
     `versions` is kept in order of last sight (the store moves a version to the end on every batch),
