@@ -59,7 +59,10 @@ class LogLimiter(logging.Filter):
         self.lock = threading.Lock()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        kind = (record.name, record.levelno, record.msg if isinstance(record.msg, str) else type(record.msg).__name__)
+        # Remembered on the record: a limiter on another handler may already have rewritten its msg.
+        kind = record.__dict__.setdefault(
+            "log_kind", (record.name, record.levelno, record.msg if isinstance(record.msg, str) else type(record.msg).__name__)
+        )
         now = self.clock()
         with self.lock:
             window = self.windows.get(kind)

@@ -139,7 +139,7 @@ def test_config_check_exits_2_with_one_line_for_a_bad_profile(
     workdir: Path, capsys: pytest.CaptureFixture[str], kind: str, breaks, says: str
 ) -> None:
     breaks(fraud_reference(workdir))
-    assert main(["config", "check", str(workdir / "mlmon.yaml")]) == 2
+    assert main(["config", "check", "-c", str(workdir / "mlmon.yaml")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and says in err and "Traceback" not in err
 
@@ -155,7 +155,7 @@ def test_serve_exits_2_with_one_line_and_no_traceback_for_a_bad_profile(workdir:
 
 def test_config_check_as_a_process_prints_one_line_for_binary_garbage(workdir: Path) -> None:
     fraud_reference(workdir).write_bytes(np.random.default_rng(2).bytes(4096))
-    result = run_mlmon("config", "check", str(workdir / "mlmon.yaml"))
+    result = run_mlmon("config", "check", "-c", str(workdir / "mlmon.yaml"))
     assert result.returncode == 2
     assert result.stderr.startswith("reference profile: ") and result.stderr.count("\n") == 1
 

@@ -256,7 +256,8 @@ class StateStore:
             log.info("model %s: first record of version %s", model.name, version)
             return state
 
-    def _new_state(self, model: ModelConfig, version: str, now: float) -> VersionState:
+    def _new_state(self, model: ModelConfig, version: str, now: float | None = None) -> VersionState:
+        now = self.clock() if now is None else now  # a snapshot restore overwrites last_seen afterwards
         windows = tuple(model.drift.windows)
         slots = self.config.exporter.window_slots
         if isinstance(model.reference, CaptureReference):
