@@ -87,6 +87,8 @@ BAD_PROFILES = [
      "extras.pca.components must be k x 2"),
     ("PCA over a categorical feature", edited(lambda d: d["extras"]["pca"].update(features=["amount", "country"])),
      "extras.pca uses 'country', not numeric features"),
+    ("calibration knots decreasing", edited(lambda d: d["extras"].update(calibration={"x": [0.9, 0.1], "y": [0.2, 0.8]})),
+     "bad calibration block"),
     ("another model's profile", edited(lambda d: d.update(model="something_else")),
      "is the profile of model 'something_else', not of 'fraud'"),
     ("a feature of another type", edited(lambda d: d["features"].update(amount=d["features"]["country"])),
