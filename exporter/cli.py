@@ -15,6 +15,7 @@ from pathlib import Path
 
 from exporter import __version__
 from exporter.config.model import ConfigError, config_json_schema, load_config
+from exporter.logs import limit_log_lines
 from exporter.profiles.profile import ProfileError
 
 EXIT_BAD_INPUT = 2
@@ -60,7 +61,11 @@ def _write(path: str | Path, text: str) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from exporter.http.server import serve
 
-    serve(load_config(args.config))
+    config = load_config(args.config)
+    if args.state_dir:  # the flag wins over exporter.state_dir (a container names its volume here)
+        exporter = config.exporter.model_copy(update={"state_dir": str(Path(args.state_dir).resolve())})
+        config = config.model_copy(update={"exporter": exporter})
+    serve(config)
     return 0
 
 
@@ -89,15 +94,14 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     if args.skip_profiles:
         print(f"{path}: ok ({len(config.models)} model(s); reference profiles not checked)")
         return 0
-    from exporter.http.server import load_profiles
+    from exporter.profiles.load import load_profiles
 
     try:
         load_profiles(config)
     except ProfileError as error:
+        # One line (the error names the file and its fix); a profile not built yet is a common first run.
         raise ProfileError(
-            f"{error}\n  the config itself is valid; build a missing profile with "
-            f"`mlmon profile build -c {path} --model MODEL DATA -o PROFILE`, or check only the config with "
-            f"`mlmon config check -c {path} --skip-profiles`"
+            f"{error} (the config itself is valid: `mlmon config check -c {path} --skip-profiles` checks only it)"
         ) from None
     print(f"{path}: ok ({len(config.models)} model(s), references readable)")
     return 0
@@ -126,10 +130,28 @@ def cmd_profile_build(args: argparse.Namespace) -> int:
     if out is None:
         raise UsageError("profile build needs -o/--out PROFILE.json, the file to write")
     say = lambda line: print(f"mlmon profile build: {line}", file=sys.stderr)  # noqa: E731
-    profile = build_profile(args.data, model, sample_rows=args.sample_rows, progress=sys.stderr.isatty(), say=say)
+    profile = build_profile(
+        args.data, model, sample_rows=args.sample_rows, progress=sys.stderr.isatty(), say=say, label_column=args.label_column
+    )
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     profile.write(out)
     print(f"{out}: {profile.rows} rows, {len(profile.features)} features, {profile.content_hash}")
+    return 0
+
+
+def cmd_labels_send(args: argparse.Namespace) -> int:
+    from exporter.tooling.labels_send import SendError, send_labels
+
+    token = Path(args.bearer_token_file).read_text().strip() if args.bearer_token_file else None
+    try:
+        summaries = send_labels(
+            Path(args.file), args.url or ["http://127.0.0.1:8711"], id_column=args.id_column,
+            label_column=args.label_column, model=args.model, batch_size=args.batch_size, token=token,
+        )
+    except SendError as error:
+        raise UsageError(str(error)) from None
+    for url, summary in summaries.items():
+        print(f"{url}: {summary.line()}")
     return 0
 
 
@@ -188,6 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the sidecar exporter")
     _config_arg(serve)
+    serve.add_argument(
+        "--state-dir", default=os.environ.get("MLMON_STATE_DIR"),
+        help="folder for state snapshots, overriding exporter.state_dir (env MLMON_STATE_DIR)",
+    )
     serve.set_defaults(run=cmd_serve)
 
     demo = commands.add_parser("demo", help="run the exporter with synthetic traffic that drifts")
@@ -229,7 +255,25 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("-o", "--out", help="the profile file to write (its folder is created)")
     build.add_argument("--output", help=argparse.SUPPRESS)  # deprecated spelling of --out
     build.add_argument("--sample-rows", type=int, default=1_000_000, help="reservoir size for quantiles")
+    build.add_argument(
+        "--label-column", help="the data's label column: calibrates a binary model's scores for label-free estimates"
+    )
     build.set_defaults(run=cmd_profile_build)
+
+    labels = commands.add_parser("labels", help="ground truth for predictions already sent")
+    labels_commands = labels.add_subparsers(dest="labels_command", required=True)
+    send = labels_commands.add_parser("send", help="send a file of labels (CSV, JSON lines, Parquet) in batches")
+    send.add_argument("file", help="the labels: one row per prediction id")
+    send.add_argument(
+        "--url", action="append",
+        help="the exporter's ingest address (default http://127.0.0.1:8711); repeat it to send to every replica",
+    )
+    send.add_argument("--id-column", default="id", help="the column of prediction ids (default: %(default)s)")
+    send.add_argument("--label-column", default="label", help="the column of labels (default: %(default)s)")
+    send.add_argument("--model", help="the model the ids belong to (optional; ids are unique per exporter)")
+    send.add_argument("--batch-size", type=int, default=10_000, help="labels per request (default: %(default)s)")
+    send.add_argument("--bearer-token-file", help="a file holding the ingest listener's bearer token")
+    send.set_defaults(run=cmd_labels_send)
 
     rules = commands.add_parser("rules", help="Prometheus rules and Alertmanager config")
     rules_commands = rules.add_subparsers(dest="rules_command", required=True)
@@ -280,6 +324,7 @@ def configure_logging(level: str, log_format: str) -> None:
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    limit_log_lines([handler])  # a flood of one event is counted in metrics, said a few times a minute in the log
 
 
 def _os_problem(error: OSError) -> str:
