@@ -22,6 +22,7 @@ class Column(NamedTuple):
     null: int = 0
     nonfinite: int = 0
     type_errors: int = 0
+    too_long: int = 0  # of the type errors, strings over exporter.max_string_length (a limit hit)
 
 
 NUMBER_TYPES = {float, int}
@@ -105,20 +106,30 @@ def categorical_column(raw: list[Any], max_length: int = DEFAULT_MAX_LENGTH) -> 
     if kinds <= {str} and (not raw or max(map(len, raw)) <= max_length):
         return Column(np.asarray(raw, dtype=str) if raw else np.zeros(0, dtype=str))
     good: list[str] = []
-    missing = null = type_errors = 0
+    missing = null = type_errors = too_long = 0
     for value in raw:
         kind = type(value)
-        if kind is str and len(value) <= max_length:
-            good.append(value)
-        elif kind is int and _finite(value) and len(str(value)) <= max_length:
-            good.append(str(value))
+        text = value if kind is str else _decimal(value) if kind is int else None
+        if text is not None and len(text) <= max_length:
+            good.append(text)
+        elif text is not None:
+            type_errors += 1
+            too_long += 1
         elif value is MISSING:
             missing += 1
         elif value is None:
             null += 1
         else:
             type_errors += 1
-    return Column(np.asarray(good, dtype=str), missing, null, 0, type_errors)
+    return Column(np.asarray(good, dtype=str), missing, null, 0, type_errors, too_long)
+
+
+def _decimal(value: int) -> str:
+    """An int's decimal text; one past Python's 4,300-digit limit reads as too long."""
+    try:
+        return str(value)
+    except ValueError:
+        return "9" * 4301
 
 
 def boolean_column(raw: list[Any]) -> Column:

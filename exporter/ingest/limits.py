@@ -44,7 +44,7 @@ class LimitExceeded(Exception):
         self.limit = limit
         self.setting = setting
         self.status = status
-        super().__init__(f"{detail} exceeds exporter.{setting}")
+        super().__init__(f"{detail}: more than exporter.{setting} allows")
 
     def to_json(self) -> dict[str, str]:
         return {"error": str(self), "limit": self.limit}
