@@ -51,7 +51,7 @@ class BodyError(Exception):
     """The whole body is unusable (400): not JSON, wrong top-level shape, inconsistent columns."""
 
 
-@dataclass
+@dataclass(slots=True)  # a body of 40,000 `[]`s makes 40,000 of these: slots halve their cost
 class Rejection:
     index: int
     reason: str
@@ -148,6 +148,12 @@ class MalformedLine:
     detail: str
 
 
+@functools.lru_cache(maxsize=16)
+def _got(kind: type) -> str:
+    """One shared detail string per JSON type (there are six), not one per rejected record."""
+    return f"got {kind.__name__}"
+
+
 def valid_version(value: Any, max_length: int) -> str | None:
     """A model_version as a bounded, label-safe string, or None."""
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
@@ -225,7 +231,7 @@ def group_records(records: list[Any], config: MlmonConfig, rejections: list[Reje
             rejections.append(Rejection(index, "malformed_json", record.detail))
             continue
         if not isinstance(record, dict):
-            rejections.append(Rejection(index, "not_an_object", f"got {type(record).__name__}"))
+            rejections.append(Rejection(index, "not_an_object", _got(type(record))))
             continue
         name = record.get("model")
         if not isinstance(name, str):
