@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import request
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
 
 def read_body(limit: int) -> bytes:
@@ -13,9 +13,14 @@ def read_body(limit: int) -> bytes:
     body is silently cut at the limit, and a cut batch would be half ingested. Reading one byte
     past the limit tells "exactly at the limit" from "cut".
     """
-    if request.content_length is not None or not request.environ.get("wsgi.input_terminated"):
-        return request.get_data(cache=False)
-    body = request.input_stream.read(limit + 1)
+    try:
+        if request.content_length is not None or not request.environ.get("wsgi.input_terminated"):
+            return request.get_data(cache=False)
+        body = request.input_stream.read(limit + 1)
+    except (OSError, ValueError) as error:
+        # werkzeug's chunk decoder raises OSError on a bad chunk size, an extension or a cut stream:
+        # the client's fault, so a 400 that says so, not a 500.
+        raise BadRequest(f"malformed chunked body: {error}") from None
     if len(body) > limit:
         raise RequestEntityTooLarge()
     return body
