@@ -112,7 +112,8 @@ class ExporterConfig(Strict):
     # Limits checked while a body is decoded, before any state changes (docs/ingest.md#limits).
     max_string_length: int = Field(
         256, gt=0, le=65536,
-        description="Longest category, class or id string; a record with a longer one is rejected (value_too_long).",
+        description="Longest category, class or id: a longer category is a type error, a longer id or class "
+        "rejects its record (value_too_long).",
     )
     max_nesting_depth: int = Field(
         32, ge=4, le=512, description="Deepest nesting of [ and { in a body (brackets in strings count); deeper gets 400."
