@@ -249,3 +249,20 @@ def test_label_outcomes_of_made_up_model_names_are_counted_as_unknown(example_ex
     example_exporter.http.post(f"{example_exporter.ingest_url}/v1/labels", json=labels, timeout=10)
     outcomes = example_exporter.running.exporter.store.labels.outcomes
     assert {model for model, _ in outcomes} == {"__unknown__"}
+
+
+def test_timestamps_and_class_scores_beyond_any_range_reject_their_record_only(example_exporter: LiveExporter) -> None:
+    records = [{**fraud_record(1), "timestamp": -1.7e308}, {**fraud_record(2), "timestamp": "__HUGE__"},
+               fraud_record(3)]
+    body = json.dumps(records).encode().replace(b'"__HUGE__"', b"1" + b"0" * 400)
+    answer = raw_post(example_exporter, body).json()
+    assert (answer["accepted"], [r["reason"] for r in answer["rejections"]]) == (1, ["invalid_timestamp"] * 2)
+
+
+def test_a_huge_feature_value_is_binned_out_of_range_and_multivariate_drift_survives_it(
+    example_exporter: LiveExporter,
+) -> None:
+    answer = example_exporter.post_ok([fraud_record(1, amount=1.7e308), fraud_record(2, amount=-1.7e308)])
+    assert answer["accepted"] == 2
+    assert example_exporter.value("mlmon_feature_out_of_range_total", **FRAUD, feature="amount", side="above") == 1
+    assert example_exporter.value("mlmon_feature_out_of_range_total", **FRAUD, feature="amount", side="below") == 1

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import operator
 import re
 from dataclasses import dataclass, field
@@ -44,7 +43,8 @@ REJECTION_REASONS = (
 UNKNOWN_MODEL_LABEL = "__unknown__"
 VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+\-]*")
 MISSING = object()  # a feature key that was absent (as opposed to present and null)
-MAX_SECONDS = 1 << 53  # an integer timestamp beyond this is not a time (and would not fit a float exactly)
+MAX_SECONDS = 1 << 53  # a timestamp beyond this is not a time; bounded, so label delays always sum finitely
+MAX_SCORE = 1e300      # per-class scores are compared, never summed; this only keeps out NaN, inf and 1e400
 
 
 class BodyError(Exception):
@@ -178,7 +178,7 @@ def check_prediction(model: ModelConfig, value: Any, max_length: int = 256) -> A
             return value
         raise ValueError(f"prediction must be a number for {model.name}, got {type(value).__name__}")
     if isinstance(value, dict):  # per-class scores: the predicted class is the argmax
-        scores = {k: v for k, v in value.items() if type(v) in (float, int) and math.isfinite(v)}
+        scores = {k: v for k, v in value.items() if type(v) in (float, int) and -MAX_SCORE <= v <= MAX_SCORE}
         if not scores or len(scores) != len(value):
             raise ValueError("per-class scores must be an object of finite numbers")
         predicted = max(scores, key=scores.__getitem__)
@@ -209,7 +209,7 @@ def check_timestamp(value: Any) -> float | None:
     """Unix seconds, or an RFC 3339 string; raises ValueError otherwise."""
     if value is None:
         return None
-    if type(value) is float and math.isfinite(value):
+    if type(value) is float and -MAX_SECONDS <= value <= MAX_SECONDS:  # NaN and inf fail the comparison
         return value
     if type(value) is int and -MAX_SECONDS <= value <= MAX_SECONDS:
         return float(value)

@@ -49,7 +49,10 @@ class MultivariateState:
         if not len(matrix):
             return None
         binning = self.basis.error_binning
-        return np.bincount(binning.assign(self.basis.errors(matrix)), minlength=binning.n_bins)
+        with np.errstate(over="ignore", invalid="ignore"):  # 1e308 is finite, its square is not
+            errors = self.basis.errors(matrix)
+        errors = errors[np.isfinite(errors)]
+        return np.bincount(binning.assign(errors), minlength=binning.n_bins)
 
     def add_counts(self, counts: np.ndarray, now: float) -> None:
         for ring in self.windows:
