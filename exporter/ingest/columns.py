@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from exporter.ingest.decode import MISSING
+from exporter.ingest.strings import all_short_strings as _all_short_strings
 
 
 class Column(NamedTuple):
@@ -102,9 +103,10 @@ def categorical_column(raw: list[Any], max_length: int = DEFAULT_MAX_LENGTH) -> 
     A string longer than `max_length` is a type error too: numpy stores strings at the width of
     the longest one, so one 50,000-character value would make every row of the column 200 KB.
     """
-    kinds = set(map(type, raw))
-    if kinds <= {str} and (not raw or max(map(len, raw)) <= max_length):
-        return Column(np.asarray(raw, dtype=str) if raw else np.zeros(0, dtype=str))
+    if not raw:
+        return Column(np.zeros(0, dtype=str))
+    if _all_short_strings(raw, max_length):
+        return Column(np.asarray(raw, dtype=str))
     good: list[str] = []
     missing = null = type_errors = too_long = 0
     for value in raw:

@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 
 from exporter.config.model import MlmonConfig, ModelConfig
+from exporter.ingest.strings import all_short_strings as _all_short_strings
 from exporter.ingest.limits import LimitExceeded, TooManyRecords, check_structure, split_lines  # noqa: F401
 
 # Why a record was rejected; a closed set, so `reason` is a bounded label.
@@ -418,7 +419,9 @@ def decode_columnar(document: dict[str, Any], config: MlmonConfig, max_records: 
 
 def _bad_ids(ids: list[Any], max_string: int) -> dict[int, tuple[str, str]]:
     """Rows whose id is present but unusable; the all-short-strings case is one C-level pass."""
-    if set(map(type, ids)) <= {str, type(None)} and max(map(len, filter(None, ids)), default=0) <= max_string:
+    if ids and ids[0] is None and ids.count(None) == len(ids):  # no ids sent
+        return {}
+    if _all_short_strings(ids, max_string):
         return {}
     problems = {}
     for i, value in enumerate(ids):
