@@ -57,8 +57,13 @@ def parse_duration(value: Any) -> int:
 
 
 def format_duration(seconds: int) -> str:
-    """The shortest Prometheus duration string for a number of seconds (3600 -> "1h")."""
+    """The shortest Prometheus duration string for a number of seconds (3600 -> "1h"), in days at most.
+
+    Never weeks: people write `7d`, and a `window="1w"` label would not match their `window="7d"` queries.
+    """
     for unit, size in sorted(DURATION_UNITS.items(), key=lambda item: -item[1]):
+        if unit == "w":
+            continue
         if seconds % size == 0:
             return f"{seconds // size}{unit}"
     raise AssertionError("unreachable: seconds is a whole number")
@@ -67,6 +72,18 @@ def format_duration(seconds: int) -> str:
 # The schema says what a user may write ("5m" or seconds), not the int it becomes after parsing.
 DURATION_SCHEMA = {"anyOf": [{"type": "string", "pattern": r"^[0-9]*[1-9][0-9]*[smhdw]$"}, {"type": "integer", "minimum": 1}]}
 Duration = Annotated[int, BeforeValidator(parse_duration), WithJsonSchema(DURATION_SCHEMA)]
+
+
+WILDCARD_HOSTS = {"0.0.0.0", "::", "[::]", ""}
+
+
+def _listeners_clash(a: str, b: str) -> bool:
+    """Same port and hosts that overlap (equal, or one of them listens on every address)."""
+    host_a, _, port_a = a.rpartition(":")
+    host_b, _, port_b = b.rpartition(":")
+    if port_a != port_b or port_a == "0":  # port 0: each listener gets its own free port
+        return False
+    return host_a == host_b or host_a in WILDCARD_HOSTS or host_b in WILDCARD_HOSTS
 
 
 def _check_listen(value: str) -> str:
@@ -109,6 +126,13 @@ class ExporterConfig(Strict):
         description="Predictions kept by id until their label arrives; the oldest is evicted (and counted) beyond this.",
     )
     label_ttl: Duration = Field(86400, description="How long a prediction waits for its label before it is evicted.")
+    state_dir: str | None = Field(
+        None,
+        description="Folder for state snapshots (relative to this file), restored at start: windows, counters, "
+        "pending predictions survive restarts. Unset: state lives in memory only. An emptyDir survives container "
+        "restarts, a PVC pod restarts.",
+    )
+    snapshot_interval: Duration = Field(30, description="How often the state is snapshotted (and once more at shutdown).")
     # Limits checked while a body is decoded, before any state changes (docs/ingest.md#limits).
     max_string_length: int = Field(
         256, gt=0, le=65536,
@@ -132,6 +156,16 @@ class ExporterConfig(Strict):
     )
 
     _check_listeners = field_validator("metrics_listen", "ingest_listen")(lambda cls, v: _check_listen(v))
+
+    @model_validator(mode="after")
+    def _listeners_differ(self) -> ExporterConfig:
+        # Two listeners on one port would fail at start with "address in use" by mlmon itself.
+        if _listeners_clash(self.metrics_listen, self.ingest_listen):
+            raise ValueError(
+                f"metrics_listen {self.metrics_listen!r} and ingest_listen {self.ingest_listen!r} use the same "
+                "address; give them different ports (defaults: 0.0.0.0:8710 and 127.0.0.1:8711)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _pending_fits_in_memory(self) -> ExporterConfig:
@@ -377,6 +411,12 @@ class MlmonConfig(Strict):
 
     def model(self, name: str) -> ModelConfig | None:
         return next((m for m in self.models if m.name == name), None)
+
+    def state_dir(self) -> Path | None:
+        """exporter.state_dir resolved against the config file's folder, or None (state in memory only)."""
+        if self.exporter.state_dir is None:
+            return None
+        return (self._base_dir / self.exporter.state_dir).resolve()
 
     def reference_path(self, model: ModelConfig) -> Path | None:
         if isinstance(model.reference, CaptureReference):

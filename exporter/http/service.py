@@ -14,6 +14,7 @@ from exporter.http.exporter_stats import ExporterStats
 from exporter.http.idempotency import IN_FLIGHT, KEY_PATTERN, AnswerCache
 from exporter.ingest.decode import BodyError, Decoded, decode_body
 from exporter.ingest.limits import LimitExceeded
+from exporter.state.snapshot import Snapshotter
 from exporter.state.store import StateStore
 
 Answer = tuple[dict[str, Any], int]
@@ -28,6 +29,7 @@ class Exporter:
         self.stats = ExporterStats([m.name for m in config.models])
         self.answers = AnswerCache(config.exporter.idempotency_keys)
         self.stats.idempotency = self.answers.counts
+        self.snapshotter: Snapshotter | None = None  # set by the server when exporter.state_dir is configured
         self.ready = True
 
     def ingest_predictions(self, body: bytes, content_type: str, idempotency_key: str | None = None) -> Answer:

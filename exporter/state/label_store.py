@@ -65,9 +65,12 @@ class LabelStore:
     evicts its own oldest predictions, never another model's.
     """
 
+    snapshot_skip = ("share",)  # from the running config (exporter/state/snapshot.py)
+
     def __init__(self, max_entries: int, ttl: float, models: Sequence[str] = ()) -> None:
         self.max_entries = max_entries
         self.ttl = ttl
+        self.models = tuple(models)
         self.share = max(1, max_entries // len(models)) if models else max_entries
         self.lock = threading.Lock()
         # Entries are plain tuples in Pending's field order: building 5,000 NamedTuples per batch
@@ -164,6 +167,23 @@ class LabelStore:
         joined = self.joined
         while joined and next(iter(joined.values()))[1] <= horizon:
             joined.popitem(last=False)
+
+    def drop_model_locked(self, model: str, reason: str) -> int:
+        """Count a model's pending predictions as evicted for `reason` and drop them; the caller holds the lock.
+
+        A model no longer configured loses its place in the store altogether.
+        """
+        entries = self.pending.get(model)
+        if entries is None:
+            return 0
+        dropped = len(entries)
+        if dropped:
+            self.evicted[(model, reason)] += dropped
+        if model in self.models or not self.models:
+            entries.clear()
+        else:
+            del self.pending[model]
+        return dropped
 
     def joined_model(self, key: str) -> str | None:
         """The model of an id whose label was already joined (to attribute a duplicate), if remembered."""

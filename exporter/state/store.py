@@ -28,6 +28,7 @@ from exporter.profiles.profile import OTHER, Binning, Profile, ProfileError, num
 from exporter.state.quality import ModelQuality, QualityMath
 from exporter.state.multivariate import MultivariateState
 from exporter.state.windows import WindowRing
+from exporter.stats.calibration import EXTRAS_KEY as CALIBRATION_KEY, Calibration
 
 log = logging.getLogger("mlmon")
 
@@ -46,6 +47,16 @@ def check_profile(profile: Profile, model: ModelConfig) -> None:
     expected = "numeric" if model.prediction.type == "numeric" else "categorical"
     if profile.prediction.kind != expected:
         raise ProfileError(f"prediction is {expected} in the config, {profile.prediction.kind} in the profile")
+    try:
+        calibration_of(profile)
+    except (ValueError, TypeError, KeyError) as error:
+        raise ProfileError(f"profile of {profile.model!r}: bad calibration block ({error}); rebuild it") from None
+
+
+def calibration_of(profile: Profile | None) -> Calibration | None:
+    """The score calibration map a profile built with --label-column carries, else None."""
+    data = profile.extras.get(CALIBRATION_KEY) if profile is not None else None
+    return Calibration.from_json(data) if data else None
 
 
 class ReferenceCapture:
@@ -137,7 +148,8 @@ class VersionState:
         self.prediction_values = 0
         self.unsummed_predictions = 0  # finite, beyond exporter.max_abs_value: counted, never summed
         self.window_samples = [WindowRing(s, self.slots, 0) for s in self.window_seconds]
-        self.model_quality = ModelQuality(self.model, self.slots)  # labels, performance, estimates, bias
+        # labels, performance, estimates (with the profile's calibration map when it has one), bias
+        self.model_quality = ModelQuality(self.model, self.slots, calibration_of(self.profile))
         self.layout: Layout | None = None
         self.multivariate: MultivariateState | None = None  # PCA error histograms (exporter/stats/multivariate.py)
         if self.profile is not None:
@@ -252,8 +264,12 @@ class StateStore:
         self.labels = LabelStore(config.exporter.max_pending_predictions, config.exporter.label_ttl,
                                  [m.name for m in config.models])
         limits = config.exporter
-        self.quality_math = {m.name: QualityMath(m, limits.max_abs_value, limits.max_string_length)
-                             for m in config.models}
+        # What a batch's quality sums are made of, per model, before any version is touched: versions of a
+        # file-referenced model share its profile's calibration; captured references carry none.
+        self.quality_math = {
+            m.name: QualityMath(m, calibration_of(profiles.get(m.name)), limits.max_abs_value, limits.max_string_length)
+            for m in config.models
+        }
 
     def version_state(self, model: ModelConfig, version: str) -> VersionState:
         """The state of a version, created on first sight; may evict the least recently seen version."""
