@@ -25,7 +25,6 @@ import os
 import random
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import quote
 

@@ -24,7 +24,7 @@ import orjson
 
 from exporter.config.model import MlmonConfig, ModelConfig
 from exporter.ingest.strings import all_short_strings as _all_short_strings
-from exporter.ingest.limits import LimitExceeded, TooManyRecords, check_structure, split_lines  # noqa: F401
+from exporter.ingest.limits import TooManyRecords, check_structure, split_lines  # TooManyRecords: re-exported
 
 # Why a record was rejected; a closed set, so `reason` is a bounded label.
 REJECTION_REASONS = (

@@ -24,7 +24,7 @@ from exporter.state.label_store import LabelStore
 from exporter.state.labels import apply_quality
 from exporter.state.layout import Layout
 from exporter.state.prepare import Prepared, prepare
-from exporter.profiles.profile import OTHER, Binning, Profile, ProfileError, numeric_binning
+from exporter.profiles.profile import Binning, Profile, ProfileError, numeric_binning
 from exporter.state.quality import ModelQuality, QualityMath
 from exporter.state.multivariate import MultivariateState
 from exporter.state.windows import WindowRing
