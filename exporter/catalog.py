@@ -76,6 +76,11 @@ PREDICTION_VALUES = Metric(
     "mlmon_prediction_values_total", "counter",
     "Finite numeric predictions summed into mlmon_prediction_value_sum_total: the N of their mean.", VERSION,
 )
+PREDICTION_VALUES_UNSUMMED = Metric(
+    "mlmon_prediction_values_unsummed_total", "counter",
+    "Finite numeric predictions beyond exporter.max_abs_value: binned, but kept out of the sums (data-quality events).",
+    VERSION,
+)
 FEATURE_MISSING = Metric(
     "mlmon_feature_missing_total", "counter", "Records whose features lacked this feature.", FEATURE,
 )
@@ -118,8 +123,14 @@ INGEST_BYTES = Metric(
 LIMIT_HITS = Metric(
     "mlmon_limit_hits_total", "counter",
     "Times a configured limit was hit (request_bytes, records_per_request, versions_per_model, "
-    "new_versions_per_minute, label_value_length).",
+    "new_versions_per_minute, label_value_length, nesting_depth, decoded_bytes, string_length).",
     ("limit",),
+)
+IDEMPOTENCY_KEYS = Metric(
+    "mlmon_idempotency_keys_total", "counter",
+    "Idempotency-Key outcomes: answers stored, retries replayed without ingesting, keys evicted (oldest first), "
+    "requests refused while the same key was in flight.",
+    ("outcome",),
 )
 VERSIONS_EVICTED = Metric(
     "mlmon_model_versions_evicted_total", "counter",

@@ -191,6 +191,7 @@ BAD_RECORDS: dict[str, Any] = {
     "invalid_prediction": {**GOOD, "prediction": "0.5"},
     "invalid_id": {**GOOD, "id": {"nested": 1}},
     "invalid_timestamp": {**GOOD, "timestamp": "yesterday"},
+    "value_too_long": {**GOOD, "id": "i" * 257},
 }
 
 

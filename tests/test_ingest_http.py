@@ -180,7 +180,7 @@ def limited(start_exporter: Callable[[MlmonConfig], LiveExporter], toy_data: dic
 def test_a_body_over_max_request_bytes_is_a_413_and_counted(limited: LiveExporter) -> None:
     response = limited.post(b"[" + b" " * 5000 + b"]")
     assert response.status_code == 413
-    assert response.json() == {"error": "request body exceeds max_request_bytes (4096)"}
+    assert response.json() == {"error": "request body exceeds exporter.max_request_bytes (4096)", "limit": "request_bytes"}
     assert limited.value("mlmon_limit_hits_total", limit="request_bytes") == 1
     assert limited.value("mlmon_ingest_requests_total", endpoint="predictions", code="413") == 1
     # The listener keeps serving after refusing a body.
@@ -212,7 +212,7 @@ def test_a_chunked_body_exactly_at_max_request_bytes_is_read_whole(limited: Live
 def test_more_records_than_max_records_per_request_is_a_413_and_counted(limited: LiveExporter) -> None:
     response = limited.post([toy_record()] * 6)
     assert response.status_code == 413
-    assert "6 records exceed max_records_per_request (5)" in response.json()["error"]
+    assert response.json() == {"error": "6 records: more than exporter.max_records_per_request allows", "limit": "records_per_request"}
     assert limited.value("mlmon_limit_hits_total", limit="records_per_request") == 1
     assert limited.value("mlmon_predictions_total", **V1) is None  # nothing of the batch was kept
     assert limited.post_ok([toy_record()] * 5)["accepted"] == 5

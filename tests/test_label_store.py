@@ -68,7 +68,7 @@ def test_integer_and_string_ids_are_the_same_id_and_other_types_are_not_ids() ->
 
 
 def test_counts_pending_per_model_through_puts_takes_and_evictions() -> None:
-    store = LabelStore(max_entries=4, ttl=60)
+    store = LabelStore(max_entries=4, ttl=60, models=["fraud", "delivery_time"])  # a share of 2 each
     put(store, ["f1", "f2", "f3"], now=0.0, model="fraud")
     put(store, ["d1", "d2"], now=1.0, model="delivery_time")
     store.take("f3", now=2.0)
@@ -90,3 +90,20 @@ def test_memory_stays_bounded_under_sustained_traffic() -> None:
     assert len(store) == 2_000
     assert store.evicted[("fraud", "capacity")] == 98_000
     assert grown < 200_000  # bytes: no per-prediction growth beyond the bound (2,000 entries are ~1 MB)
+
+
+def test_one_models_flood_of_ids_never_evicts_another_models_predictions() -> None:
+    store = LabelStore(max_entries=10, ttl=60, models=["fraud", "delivery_time"])
+    put(store, ["d1", "d2"], now=0.0, model="delivery_time")
+    put(store, [f"f{i}" for i in range(1_000)], now=1.0, model="fraud")
+    pending, evicted, _ = store.counts()
+    assert pending == {"fraud": 5, "delivery_time": 2}
+    assert evicted == {("fraud", "capacity"): 995}
+    assert store.take("d1", now=2.0).model == "delivery_time"
+
+
+def test_an_id_put_again_for_another_model_moves_to_that_model() -> None:
+    store = LabelStore(max_entries=10, ttl=60, models=["fraud", "delivery_time"])
+    put(store, ["a"], now=0.0, model="fraud")
+    assert put(store, ["a"], now=1.0, model="delivery_time") == 1
+    assert store.counts()[0] == {"fraud": 0, "delivery_time": 1}

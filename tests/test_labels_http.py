@@ -117,7 +117,7 @@ def test_label_delay_is_observed_from_the_prediction_time(clocked) -> None:
 
 def test_counts_ttl_and_capacity_evictions_on_metrics(start_exporter) -> None:
     data = example_config_data()
-    data["exporter"].update(max_pending_predictions=5, label_ttl="1h")
+    data["exporter"].update(max_pending_predictions=10, label_ttl="1h")  # a share of 5 for each of 2 models
     live = start_exporter(build_config(data))
     now = [0.0]
     live.running.exporter.store.clock = lambda: now[0]

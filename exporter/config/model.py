@@ -94,6 +94,13 @@ def _check_listen(value: str) -> str:
     return value
 
 
+# A pending prediction costs ~280 bytes of dict slot, tuple and floats plus its id, and its joined
+# tombstone ~100 more (measured with tracemalloc; docs/ingest.md). The store may use at most half of
+# the chart's 256Mi memory limit, whatever the ids look like.
+PENDING_ENTRY_BYTES = 400
+PENDING_MEMORY_BUDGET = 128 * 1024 * 1024
+
+
 class Strict(BaseModel):
     """Base for every config section: unknown keys are errors, so typos never pass silently."""
 
@@ -127,6 +134,27 @@ class ExporterConfig(Strict):
         "restarts, a PVC pod restarts.",
     )
     snapshot_interval: Duration = Field(30, description="How often the state is snapshotted (and once more at shutdown).")
+    # Limits checked while a body is decoded, before any state changes (docs/ingest.md#limits).
+    max_string_length: int = Field(
+        256, gt=0, le=65536,
+        description="Longest category, class or id: a longer category is a type error, a longer id or class "
+        "rejects its record (value_too_long).",
+    )
+    max_nesting_depth: int = Field(
+        32, ge=4, le=512, description="Deepest nesting of [ and { in a body (brackets in strings count); deeper gets 400."
+    )
+    max_decoded_bytes: int = Field(
+        96 * 1024 * 1024, gt=0,
+        description="Estimated memory of a parsed body (measured on its structure before parsing); larger gets 413.",
+    )
+    max_abs_value: float = Field(
+        1e15, gt=0, le=1e100,
+        description="Predictions and labels of larger magnitude are counted as data-quality events, never summed.",
+    )
+    idempotency_keys: int = Field(
+        1000, ge=0, le=100_000,
+        description="Answers remembered by Idempotency-Key so a retried batch is not counted twice; 0 turns it off.",
+    )
 
     _check_listeners = field_validator("metrics_listen", "ingest_listen")(lambda cls, v: _check_listen(v))
 
@@ -137,6 +165,18 @@ class ExporterConfig(Strict):
             raise ValueError(
                 f"metrics_listen {self.metrics_listen!r} and ingest_listen {self.ingest_listen!r} use the same "
                 "address; give them different ports (defaults: 0.0.0.0:8710 and 127.0.0.1:8711)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _pending_fits_in_memory(self) -> ExporterConfig:
+        worst = self.max_pending_predictions * (PENDING_ENTRY_BYTES + self.max_string_length)
+        if worst > PENDING_MEMORY_BUDGET:
+            most = PENDING_MEMORY_BUDGET // (PENDING_ENTRY_BYTES + self.max_string_length)
+            raise ValueError(
+                f"max_pending_predictions={self.max_pending_predictions} with ids up to max_string_length="
+                f"{self.max_string_length} characters may take {worst >> 20} MiB; at most {most} fit in "
+                f"{PENDING_MEMORY_BUDGET >> 20} MiB (lower one of them)"
             )
         return self
 

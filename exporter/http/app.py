@@ -11,6 +11,7 @@ import time
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from exporter.http.body import read_body
 from exporter.http.collector import collect
 from exporter.http.drift_report import register_drift_routes
 from exporter.http.exposition import OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE
@@ -38,21 +39,6 @@ def _health_routes(app: Flask, exporter: Exporter) -> None:
         return json_response({"error": f"internal error: {type(error).__name__}"}, 500)
 
 
-def read_body(limit: int) -> bytes:
-    """The request body; more than `limit` bytes is a 413 also when the body is sent chunked.
-
-    werkzeug checks MAX_CONTENT_LENGTH up front only against a declared Content-Length: a chunked
-    body is silently cut at the limit, and a cut batch would be half ingested. Reading one byte
-    past the limit tells "exactly at the limit" from "cut".
-    """
-    if request.content_length is not None or not request.environ.get("wsgi.input_terminated"):
-        return request.get_data(cache=False)
-    body = request.input_stream.read(limit + 1)
-    if len(body) > limit:
-        raise RequestEntityTooLarge()
-    return body
-
-
 def create_ingest_app(exporter: Exporter) -> Flask:
     app = Flask("mlmon.ingest")
     app.config["MAX_CONTENT_LENGTH"] = exporter.config.exporter.max_request_bytes
@@ -61,14 +47,18 @@ def create_ingest_app(exporter: Exporter) -> Flask:
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(error: RequestEntityTooLarge) -> Response:
         exporter.stats.limit_hit("request_bytes")
-        exporter.stats.request("predictions", 413, 0)
+        exporter.stats.request("labels" if request.path == "/v1/labels" else "predictions", 413, 0)
         limit = exporter.config.exporter.max_request_bytes
-        return json_response({"error": f"request body exceeds max_request_bytes ({limit})"}, 413)
+        return json_response(
+            {"error": f"request body exceeds exporter.max_request_bytes ({limit})", "limit": "request_bytes"}, 413
+        )
 
     @app.post("/v1/predictions")
     def predictions() -> Response:
         body = read_body(exporter.config.exporter.max_request_bytes)
-        answer, status = exporter.ingest_predictions(body, request.content_type or "application/json")
+        answer, status = exporter.ingest_predictions(
+            body, request.content_type or "application/json", request.headers.get("Idempotency-Key")
+        )
         exporter.stats.request("predictions", status, len(body))
         return json_response(answer, status)
 

@@ -66,7 +66,7 @@ def collect_version(state: VersionState, out: Exposition, now: float) -> None:
     with state.lock:
         quality = state.quality.copy()
         cumulative = state.cumulative.copy() if state.layout is not None else None
-        sums, values = state.prediction_sums.copy(), state.prediction_values
+        sums, values, unsummed = state.prediction_sums.copy(), state.prediction_values, state.unsummed_predictions
     if model.prediction.type == "numeric":  # a class has no mean
         prefixes = _prefixes(state, c.PREDICTION_VALUE_SUM.name, lambda: [
             series_prefix(c.PREDICTION_VALUE_SUM.name, c.PREDICTION_VALUE_SUM.labels, (model.name, version, sign))
@@ -74,6 +74,7 @@ def collect_version(state: VersionState, out: Exposition, now: float) -> None:
         ])
         out.add(c.PREDICTION_VALUE_SUM, lines_for(prefixes, sums))
         out.add_one(c.PREDICTION_VALUES, (model.name, version), values)
+        out.add_one(c.PREDICTION_VALUES_UNSUMMED, (model.name, version), unsummed)
     # Quality series: label prefixes cached per version, values formatted straight from the matrix.
     feature_names = [f.name for f in model.features]
     for column, metric in QUALITY_METRICS.items():

@@ -16,7 +16,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mlmon")
 
-LIMITS = ("request_bytes", "records_per_request", "versions_per_model", "new_versions_per_minute", "label_value_length")
+LIMITS = (
+    "request_bytes", "records_per_request", "versions_per_model", "new_versions_per_minute", "label_value_length",
+    "nesting_depth", "decoded_bytes", "string_length",
+)
 ENDPOINTS = ("predictions", "labels")
 
 
@@ -31,6 +34,7 @@ class ExporterStats:
         self.limits: Counter[str] = Counter({limit: 0 for limit in LIMITS})
         self.models = models
         self.scrape_seconds = 0.0
+        self.idempotency: Counter[str] = Counter()  # the AnswerCache's counts (http/idempotency.py)
 
     def request(self, endpoint: str, code: int, size: int) -> None:
         with self.lock:
@@ -41,9 +45,9 @@ class ExporterStats:
         with self.lock:
             self.rejected[(model, reason)] += count
 
-    def limit_hit(self, limit: str) -> None:
+    def limit_hit(self, limit: str, count: int = 1) -> None:
         with self.lock:
-            self.limits[limit] += 1
+            self.limits[limit] += count
             hits = self.limits[limit]
         # Log the 1st, 10th, 100th... hit: enough to notice in the log, never a flood.
         if str(hits).rstrip("0") == "1":
@@ -64,9 +68,13 @@ class ExporterStats:
             # newcomers refused because no held version was idle long enough (limit_hit).
             hits = dict(self.limits)
             hits["label_value_length"] = sum(v for (_, r), v in self.rejected.items() if r == "model_version_too_long")
+            hits["string_length"] += sum(v for (_, r), v in self.rejected.items() if r == "value_too_long")
             hits["versions_per_model"] += sum(store.evictions.values())  # evictions, plus newcomers refused
             for limit in LIMITS:
                 out.add_one(c.LIMIT_HITS, (limit,), hits[limit])
         for model, evicted in store.evictions.items():
             out.add_one(c.VERSIONS_EVICTED, (model,), evicted)
         out.add_one(c.SCRAPE_DURATION, (), self.scrape_seconds)
+
+        for outcome, value in sorted(dict(self.idempotency).items()):
+            out.add_one(c.IDEMPOTENCY_KEYS, (outcome,), value)

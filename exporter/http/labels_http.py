@@ -17,59 +17,79 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from flask import Flask, Response, request
 
-from exporter.ingest.decode import BodyError, parse_json
+from exporter.http.body import read_body
+from exporter.ingest.decode import NDJSON_TYPES, UNKNOWN_MODEL_LABEL, BodyError, parse_json
+from exporter.ingest.limits import LimitExceeded, TooManyRecords, check_structure, split_lines
 from exporter.state.labels import LabelRecord, join_labels
 
 if TYPE_CHECKING:
     from exporter.http.service import Exporter
 
-NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines")
 INVALID = LabelRecord(id=None, label=None)  # counts as one `invalid` label
 
 
-def _record(item: Any) -> LabelRecord:
+def _record(item: Any, models: frozenset[str]) -> LabelRecord:
     if not isinstance(item, dict) or "label" not in item:
         return INVALID
-    model = item.get("model")
-    return LabelRecord(item.get("id"), item.get("label"), model if isinstance(model, str) else None)
+    return LabelRecord(item.get("id"), item.get("label"), _model(item.get("model"), models))
 
 
-def decode_labels(body: bytes, content_type: str) -> list[LabelRecord]:
-    """Label records of any accepted shape; raises BodyError for a body unusable as a whole."""
+def _model(value: Any, models: frozenset[str]) -> str | None:
+    """A configured model name, __unknown__ for any other string (label outcomes are counted per model,
+    so a client's made-up names must not become keys), None when absent."""
+    if not isinstance(value, str):
+        return None
+    return value if value in models else UNKNOWN_MODEL_LABEL
+
+
+def decode_labels(body: bytes, content_type: str, models: frozenset[str] = frozenset(),
+                  max_records: int = 100_000, max_depth: int = 32,
+                  max_decoded_bytes: int = 96 << 20) -> list[LabelRecord]:
+    """Label records of any accepted shape; raises BodyError for a body unusable as a whole and
+    LimitExceeded (before parsing where it can) for one over the limits /v1/predictions has too."""
     media = content_type.split(";")[0].strip().lower()
     if media in NDJSON_TYPES:
+        lines = split_lines(body, max_records)
+        check_structure(body, max_depth, max_decoded_bytes)
         records = []
-        for line in body.splitlines():
+        for line in lines:
             if not line.strip():
                 continue
             try:
-                records.append(_record(orjson.loads(line)))
-            except orjson.JSONDecodeError:
+                records.append(_record(parse_json(line), models))
+            except BodyError:
                 records.append(INVALID)
         return records
+    check_structure(body, max_depth, max_decoded_bytes)
     document = parse_json(body)
     if isinstance(document, dict) and "ids" in document and "labels" in document:
         ids, labels, model = document["ids"], document["labels"], document.get("model")
         if not isinstance(ids, list) or not isinstance(labels, list) or len(ids) != len(labels):
             raise BodyError("columnar labels: `ids` and `labels` must be arrays of the same length")
-        model = model if isinstance(model, str) else None
+        if len(ids) > max_records:
+            raise TooManyRecords(len(ids))
+        model = _model(model, models)
         return [LabelRecord(i, label, model) for i, label in zip(ids, labels)]
     if isinstance(document, dict):
         document = [document]
     if not isinstance(document, list):
         raise BodyError("expected a JSON array of {id, label} objects, one object, or {ids: [...], labels: [...]}")
-    return [_record(item) for item in document]
+    if len(document) > max_records:
+        raise TooManyRecords(len(document))
+    return [_record(item, models) for item in document]
 
 
 def ingest_labels(exporter: Exporter, body: bytes, content_type: str) -> tuple[dict[str, Any], int]:
-    limit = exporter.config.exporter.max_records_per_request
+    limits = exporter.config.exporter
+    models = frozenset(m.name for m in exporter.config.models)
     try:
-        records = decode_labels(body, content_type)
+        records = decode_labels(body, content_type, models, limits.max_records_per_request,
+                                limits.max_nesting_depth, limits.max_decoded_bytes)
+    except LimitExceeded as error:
+        exporter.stats.limit_hit(error.limit)
+        return error.to_json(), error.status
     except BodyError as error:
         return {"error": str(error)}, 400
-    if len(records) > limit:
-        exporter.stats.limit_hit("records_per_request")
-        return {"error": f"{len(records)} labels exceed max_records_per_request ({limit})"}, 413
     store = exporter.store
     result = join_labels(store.labels, store.quality_of, records, store.clock())
     return result.to_json(), 200
@@ -80,7 +100,7 @@ def register_label_routes(app: Flask, exporter: Exporter) -> None:
 
     @app.post("/v1/labels")
     def labels() -> Response:
-        body = request.get_data(cache=False)
+        body = read_body(exporter.config.exporter.max_request_bytes)  # a chunked body over the limit is a 413
         answer, status = ingest_labels(exporter, body, request.content_type or "application/json")
         exporter.stats.request("labels", status, len(body))
         return Response(orjson.dumps(answer), status=status, mimetype="application/json")

@@ -1,4 +1,9 @@
-"""The ingest service both listeners share: the config, the state store and the exporter's own stats."""
+"""The ingest service both listeners share: the config, the state store and the exporter's own stats.
+
+A request is decoded and prepared whole (every batch typed, checked and summed) before the
+state is touched, then applied; so it changes the state for all its accepted records or for
+none, and any error answer means nothing was counted.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,13 @@ from typing import Any
 
 from exporter.config.model import MlmonConfig
 from exporter.http.exporter_stats import ExporterStats
-from exporter.ingest.decode import BodyError, TooManyRecords, decode_body
+from exporter.http.idempotency import IN_FLIGHT, KEY_PATTERN, AnswerCache
+from exporter.ingest.decode import BodyError, Decoded, decode_body
+from exporter.ingest.limits import LimitExceeded
 from exporter.state.snapshot import Snapshotter
 from exporter.state.store import StateStore
-from exporter.state.versions import VersionRefused
+
+Answer = tuple[dict[str, Any], int]
 
 
 class Exporter:
@@ -19,31 +27,57 @@ class Exporter:
         self.config = config
         self.store = store
         self.stats = ExporterStats([m.name for m in config.models])
+        self.answers = AnswerCache(config.exporter.idempotency_keys)
+        self.stats.idempotency = self.answers.counts
         self.snapshotter: Snapshotter | None = None  # set by the server when exporter.state_dir is configured
         self.ready = True
 
-    def ingest_predictions(self, body: bytes, content_type: str) -> tuple[dict[str, Any], int]:
+    def ingest_predictions(self, body: bytes, content_type: str, idempotency_key: str | None = None) -> Answer:
+        """Decode, prepare and apply one request; with a key, a retry answers the first answer unapplied."""
+        if idempotency_key is None or self.answers.size == 0:
+            return self._ingest(body, content_type)
+        if not KEY_PATTERN.fullmatch(idempotency_key):
+            return {"error": "Idempotency-Key must be 1-200 visible ASCII characters"}, 400
+        remembered = self.answers.begin(idempotency_key)
+        if remembered == IN_FLIGHT:
+            return {"error": "a request with this Idempotency-Key is in flight; retry after it is answered"}, 409
+        if remembered is not None:
+            return remembered  # type: ignore[return-value]
+        try:
+            answer, status = self._ingest(body, content_type)
+        except BaseException:
+            self.answers.abandon(idempotency_key)
+            raise
+        self.answers.finish(idempotency_key, answer, status)
+        return answer, status
+
+    def _ingest(self, body: bytes, content_type: str) -> Answer:
         limits = self.config.exporter
         try:
             decoded = decode_body(body, content_type, self.config, limits.max_records_per_request)
-        except TooManyRecords as error:
-            self.stats.limit_hit("records_per_request")
-            message = f"{error.count} records exceed max_records_per_request ({limits.max_records_per_request})"
-            return {"error": message}, 413
+        except LimitExceeded as error:
+            self.stats.limit_hit(error.limit)
+            return error.to_json(), error.status
         except BodyError as error:
             return {"error": str(error)}, 400
-        for batch in decoded.batches:
-            try:
-                self.store.ingest(batch)
-            except VersionRefused as refusal:  # raised before the batch changed any state
-                decoded.rejections.extend(refusal.rejections(batch.indices))
-                if refusal.limit is not None:
-                    self.stats.limit_hit(refusal.limit)
+        prepared = self.store.prepare(decoded.batches)  # may fail; nothing is changed yet
+        admitted, refused = self.store.admit(prepared)   # new versions: allowed, within budget and room?
+        for batch, refusal in refused:  # refused before any state changed: its records are rejections
+            decoded.rejections.extend(refusal.rejections(batch.batch.indices))
+            if refusal.limit is not None:
+                self.stats.limit_hit(refusal.limit)
+        self.store.apply(admitted)                       # only additions from here on
+        too_long = sum(column.too_long for _, batch in admitted for column in batch.columns)
+        if too_long:
+            self.stats.limit_hit("string_length", too_long)
+        return self._answer(decoded), 200 if decoded.records - len(decoded.rejections) or not decoded.records else 422
+
+    def _answer(self, decoded: Decoded) -> dict[str, Any]:
         for rejection in decoded.rejections:
             self.stats.reject(rejection.model, rejection.reason)
         accepted = decoded.records - len(decoded.rejections)
-        reported = decoded.rejections[: limits.max_reported_rejections]
-        answer = {
+        reported = decoded.rejections[: self.config.exporter.max_reported_rejections]
+        answer: dict[str, Any] = {
             "accepted": accepted,
             "rejected": len(decoded.rejections),
             "rejections": [r.to_json() for r in reported],
@@ -51,4 +85,4 @@ class Exporter:
         if len(decoded.rejections) > len(reported):
             answer["rejections_truncated"] = True
         # 200 when anything was kept; 422 when every record of a non-empty body was rejected.
-        return answer, 200 if accepted or not decoded.records else 422
+        return answer

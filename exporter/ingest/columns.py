@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from exporter.ingest.decode import MISSING
+from exporter.ingest.strings import all_short_strings as _all_short_strings
 
 
 class Column(NamedTuple):
@@ -22,9 +23,11 @@ class Column(NamedTuple):
     null: int = 0
     nonfinite: int = 0
     type_errors: int = 0
+    too_long: int = 0  # of the type errors, strings over exporter.max_string_length (a limit hit)
 
 
 NUMBER_TYPES = {float, int}
+DEFAULT_MAX_LENGTH = 256  # exporter.max_string_length's default
 
 
 def _number_array(raw: list[Any]) -> np.ndarray | None:
@@ -40,7 +43,7 @@ def _number_array(raw: list[Any]) -> np.ndarray | None:
         array = np.array(raw)
     except (ValueError, OverflowError):  # ragged nested lists and the like
         return None
-    if array.dtype.kind not in "fi":
+    if array.dtype.kind not in "fi" or array.ndim != 1:  # [[5.0], [6.0]] is a 2-D float array: not numbers
         return None
     if ((array == 0) | (array == 1)).any() and not set(map(type, raw)) <= NUMBER_TYPES:
         return None
@@ -59,9 +62,9 @@ def numeric_column(raw: list[Any]) -> Column:
     for value in raw:
         kind = type(value)
         if kind is float or kind is int:
-            if math.isfinite(value):
+            if _finite(value):
                 good.append(value)
-            else:
+            else:  # NaN, infinity, or an integer beyond float range (1e400 written out in digits)
                 nonfinite += 1
         elif value is MISSING:
             missing += 1
@@ -72,26 +75,63 @@ def numeric_column(raw: list[Any]) -> Column:
     return Column(np.asarray(good, dtype=np.float64), missing, null, nonfinite, type_errors)
 
 
-def categorical_column(raw: list[Any]) -> Column:
-    """Strings as they are; integers as their decimal text (IDs and codes); anything else is a type error."""
-    kinds = set(map(type, raw))
-    if kinds <= {str}:
-        return Column(np.asarray(raw, dtype=str) if raw else np.zeros(0, dtype=str))
+def _finite(value: float | int) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def float_values(raw: list[Any]) -> np.ndarray:
+    """Numbers (already type-checked) as float64, row for row; an int beyond float range becomes +-inf."""
+    try:
+        return np.asarray(raw, dtype=np.float64)
+    except OverflowError:
+        return np.fromiter((_float(v) for v in raw), dtype=np.float64, count=len(raw))
+
+
+def _float(value: float | int) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def categorical_column(raw: list[Any], max_length: int = DEFAULT_MAX_LENGTH) -> Column:
+    """Strings as they are; integers as their decimal text (IDs and codes); anything else is a type error.
+
+    A string longer than `max_length` is a type error too: numpy stores strings at the width of
+    the longest one, so one 50,000-character value would make every row of the column 200 KB.
+    """
+    if not raw:
+        return Column(np.zeros(0, dtype=str))
+    if _all_short_strings(raw, max_length):
+        return Column(np.asarray(raw, dtype=str))
     good: list[str] = []
-    missing = null = type_errors = 0
+    missing = null = type_errors = too_long = 0
     for value in raw:
         kind = type(value)
-        if kind is str:
-            good.append(value)
-        elif kind is int:
-            good.append(str(value))
+        text = value if kind is str else _decimal(value) if kind is int else None
+        if text is not None and len(text) <= max_length:
+            good.append(text)
+        elif text is not None:
+            type_errors += 1
+            too_long += 1
         elif value is MISSING:
             missing += 1
         elif value is None:
             null += 1
         else:
             type_errors += 1
-    return Column(np.asarray(good, dtype=str), missing, null, 0, type_errors)
+    return Column(np.asarray(good, dtype=str), missing, null, 0, type_errors, too_long)
+
+
+def _decimal(value: int) -> str:
+    """An int's decimal text; one past Python's 4,300-digit limit reads as too long."""
+    try:
+        return str(value)
+    except ValueError:
+        return "9" * 4301
 
 
 def boolean_column(raw: list[Any]) -> Column:
@@ -112,9 +152,9 @@ def boolean_column(raw: list[Any]) -> Column:
     return Column(np.asarray(good, dtype=str), missing, null, 0, type_errors)
 
 
-def convert(kind: str, raw: list[Any]) -> Column:
+def convert(kind: str, raw: list[Any], max_length: int = DEFAULT_MAX_LENGTH) -> Column:
     if kind == "numeric":
         return numeric_column(raw)
     if kind == "categorical":
-        return categorical_column(raw)
+        return categorical_column(raw, max_length)
     return boolean_column(raw)

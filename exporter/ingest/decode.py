@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import operator
 import re
 from dataclasses import dataclass, field
@@ -24,6 +23,8 @@ from typing import Any, Sequence
 import orjson
 
 from exporter.config.model import MlmonConfig, ModelConfig
+from exporter.ingest.strings import all_short_strings as _all_short_strings
+from exporter.ingest.limits import TooManyRecords, check_structure, split_lines  # TooManyRecords: re-exported
 
 # Why a record was rejected; a closed set, so `reason` is a bounded label.
 REJECTION_REASONS = (
@@ -38,6 +39,7 @@ REJECTION_REASONS = (
     "invalid_prediction",     # prediction of the wrong type for the model
     "invalid_id",             # `id` present but not a string or integer
     "invalid_timestamp",      # `timestamp` present but not unix seconds or RFC 3339
+    "value_too_long",         # `id` or a class longer than exporter.max_string_length (a memory limit)
     # A new model_version the state may not hold (exporter/state/versions.py):
     "version_not_allowed",    # outside models[].versions.allow / pattern
     "version_rate_limited",   # over models[].versions.max_new_per_minute
@@ -46,13 +48,15 @@ REJECTION_REASONS = (
 UNKNOWN_MODEL_LABEL = "__unknown__"
 VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+\-]*")
 MISSING = object()  # a feature key that was absent (as opposed to present and null)
+MAX_SECONDS = 1 << 53  # a timestamp beyond this is not a time; bounded, so label delays always sum finitely
+MAX_SCORE = 1e300      # per-class scores are compared, never summed; this only keeps out NaN, inf and 1e400
 
 
 class BodyError(Exception):
     """The whole body is unusable (400): not JSON, wrong top-level shape, inconsistent columns."""
 
 
-@dataclass
+@dataclass(slots=True)  # a body of 40,000 `[]`s makes 40,000 of these: slots halve their cost
 class Rejection:
     index: int
     reason: str
@@ -76,7 +80,7 @@ class Batch:
     labels: list[Any] = field(default_factory=list)
     segments: list[Any] = field(default_factory=list)
     unknown_features: int = 0
-    indices: Sequence[int] = ()  # the records' positions in the body, to reject a refused batch record by record
+    indices: list[int] = field(default_factory=list)  # each row's position in the request (for rejections)
 
     @property
     def size(self) -> int:
@@ -91,33 +95,46 @@ class Decoded:
 
 
 def parse_json(body: bytes) -> Any:
-    """orjson for speed; stdlib json as a fallback so NaN/Infinity literals (Python's json.dumps) still parse."""
+    """orjson for speed; stdlib json as a fallback so NaN/Infinity literals (Python's json.dumps) still parse.
+
+    The fallback also reads what orjson refuses on purpose: integers beyond float range (they
+    become non-finite values downstream) and lone surrogates. Callers bound the nesting depth
+    first (limits.check_structure), and RecursionError is caught all the same.
+    """
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
         try:
             return json.loads(body)
-        except (ValueError, UnicodeDecodeError) as error:
-            raise BodyError(f"body is not valid JSON: {error}") from None
+        except (ValueError, UnicodeDecodeError, RecursionError) as error:
+            raise BodyError(f"body is not valid JSON: {ascii(str(error))[1:-1][:200]}") from None
+
+
+NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines")
 
 
 def decode_body(body: bytes, content_type: str, config: MlmonConfig, max_records: int) -> Decoded:
-    """Decode any accepted body shape; raises BodyError for a body that is unusable as a whole."""
+    """Decode any accepted body shape.
+
+    Raises LimitExceeded before parsing a body that is too deep, too costly or has too many
+    lines, and BodyError for a body that is unusable as a whole.
+    """
+    limits = config.exporter
     media = content_type.split(";")[0].strip().lower()
     rejections: list[Rejection] = []
-    if media in ("application/x-ndjson", "application/jsonl", "application/json-lines"):
+    if media in NDJSON_TYPES:
+        lines = split_lines(body, max_records)
+        check_structure(body, limits.max_nesting_depth, limits.max_decoded_bytes)
         records: list[Any] = []
-        for number, line in enumerate(body.splitlines()):
+        for number, line in enumerate(lines):
             if not line.strip():
                 continue
             try:
-                records.append(orjson.loads(line))
-            except orjson.JSONDecodeError:
-                try:
-                    records.append(json.loads(line))
-                except (ValueError, UnicodeDecodeError) as error:
-                    records.append(MalformedLine(f"line {number + 1}: {error}"))
+                records.append(parse_json(line))
+            except BodyError as error:
+                records.append(MalformedLine(f"line {number + 1}: {error}"))
     else:
+        check_structure(body, limits.max_nesting_depth, limits.max_decoded_bytes)
         document = parse_json(body)
         if isinstance(document, dict) and isinstance(document.get("features"), dict) and "predictions" in document:
             return decode_columnar(document, config, max_records)
@@ -131,15 +148,15 @@ def decode_body(body: bytes, content_type: str, config: MlmonConfig, max_records
     return group_records(records, config, rejections)
 
 
-class TooManyRecords(Exception):
-    def __init__(self, count: int) -> None:
-        self.count = count
-        super().__init__(f"{count} records")
-
-
 @dataclass
 class MalformedLine:
     detail: str
+
+
+@functools.lru_cache(maxsize=16)
+def _got(kind: type) -> str:
+    """One shared detail string per JSON type (there are six), not one per rejected record."""
+    return f"got {kind.__name__}"
 
 
 def valid_version(value: Any, max_length: int) -> str | None:
@@ -156,27 +173,50 @@ def _label_safe(text: str, max_length: int) -> bool:
     return len(text) <= max_length and VERSION_PATTERN.fullmatch(text) is not None
 
 
-def check_prediction(model: ModelConfig, value: Any) -> Any:
-    """The prediction in canonical form (float or class string), or raise ValueError with why."""
+def check_prediction(model: ModelConfig, value: Any, max_length: int = 256) -> Any:
+    """The prediction in canonical form (float or class string), or raise ValueError with why.
+
+    A class longer than `max_length` raises TooLong (a ValueError): classes are kept as strings.
+    """
     if model.prediction.type == "numeric":
         if type(value) in (float, int):
             return value
         raise ValueError(f"prediction must be a number for {model.name}, got {type(value).__name__}")
     if isinstance(value, dict):  # per-class scores: the predicted class is the argmax
-        scores = {k: v for k, v in value.items() if type(v) in (float, int) and math.isfinite(v)}
+        scores = {k: v for k, v in value.items() if type(v) in (float, int) and -MAX_SCORE <= v <= MAX_SCORE}
         if not scores or len(scores) != len(value):
             raise ValueError("per-class scores must be an object of finite numbers")
-        return max(scores, key=scores.__getitem__)
+        predicted = max(scores, key=scores.__getitem__)
+        if len(predicted) > max_length:
+            raise TooLong(f"the predicted class is longer than {max_length} characters")
+        return predicted
     if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
-        return str(value)
+        text = value if isinstance(value, str) else _int_text(value)
+        if text is None or len(text) > max_length:
+            raise TooLong(f"the predicted class is longer than {max_length} characters")
+        return text
     raise ValueError(f"prediction must be a class (string) or per-class scores for {model.name}")
+
+
+class TooLong(ValueError):
+    """A string over exporter.max_string_length: the record is rejected with `value_too_long`."""
+
+
+def _int_text(value: int) -> str | None:
+    """Decimal text of an int id or class, None past 4,300 digits (Python's int-to-str limit)."""
+    try:
+        return str(value)
+    except ValueError:
+        return None
 
 
 def check_timestamp(value: Any) -> float | None:
     """Unix seconds, or an RFC 3339 string; raises ValueError otherwise."""
     if value is None:
         return None
-    if type(value) in (float, int) and math.isfinite(value):
+    if type(value) is float and -MAX_SECONDS <= value <= MAX_SECONDS:  # NaN and inf fail the comparison
+        return value
+    if type(value) is int and -MAX_SECONDS <= value <= MAX_SECONDS:
         return float(value)
     if isinstance(value, str):
         from datetime import datetime
@@ -189,13 +229,14 @@ def group_records(records: list[Any], config: MlmonConfig, rejections: list[Reje
     """Validate records one by one (cheap checks only) and group the good ones per model/version."""
     groups: dict[tuple[str, str], tuple[ModelConfig, list[dict[str, Any]], list[Any], list[int]]] = {}
     max_len = config.exporter.max_label_value_length
+    max_string = config.exporter.max_string_length
     models = {m.name: m for m in config.models}
     for index, record in enumerate(records):
         if isinstance(record, MalformedLine):
             rejections.append(Rejection(index, "malformed_json", record.detail))
             continue
         if not isinstance(record, dict):
-            rejections.append(Rejection(index, "not_an_object", f"got {type(record).__name__}"))
+            rejections.append(Rejection(index, "not_an_object", _got(type(record))))
             continue
         name = record.get("model")
         if not isinstance(name, str):
@@ -203,16 +244,17 @@ def group_records(records: list[Any], config: MlmonConfig, rejections: list[Reje
             continue
         model = models.get(name)
         if model is None:
-            rejections.append(Rejection(index, "unknown_model", f"model {name[:64]!r} is not in the config"))
+            rejections.append(Rejection(index, "unknown_model", f"model {ascii(name[:64])} is not in the config"))
             continue
-        reason = _record_problem(record, model, max_len)
+        reason = _record_problem(record, model, max_len, max_string)
         if reason is not None:
             rejections.append(Rejection(index, reason[0], reason[1], model=name))
             continue
         try:
-            prediction = check_prediction(model, record["prediction"])
+            prediction = check_prediction(model, record["prediction"], max_string)
         except ValueError as error:
-            rejections.append(Rejection(index, "invalid_prediction", str(error), model=name))
+            why = "value_too_long" if isinstance(error, TooLong) else "invalid_prediction"
+            rejections.append(Rejection(index, why, str(error), model=name))
             continue
         key = (name, str(record["model_version"]))
         group = groups.get(key)
@@ -222,12 +264,15 @@ def group_records(records: list[Any], config: MlmonConfig, rejections: list[Reje
         group[2].append(prediction)
         group[3].append(index)
     batches = [
-        _to_batch(model, version, recs, preds, indices) for (_, version), (model, recs, preds, indices) in groups.items()
+        _to_batch(model, version, recs, preds, indices)
+        for (_, version), (model, recs, preds, indices) in groups.items()
     ]
     return Decoded(batches, rejections, len(records))
 
 
-def _record_problem(record: dict[str, Any], model: ModelConfig, max_len: int) -> tuple[str, str] | None:
+def _record_problem(
+    record: dict[str, Any], model: ModelConfig, max_len: int, max_string: int
+) -> tuple[str, str] | None:
     version = record.get("model_version")
     if isinstance(version, str) and len(version) > max_len:
         return "model_version_too_long", f"`model_version` is longer than {max_len} characters"
@@ -238,14 +283,26 @@ def _record_problem(record: dict[str, Any], model: ModelConfig, max_len: int) ->
     if "prediction" not in record:
         return "missing_prediction", "`prediction` is required"
     record_id = record.get("id")
-    if record_id is not None and (isinstance(record_id, bool) or not isinstance(record_id, (str, int))):
-        return "invalid_id", "`id` must be a string or an integer"
+    if record_id is not None:
+        problem = id_problem(record_id, max_string)
+        if problem is not None:
+            return problem
     timestamp = record.get("timestamp")
     if timestamp is not None:  # the common case skips a call per record
         try:
             check_timestamp(timestamp)
         except (ValueError, TypeError):
             return "invalid_timestamp", "`timestamp` must be unix seconds or an RFC 3339 string"
+    return None
+
+
+def id_problem(value: Any, max_string: int) -> tuple[str, str] | None:
+    """Why a present `id` cannot be kept for the label join, or None."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return "invalid_id", "`id` must be a string or an integer"
+    text = value if isinstance(value, str) else _int_text(value)
+    if text is None or len(text) > max_string:
+        return "value_too_long", f"`id` is longer than {max_string} characters (exporter.max_string_length)"
     return None
 
 
@@ -301,7 +358,7 @@ def decode_columnar(document: dict[str, Any], config: MlmonConfig, max_records: 
         raise TooManyRecords(count)
     if model is None:
         reason = "unknown_model" if isinstance(name, str) else "missing_model"
-        detail = f"model {str(name)[:64]!r} is not in the config"
+        detail = f"model {ascii(str(name)[:64])} is not in the config"
         return Decoded([], [Rejection(i, reason, detail) for i in range(count)], count)
     raw_version = document.get("model_version")
     version = valid_version(raw_version, config.exporter.max_label_value_length)
@@ -314,7 +371,7 @@ def decode_columnar(document: dict[str, Any], config: MlmonConfig, max_records: 
     features: dict[str, Any] = document["features"]
     for column_name, column in features.items():
         if not isinstance(column, list) or len(column) != count:
-            raise BodyError(f"columnar body: features.{str(column_name)[:64]} must be an array of {count} values")
+            raise BodyError(f"columnar body: features.{ascii(str(column_name)[:64])[1:-1]} must be an array of {count} values")
     optional: dict[str, list[Any]] = {}
     for key in ("ids", "timestamps", "labels", "segments"):
         column = document.get(key)
@@ -325,15 +382,21 @@ def decode_columnar(document: dict[str, Any], config: MlmonConfig, max_records: 
     rejections: list[Rejection] = []
     keep: list[int] | range = []
     canonical: list[Any] = []
-    if model.prediction.type == "numeric" and set(map(type, predictions)) <= {float, int}:
+    max_string = config.exporter.max_string_length
+    bad_ids = _bad_ids(optional["ids"], max_string)
+    if not bad_ids and model.prediction.type == "numeric" and set(map(type, predictions)) <= {float, int}:
         # Every prediction is a plain number: what the per-row check below would keep, in one C pass.
         keep, canonical, predictions = range(count), list(predictions), []
     for i, value in enumerate(predictions):
+        if i in bad_ids:
+            rejections.append(Rejection(i, *bad_ids[i], model=model.name))
+            continue
         try:
-            canonical.append(check_prediction(model, value))
+            canonical.append(check_prediction(model, value, max_string))
             keep.append(i)
         except ValueError as error:
-            rejections.append(Rejection(i, "invalid_prediction", str(error), model=model.name))
+            why = "value_too_long" if isinstance(error, TooLong) else "invalid_prediction"
+            rejections.append(Rejection(i, why, str(error), model=model.name))
     known = {f.name for f in model.features}
     unknown_columns = [c for c in features if c not in known]
 
@@ -353,6 +416,21 @@ def decode_columnar(document: dict[str, Any], config: MlmonConfig, max_records: 
         labels=select(optional["labels"]),
         segments=select(optional["segments"]),
         unknown_features=len(unknown_columns) * len(keep),
-        indices=keep,
+        indices=list(keep),
     )
     return Decoded([batch] if keep else [], rejections, count)
+
+
+def _bad_ids(ids: list[Any], max_string: int) -> dict[int, tuple[str, str]]:
+    """Rows whose id is present but unusable; the all-short-strings case is one C-level pass."""
+    if ids and ids[0] is None and ids.count(None) == len(ids):  # no ids sent
+        return {}
+    if _all_short_strings(ids, max_string):
+        return {}
+    problems = {}
+    for i, value in enumerate(ids):
+        if value is not None:
+            problem = id_problem(value, max_string)
+            if problem is not None:
+                problems[i] = problem
+    return problems

@@ -45,7 +45,7 @@ class Pending(NamedTuple):
     stored_at: float      # exporter clock when stored; the TTL runs from here
 
 
-MODEL, STORED_AT = Pending._fields.index("model"), Pending._fields.index("stored_at")
+STORED_AT = Pending._fields.index("stored_at")
 
 
 def id_key(value: Any) -> str | None:
@@ -58,24 +58,36 @@ def id_key(value: Any) -> str | None:
 
 
 class LabelStore:
-    """Bounded by entries and age; thread-safe; every way out is counted per model."""
+    """Bounded by entries and age; thread-safe; every way out is counted per model.
 
-    def __init__(self, max_entries: int, ttl: float) -> None:
+    Each model has its own share of ``max_entries`` (an equal split over the models given, or
+    all of it when none are), kept in its own time-ordered dict: a model whose ids flood in
+    evicts its own oldest predictions, never another model's.
+    """
+
+    snapshot_skip = ("share",)  # from the running config (exporter/state/snapshot.py)
+
+    def __init__(self, max_entries: int, ttl: float, models: Sequence[str] = ()) -> None:
         self.max_entries = max_entries
         self.ttl = ttl
+        self.models = tuple(models)
+        self.share = max(1, max_entries // len(models)) if models else max_entries
         self.lock = threading.Lock()
         # Entries are plain tuples in Pending's field order: building 5,000 NamedTuples per batch
         # costs more than the rest of the join, so they become Pending only when taken.
-        self.pending: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
+        self.pending: dict[str, OrderedDict[str, tuple[Any, ...]]] = {m: OrderedDict() for m in models}
         # Joined ids -> (model, time joined): answers `duplicate` for a second label.
         self.joined: OrderedDict[str, tuple[str, float]] = OrderedDict()
-        self.pending_by_model: Counter[str] = Counter()
         self.evicted: Counter[tuple[str, str]] = Counter()
         self.duplicate_predictions: Counter[str] = Counter()
         self.outcomes: Counter[tuple[str, str]] = Counter()
 
     def __len__(self) -> int:
-        return len(self.pending)
+        return sum(map(len, self.pending.values()))
+
+    @property
+    def pending_by_model(self) -> Counter[str]:
+        return Counter({model: len(entries) for model, entries in self.pending.items()})
 
     def put(
         self,
@@ -90,66 +102,88 @@ class LabelStore:
         """Store predictions by id; returns how many ids were already pending (the newer one wins)."""
         duplicates = 0
         with self.lock:
-            pending = self.pending
-            if pending.keys().isdisjoint(ids) and len(set(ids)) == len(ids):
+            pending = self.pending.setdefault(model, OrderedDict())
+            others = [entries for name, entries in self.pending.items() if name != model and entries]
+            if (pending.keys().isdisjoint(ids) and len(set(ids)) == len(ids)
+                    and all(entries.keys().isdisjoint(ids) for entries in others)):
                 # The common case, new ids only: one C-level update instead of a Python loop.
                 pending.update(zip(ids, zip(repeat(model), repeat(version), predictions, segment_codes,
                                             predicted_at, repeat(now))))
                 ids = ()
             for key, prediction, code, at in zip(ids, predictions, segment_codes, predicted_at):
                 old = pending.pop(key, None)
+                for entries in others:  # ids are unique per exporter: the newer prediction wins
+                    old = entries.pop(key, None) or old
                 if old is not None:
                     duplicates += 1
-                    self.pending_by_model[old[MODEL]] -= 1
                 pending[key] = (model, version, prediction, code, at, now)
-            self.pending_by_model[model] += len(predictions)  # every id put is pending now (replaced ones subtracted)
             self.duplicate_predictions[model] += duplicates
             self._expire(now)
-            excess = len(pending) - self.max_entries
+            excess = len(pending) - self.share
             if excess > 0:
-                evicted = Counter(pending.popitem(last=False)[1][MODEL] for _ in range(excess))
-                for evicted_model, n in evicted.items():
-                    self.pending_by_model[evicted_model] -= n
-                    self.evicted[(evicted_model, "capacity")] += n
+                for _ in range(excess):
+                    pending.popitem(last=False)
+                self.evicted[(model, "capacity")] += excess
         return duplicates
+
+    def _find(self, key: str) -> OrderedDict[str, tuple[Any, ...]] | None:
+        for entries in self.pending.values():
+            if key in entries:
+                return entries
+        return None
 
     def peek(self, key: str, now: float) -> Pending | Miss:
         """The pending prediction of an id without taking it, or why there is none."""
         with self.lock:
             self._expire(now)
-            entry = self.pending.get(key)
-            if entry is not None:
-                return Pending._make(entry)
+            entries = self._find(key)
+            if entries is not None:
+                return Pending._make(entries[key])
             return "duplicate" if key in self.joined else "unknown_id"
 
     def take(self, key: str, now: float) -> Pending | Miss:
         """Remove and return the pending prediction of an id (its label has arrived)."""
         with self.lock:
             self._expire(now)
-            stored = self.pending.pop(key, None)
-            if stored is None:
+            entries = self._find(key)
+            if entries is None:
                 return "duplicate" if key in self.joined else "unknown_id"
-            entry = Pending._make(stored)
-            self.pending_by_model[entry.model] -= 1
+            entry = Pending._make(entries.pop(key))
             self.joined[key] = (entry.model, now)
             while len(self.joined) > self.max_entries:
                 self.joined.popitem(last=False)
             return entry
 
     def _expire(self, now: float) -> None:
-        """Drop entries older than the TTL; both dicts are in time order, so only the front is looked at."""
+        """Drop entries older than the TTL; the dicts are in time order, so only their fronts are looked at."""
         horizon = now - self.ttl
-        pending = self.pending
-        while pending:
-            entry = next(iter(pending.values()))
-            if entry[STORED_AT] > horizon:
-                break
-            pending.popitem(last=False)
-            self.pending_by_model[entry[MODEL]] -= 1
-            self.evicted[(entry[MODEL], "expired")] += 1
+        for model, pending in self.pending.items():
+            expired = 0
+            while pending and next(iter(pending.values()))[STORED_AT] <= horizon:
+                pending.popitem(last=False)
+                expired += 1
+            if expired:
+                self.evicted[(model, "expired")] += expired
         joined = self.joined
         while joined and next(iter(joined.values()))[1] <= horizon:
             joined.popitem(last=False)
+
+    def drop_model_locked(self, model: str, reason: str) -> int:
+        """Count a model's pending predictions as evicted for `reason` and drop them; the caller holds the lock.
+
+        A model no longer configured loses its place in the store altogether.
+        """
+        entries = self.pending.get(model)
+        if entries is None:
+            return 0
+        dropped = len(entries)
+        if dropped:
+            self.evicted[(model, reason)] += dropped
+        if model in self.models or not self.models:
+            entries.clear()
+        else:
+            del self.pending[model]
+        return dropped
 
     def joined_model(self, key: str) -> str | None:
         """The model of an id whose label was already joined (to attribute a duplicate), if remembered."""
@@ -164,4 +198,5 @@ class LabelStore:
     def counts(self) -> tuple[dict[str, int], dict[tuple[str, str], int], dict[str, int]]:
         """(pending per model, evictions per (model, reason), duplicate predictions per model), copied."""
         with self.lock:
-            return dict(self.pending_by_model), dict(self.evicted), dict(self.duplicate_predictions)
+            pending = {model: len(entries) for model, entries in self.pending.items()}
+            return pending, dict(self.evicted), dict(self.duplicate_predictions)

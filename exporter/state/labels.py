@@ -14,61 +14,24 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from exporter.ingest.decode import UNKNOWN_MODEL_LABEL, Batch, check_timestamp
+from exporter.ingest.decode import UNKNOWN_MODEL_LABEL
 from exporter.state.label_store import LabelStore, Pending, id_key
+from exporter.state.prepare import PreparedQuality, usable_predictions
 from exporter.state.quality import ModelQuality
 
 
-def _prediction_times(raw: Sequence[Any], indices: list[int], now: float) -> list[float]:
-    """The record's own timestamp where it has a valid one, else the time it was received."""
-    if not raw or all(t is None for t in raw):
-        return [now] * len(indices)
-    times = []
-    for i in indices:
-        try:
-            at = check_timestamp(raw[i])
-        except (ValueError, TypeError):
-            at = None
-        times.append(now if at is None else at)
-    return times
-
-
-def _usable_predictions(quality: ModelQuality, predictions: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """(values, mask of usable ones): numeric tasks need a finite number, multiclass a class."""
-    if quality.model.task == "multiclass_classification":
-        return np.asarray(predictions, dtype=object), np.ones(len(predictions), dtype=bool)
-    values = np.asarray(predictions, dtype=np.float64)
-    return values, np.isfinite(values)
-
-
-def observe_batch(quality: ModelQuality, store: LabelStore, batch: Batch, now: float) -> None:
-    """The quality side of accepting a batch of predictions."""
-    model = batch.model.name
-    n = batch.size
-    codec = quality.layout.codec
-    codes = codec.encode(batch.segments) if codec.width and batch.segments else np.zeros(n, dtype=np.int64)
-    values, usable = _usable_predictions(quality, batch.predictions)
-    if quality.model.task == "binary_classification":
-        quality.observe_predictions(values[usable], codes[usable], now)
-    labels = batch.labels or [None] * n
-    inline = [i for i, label in enumerate(labels) if label is not None]
-    if inline:
-        clean, ok = quality.clean_labels([labels[i] for i in inline])
-        index = np.asarray(inline, dtype=np.int64)
-        keep = ok & usable[index]
-        clean = clean[keep[ok]]
-        index = index[keep]
-        quality.observe_labels(values[index], clean, codes[index], None, now)
-        store.count(model, "inline", len(index))
-        store.count(model, "invalid", len(inline) - len(index))
-    if batch.ids:
-        keys = [id_key(v) for v in batch.ids]
-        waiting = [i for i, key in enumerate(keys) if key is not None and labels[i] is None]
-        if waiting:
-            store.put(
-                model, batch.version, [keys[i] for i in waiting], [batch.predictions[i] for i in waiting],
-                codes[waiting].tolist(), _prediction_times(batch.timestamps, waiting, now), now,
-            )
+def apply_quality(quality: ModelQuality, store: LabelStore, model: str, version: str, prepared: PreparedQuality,
+                  now: float) -> None:
+    """Add a prepared batch's quality side: sums of its predictions and inline labels, its ids kept for labels."""
+    quality.add_predictions(prepared.predicted, prepared.predicted_n, now)
+    if prepared.inline is not None:
+        quality.add_labels(prepared.inline, prepared.inline_n, None, now)
+    if prepared.inline_n or prepared.inline_invalid:
+        store.count(model, "inline", prepared.inline_n)
+        store.count(model, "invalid", prepared.inline_invalid)
+    if prepared.waiting_keys:
+        store.put(model, version, prepared.waiting_keys, prepared.waiting_predictions, prepared.waiting_codes,
+                  prepared.waiting_times, now)
 
 
 @dataclass
@@ -123,7 +86,7 @@ def join_labels(labels: LabelStore, quality_of: QualityLookup, records: Sequence
             count(model, "unknown_id", len(pairs))
             continue
         clean, ok = quality.clean_labels([label for _, label, _ in pairs])
-        values, usable = _usable_predictions(quality, [entry.prediction for _, _, entry in pairs])
+        values, usable = usable_predictions(quality, [entry.prediction for _, _, entry in pairs])
         good = ok & usable
         count(model, "invalid", int((~good).sum()))
         clean_index = np.cumsum(ok) - 1  # `clean` holds only the labels that were ok

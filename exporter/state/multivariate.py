@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from exporter.ingest.columns import NUMBER_TYPES
+from exporter.ingest.columns import NUMBER_TYPES, float_values
 from exporter.profiles.pca import PcaBasis, basis_of
 from exporter.profiles.profile import Profile
 from exporter.state.windows import WindowRing
@@ -21,11 +21,10 @@ def numeric_matrix(raw_columns: Sequence[Sequence[Any]]) -> np.ndarray:
     out = []
     for raw in raw_columns:
         if set(map(type, raw)) <= NUMBER_TYPES:
-            out.append(np.asarray(raw, dtype=np.float64) if len(raw) else np.zeros(0))
+            out.append(float_values(raw) if len(raw) else np.zeros(0))  # an int past float range is inf
         else:  # the rare column with nulls, strings or missing keys: value by value
-            out.append(np.fromiter(
-                (v if type(v) in NUMBER_TYPES else np.nan for v in raw), dtype=np.float64, count=len(raw)
-            ))
+            numbers = [v if type(v) in NUMBER_TYPES else np.nan for v in raw]
+            out.append(float_values(numbers))
     matrix = np.column_stack(out) if out else np.zeros((0, 0))
     return np.where(np.isfinite(matrix), matrix, np.nan)
 
@@ -43,16 +42,27 @@ class MultivariateState:
         basis = basis_of(profile)
         return cls(basis, window_seconds, slots) if basis is not None else None
 
-    def add(self, raw_features: dict[str, list[Any]], now: float) -> None:
-        """Bin the error of every record whose numeric features are all present and finite."""
+    def counts(self, raw_features: dict[str, list[Any]]) -> np.ndarray | None:
+        """Binned errors of every record whose numeric features are all present and finite; None if none is."""
         matrix = numeric_matrix([raw_features[name] for name in self.basis.features])
         matrix = matrix[~np.isnan(matrix).any(axis=1)]
         if not len(matrix):
-            return
+            return None
         binning = self.basis.error_binning
-        counts = np.bincount(binning.assign(self.basis.errors(matrix)), minlength=binning.n_bins)
+        with np.errstate(over="ignore", invalid="ignore"):  # 1e308 is finite, its square is not
+            errors = self.basis.errors(matrix)
+        errors = errors[np.isfinite(errors)]
+        return np.bincount(binning.assign(errors), minlength=binning.n_bins)
+
+    def add_counts(self, counts: np.ndarray, now: float) -> None:
         for ring in self.windows:
             ring.add(counts, 0, now)
+
+    def add(self, raw_features: dict[str, list[Any]], now: float) -> None:
+        """Bin the error of every record whose numeric features are all present and finite."""
+        counts = self.counts(raw_features)
+        if counts is not None:
+            self.add_counts(counts, now)
 
     def window_counts(self, window: int, now: float) -> np.ndarray:
         return self.windows[self.window_seconds.index(window)].totals(now)[0]

@@ -106,10 +106,17 @@ class QualityLayout:
         return slice(start, start + 2)
 
 
-class ModelQuality:
-    """The quality state of one model version. Thread-safe; every update is a few numpy calls."""
+class QualityMath:
+    """What a model's quality sums are made of: pure functions of predictions and labels, no state.
 
-    def __init__(self, model: ModelConfig, slots: int, calibration: Calibration | None = None) -> None:
+    Batches are turned into sum vectors here before any state changes (decode, then apply), so
+    adding a vector to a version's state is the only step under its lock and cannot fail halfway.
+    """
+
+    snapshot_skip = ("max_abs", "max_length")  # from the running config (exporter/state/snapshot.py)
+
+    def __init__(self, model: ModelConfig, calibration: Calibration | None = None, max_abs: float = 1e15,
+                 max_length: int = 256) -> None:
         self.model = model
         # Scores become probabilities through the reference's calibration map before estimation (CBPE);
         # None: the raw scores are taken as probabilities (no labelled reference).
@@ -118,28 +125,27 @@ class ModelQuality:
         self.threshold = model.quality.decision_threshold
         self.edges = score_edges(self.layout.bins)
         self.class_index = {c: i for i, c in enumerate(self.layout.classes)}
-        self.windows = model.quality_windows
-        self.lock = threading.Lock()
-        self.labelled = np.zeros(self.layout.labelled_width)
-        self.labelled_count = 0
-        self.predicted = np.zeros(self.layout.predicted_width)
-        self.labelled_rings = [FloatRing(s, slots, self.layout.labelled_width) for s in self.windows]
-        self.predicted_rings = [FloatRing(s, slots, self.layout.predicted_width) for s in self.windows]
-        self.delay_buckets = np.zeros(len(DELAY_BUCKETS) + 1, dtype=np.int64)
-        self.delay_sum = 0.0
+        self.max_abs = max_abs        # larger predictions and labels are never summed (saturation)
+        self.max_length = max_length  # longer class labels are invalid (numpy strings are fixed-width)
 
     # ---- label and prediction values -------------------------------------------------------
     def clean_labels(self, raw: list[Any]) -> tuple[np.ndarray, np.ndarray]:
-        """(usable labels, mask of raw values that were usable) for this task."""
+        """(usable labels, mask of raw values that were usable) for this task.
+
+        A regression label beyond max_abs is not usable: summed, its square would poison the
+        error sums (1.7e308 squared is +Inf) until a restart.
+        """
         task = self.model.task
         if task == "binary_classification":
             ok = [v is True or v is False or (type(v) in (int, float) and v in (0, 1)) for v in raw]
             values = [float(v) for v, good in zip(raw, ok) if good]
         elif task == "multiclass_classification":
-            ok = [isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool)) for v in raw]
+            limit, digits = self.max_length, 10 ** min(self.max_length, 4000)
+            ok = [(isinstance(v, str) and len(v) <= limit) or (type(v) is int and -digits < v < digits) for v in raw]
             values = [str(v) for v, good in zip(raw, ok) if good]
         else:
-            ok = [type(v) in (int, float) and np.isfinite(v) for v in raw]
+            bound = self.max_abs
+            ok = [type(v) in (int, float) and -bound <= v <= bound for v in raw]  # NaN compares False
             values = [float(v) for v, good in zip(raw, ok) if good]
         dtype = object if task == "multiclass_classification" else np.float64
         return np.asarray(values, dtype=dtype), np.asarray(ok, dtype=bool)
@@ -147,11 +153,11 @@ class ModelQuality:
     def score_bins(self, scores: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.edges, scores, side="right")
 
-    # ---- updates ----------------------------------------------------------------------------
-    def observe_predictions(self, scores: np.ndarray, segment_codes: np.ndarray, now: float) -> None:
-        """Every binary prediction: expected confusion, score histogram and segment selection counts."""
+    # ---- sum vectors ------------------------------------------------------------------------
+    def prediction_vector(self, scores: np.ndarray, segment_codes: np.ndarray) -> np.ndarray | None:
+        """Binary: expected confusion, score histogram and segment selection counts of a batch."""
         if self.model.task != "binary_classification" or len(scores) == 0:
-            return
+            return None
         layout = self.layout
         p = np.clip(np.asarray(scores, dtype=np.float64), 0.0, 1.0)
         positive = p >= self.threshold  # the model's own decision is made on the raw score
@@ -171,38 +177,17 @@ class ModelQuality:
             selection = np.bincount(columns.ravel(), minlength=2 * layout.codec.width)
             selection += np.bincount((columns + 1)[positive].ravel(), minlength=2 * layout.codec.width)
             vector[layout.segment_selection()] = selection
-        with self.lock:
-            self.predicted += vector
-            for ring in self.predicted_rings:
-                ring.add(vector, len(p), now)
+        return vector
 
-    def observe_labels(
-        self, predictions: np.ndarray, labels: np.ndarray, segment_codes: np.ndarray, delays: np.ndarray | None,
-        now: float,
-    ) -> None:
-        """Joined (prediction, label) pairs; ``delays`` in seconds, None for inline labels."""
-        n = len(labels)
-        if n == 0:
-            return
+    def label_vector(self, predictions: np.ndarray, labels: np.ndarray, segment_codes: np.ndarray) -> np.ndarray:
+        """The labelled sums of (prediction, label) pairs that are all usable."""
         task = self.model.task
         if task == "binary_classification":
-            vector = self._binary(np.asarray(predictions, dtype=np.float64), labels, segment_codes)
-        elif task == "multiclass_classification":
-            vector = self._multiclass(predictions, labels)
-        else:
-            vector = self._regression(np.asarray(predictions, dtype=np.float64), labels)
-        with self.lock:
-            self.labelled += vector
-            self.labelled_count += n
-            for ring in self.labelled_rings:
-                ring.add(vector, n, now)
-            if delays is not None and len(delays):
-                delays = np.clip(np.asarray(delays, dtype=np.float64), 0.0, None)
-                # Prometheus buckets are cumulative "le"; store per-bucket counts and cumsum at scrape time.
-                self.delay_buckets += np.bincount(
-                    np.searchsorted(DELAY_BUCKETS, delays, side="left"), minlength=len(DELAY_BUCKETS) + 1
-                )
-                self.delay_sum += float(delays.sum())
+            return self._binary(np.asarray(predictions, dtype=np.float64), labels, segment_codes)
+        if task == "multiclass_classification":
+            return self._multiclass(predictions, labels)
+        return self._regression(np.asarray(predictions, dtype=np.float64), labels)
+
 
     def _binary(self, scores: np.ndarray, labels: np.ndarray, segment_codes: np.ndarray) -> np.ndarray:
         layout = self.layout
@@ -235,18 +220,85 @@ class ModelQuality:
         return np.bincount(cells, minlength=k * k).astype(np.float64)
 
     def _regression(self, predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Error sums; callers pass values within max_abs, so every term but APE is finite.
+
+        APE divides by the label: a label of 1e-320 would make it infinite, so such a pair counts
+        like a zero label (left out of the APE sum and its count).
+        """
         error = predictions - labels
-        nonzero = labels != 0
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            ape = np.abs(error) / np.abs(labels)
+        nonzero = (labels != 0) & np.isfinite(ape)
         return np.array([
             error[error > 0].sum(),
             -error[error < 0].sum(),
             (error * error).sum(),
-            (np.abs(error[nonzero]) / np.abs(labels[nonzero])).sum(),
+            ape[nonzero].sum(),
             nonzero.sum(),
             labels[labels > 0].sum(),
             -labels[labels < 0].sum(),
             (labels * labels).sum(),
         ])
+
+
+class ModelQuality(QualityMath):
+    """The quality state of one model version. Thread-safe; every update is a few numpy calls."""
+
+    def __init__(self, model: ModelConfig, slots: int, calibration: Calibration | None = None) -> None:
+        super().__init__(model, calibration)
+        self.windows = model.quality_windows
+        self.lock = threading.Lock()
+        self.labelled = np.zeros(self.layout.labelled_width)
+        self.labelled_count = 0
+        self.predicted = np.zeros(self.layout.predicted_width)
+        self.labelled_rings = [FloatRing(s, slots, self.layout.labelled_width) for s in self.windows]
+        self.predicted_rings = [FloatRing(s, slots, self.layout.predicted_width) for s in self.windows]
+        self.delay_buckets = np.zeros(len(DELAY_BUCKETS) + 1, dtype=np.int64)
+        self.delay_sum = 0.0
+
+    def use_limits(self, math: QualityMath) -> None:
+        """Take exporter.max_abs_value and max_string_length from the store's per-model math."""
+        self.max_abs, self.max_length = math.max_abs, math.max_length
+
+    # ---- updates: adding vectors computed beforehand ----------------------------------------
+    def add_predictions(self, vector: np.ndarray | None, n: int, now: float) -> None:
+        if vector is None:
+            return
+        with self.lock:
+            self.predicted += vector
+            for ring in self.predicted_rings:
+                ring.add(vector, n, now)
+
+    def add_labels(self, vector: np.ndarray, n: int, delays: np.ndarray | None, now: float) -> None:
+        """``n`` joined pairs summed into ``vector``; ``delays`` in seconds, None for inline labels."""
+        if n == 0:
+            return
+        if delays is not None and len(delays):
+            delays = np.clip(np.asarray(delays, dtype=np.float64), 0.0, None)
+            # Prometheus buckets are cumulative "le"; store per-bucket counts and cumsum at scrape time.
+            buckets = np.bincount(
+                np.searchsorted(DELAY_BUCKETS, delays, side="left"), minlength=len(DELAY_BUCKETS) + 1
+            )
+        with self.lock:
+            self.labelled += vector
+            self.labelled_count += n
+            for ring in self.labelled_rings:
+                ring.add(vector, n, now)
+            if delays is not None and len(delays):
+                self.delay_buckets += buckets
+                self.delay_sum += float(delays.sum())
+
+    def observe_predictions(self, scores: np.ndarray, segment_codes: np.ndarray, now: float) -> None:
+        """Every binary prediction: expected confusion, score histogram and segment selection counts."""
+        self.add_predictions(self.prediction_vector(scores, segment_codes), len(scores), now)
+
+    def observe_labels(
+        self, predictions: np.ndarray, labels: np.ndarray, segment_codes: np.ndarray, delays: np.ndarray | None,
+        now: float,
+    ) -> None:
+        """Joined (prediction, label) pairs; ``delays`` in seconds, None for inline labels."""
+        if len(labels):
+            self.add_labels(self.label_vector(predictions, labels, segment_codes), len(labels), delays, now)
 
     # ---- reads ------------------------------------------------------------------------------
     def window(self, seconds: int, now: float) -> tuple[np.ndarray, int, np.ndarray, int]:

@@ -45,7 +45,7 @@ from exporter.state.store import StateStore, VersionState
 log = logging.getLogger("mlmon")
 
 FORMAT = "mlmon-state"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: pending predictions kept per model (a share each), ids no longer in one dict
 FILE_NAME = "mlmon-state.npz"
 TREE_KEY = "tree"
 
@@ -231,7 +231,12 @@ def _copied(obj: Any) -> Any:
         duplicate = copy.copy(obj)
         for name, value in vars(obj).items():
             if isinstance(value, (dict, list)):
-                setattr(duplicate, name, value.copy())
+                value = value.copy()
+                if isinstance(value, dict):  # a dict of dicts (pending predictions per model): copy one level down
+                    for key, inner in value.items():
+                        if isinstance(inner, dict):
+                            value[key] = inner.copy()
+                setattr(duplicate, name, value)
             elif isinstance(value, np.ndarray):
                 setattr(duplicate, name, value.copy())
     return duplicate
@@ -384,11 +389,8 @@ def _drop_pending_of_reset_models(store: StateStore, models: set[str]) -> None:
     """Pending predictions of a model whose state starts fresh cannot be scored: count them as expired."""
     if not models:
         return
-    labels = store.labels
-    for key in [k for k, entry in labels.pending.items() if entry[0] in models]:
-        entry = labels.pending.pop(key)
-        labels.pending_by_model[entry[0]] -= 1
-        labels.evicted[(entry[0], "expired")] += 1
+    for model in models:
+        store.labels.drop_model_locked(model, "expired")
 
 
 # ------------------------------------------------------------------------------------ periodic

@@ -17,15 +17,17 @@ from typing import Callable
 
 import numpy as np
 
-from exporter.ingest.columns import Column, convert
+from exporter.ingest.columns import Column
 from exporter.config.model import CaptureReference, MlmonConfig, ModelConfig
 from exporter.ingest.decode import Batch
 from exporter.state.label_store import LabelStore
-from exporter.state.labels import observe_batch
-from exporter.profiles.profile import Binning, Profile, categorical_binning, numeric_binning
-from exporter.state.quality import ModelQuality
+from exporter.state.labels import apply_quality
+from exporter.state.layout import Layout
+from exporter.state.prepare import Prepared, prepare
+from exporter.profiles.profile import Binning, Profile, ProfileError, numeric_binning
+from exporter.state.quality import ModelQuality, QualityMath
 from exporter.state.multivariate import MultivariateState
-from exporter.state.versions import NewVersionBudget, admission_problem, evictable, rate_limited
+from exporter.state.versions import NewVersionBudget, VersionRefused, admission_problem, evictable, rate_limited
 from exporter.state.windows import WindowRing
 from exporter.stats.calibration import EXTRAS_KEY as CALIBRATION_KEY, Calibration
 
@@ -35,25 +37,6 @@ log = logging.getLogger("mlmon")
 QUALITY = ("missing", "null", "nonfinite", "type_errors", "below", "above", "unseen")
 
 
-@dataclass(frozen=True)
-class Layout:
-    """Where each column's bins sit in the flat vector; the prediction is the last column."""
-
-    binnings: tuple[Binning, ...]
-    offsets: np.ndarray
-
-    @classmethod
-    def of(cls, profile: Profile, model: ModelConfig) -> Layout:
-        binnings = tuple(profile.features[f.name] for f in model.features) + (profile.prediction,)
-        offsets = np.concatenate([[0], np.cumsum([b.n_bins for b in binnings])]).astype(np.int64)
-        return cls(binnings, offsets)
-
-    @property
-    def width(self) -> int:
-        return int(self.offsets[-1])
-
-    def slice(self, column: int) -> slice:
-        return slice(int(self.offsets[column]), int(self.offsets[column + 1]))
 
 
 def calibration_of(profile: Profile | None) -> Calibration | None:
@@ -62,25 +45,28 @@ def calibration_of(profile: Profile | None) -> Calibration | None:
     return Calibration.from_json(data) if data else None
 
 
-def prediction_sums(values: np.ndarray) -> np.ndarray:
-    """(sum of the positive values, sum of the magnitudes of the negative ones); values are finite floats."""
-    return np.array([np.maximum(values, 0.0).sum(), -np.minimum(values, 0.0).sum()])
-
-
 class ReferenceCapture:
-    """Collects the first N accepted records of a version, then turns them into a Profile."""
+    """Collects the first N accepted records of a version, then turns them into a Profile.
+
+    Numeric values are kept as float64; categories as (distinct values, counts) per batch, so
+    the capture costs memory per distinct category, not per row times the longest string.
+    """
 
     def __init__(self, model: ModelConfig, target: int) -> None:
         self.model = model
         self.target = target
-        self.columns: list[list[np.ndarray]] = [[] for _ in range(len(model.features) + 1)]
+        self.columns: list[list[np.ndarray | tuple[np.ndarray, np.ndarray]]] = [
+            [] for _ in range(len(model.features) + 1)
+        ]
         self.rows = 0
 
     def take(self, columns: list[Column], rows: int) -> int:
         """Keep up to the remaining rows of this batch; returns how many rows were taken."""
         take = min(rows, self.target - self.rows)
         for kept, column in zip(self.columns, columns):
-            kept.append(column.values[:take])
+            values = column.values[:take]
+            # A copy, so the kept slice does not hold the whole batch's array alive.
+            kept.append(values.copy() if values.dtype.kind == "f" else np.unique(values, return_counts=True))
         self.rows += take
         return take
 
@@ -94,13 +80,36 @@ class ReferenceCapture:
         prediction = self.model.prediction
         specs.append((prediction.name, prediction.type, prediction.bins, len(prediction.classes or ()) or 50))
         for (name, kind, bins, top_k), parts in zip(specs, self.columns):
-            values = np.concatenate(parts) if parts else np.zeros(0)
             if kind == "numeric":
+                values = np.concatenate(parts) if parts else np.zeros(0)
                 binnings.append(numeric_binning(name, values, bins))
             else:
-                binnings.append(categorical_binning(name, values, top_k, kind))
+                binnings.append(_categorical_from_counts(name, parts, top_k, kind))
         features = {b.name: b for b in binnings[:-1]}
         return Profile(self.model.name, self.rows, features, binnings[-1], source="captured from live traffic")
+
+
+def _categorical_from_counts(
+    name: str, parts: list[tuple[np.ndarray, np.ndarray]], top_k: int, kind: str
+) -> Binning:
+    """What profiles.categorical_binning builds from values, built from per-batch value counts."""
+    if parts:
+        values = np.concatenate([np.asarray(u, dtype=str) for u, _ in parts])
+        uniques, inverse = np.unique(values, return_inverse=True)
+        counts = np.bincount(inverse.reshape(-1), weights=np.concatenate([c for _, c in parts]),
+                             minlength=len(uniques)).astype(np.int64)
+    else:
+        uniques, counts = np.zeros(0, dtype=str), np.zeros(0, dtype=np.int64)
+    order = sorted(range(len(uniques)), key=lambda i: (-counts[i], uniques[i]))  # ties by name, as in profiles
+    if kind == "boolean":
+        categories: tuple[str, ...] = ("false", "true")
+    else:
+        categories = tuple(str(uniques[i]) for i in order[:top_k])
+    by_value = dict(zip(uniques.tolist(), counts.tolist()))
+    kept = [by_value.get(c, 0) for c in categories]
+    reference = np.array([*kept, int(counts.sum()) - sum(kept)], dtype=np.int64)
+    stats = {"count": int(counts.sum()), "distinct": int(len(uniques))}
+    return Binning(name, kind, reference, categories=categories, stats=stats)
 
 
 @dataclass
@@ -123,6 +132,7 @@ class VersionState:
         # Finite numeric predictions: (sum of positives, sum of |negatives|) and their count, for the mean.
         self.prediction_sums = np.zeros(2, dtype=np.float64)
         self.prediction_values = 0
+        self.unsummed_predictions = 0  # finite, beyond exporter.max_abs_value: counted, never summed
         self.window_samples = [WindowRing(s, self.slots, 0) for s in self.window_seconds]
         # labels, performance, estimates (with the profile's calibration map when it has one), bias
         self.model_quality = ModelQuality(self.model, self.slots, calibration_of(self.profile))
@@ -143,44 +153,60 @@ class VersionState:
     def capturing(self) -> bool:
         return self.capture is not None
 
-    def ingest(self, batch: Batch, now: float) -> None:
-        """Convert, count and bin one batch; the only per-value work is numpy's."""
-        features = self.model.features
-        columns = [convert(f.type, batch.features[f.name]) for f in features]
-        columns.append(convert(self.model.prediction.type, batch.predictions))
-        sums = prediction_sums(columns[-1].values) if self.model.prediction.type == "numeric" else None
+    def apply(self, prepared: Prepared, now: float) -> None:
+        """Add a prepared batch. Everything that could fail is computed before the first change."""
         with self.lock:
+            columns = prepared.columns
+            capture = self.capture
+            taken = capture.target - capture.rows if capture is not None else 0
+            taken = min(taken, prepared.size)
+            rest = [c._replace(values=c.values[taken:]) for c in columns] if taken else columns
+            binned = self.layout is not None and taken < prepared.size
+            counts = self.layout.counts(rest) if binned and self.layout is not None else None
+            errors = None
+            if binned and self.multivariate is not None:
+                errors = self.multivariate.counts(prepared.batch.features)
+            # ---- from here on only adding --------------------------------------------------------
             self.last_seen = now
-            self.predictions += batch.size
-            self.unknown_features += batch.unknown_features
-            for i, column in enumerate(columns[:-1]):
-                self.quality[i, :4] += column[1:]
-            self.prediction_quality[:4] += columns[-1][1:]
-            if sums is not None:  # counted whether or not the reference is still being captured
-                self.prediction_sums += sums
-                self.prediction_values += len(columns[-1].values)
+            self.predictions += prepared.size
+            self.unknown_features += prepared.batch.unknown_features
+            self.quality[:, :4] += prepared.quality_counts[:-1]
+            self.prediction_quality[:4] += prepared.quality_counts[-1]
+            self.prediction_sums += prepared.sums  # counted whether or not the reference is being captured
+            self.prediction_values += prepared.summed
+            self.unsummed_predictions += prepared.unsummed
             for ring in self.window_samples:
-                ring.add(np.zeros(0, dtype=np.int64), batch.size, now)
-            if self.capture is not None:
-                taken = self.capture.take(columns, batch.size)
-                if self.capture.complete:
-                    self._use_profile(self.capture.profile())
-                    log.info("model %s version %s: reference captured from %d live samples",
-                             self.model.name, self.version, self.profile.rows)
-                if taken == batch.size or self.layout is None:
-                    return
-                columns = [c._replace(values=c.values[taken:]) for c in columns]
-            self._bin(columns, now)
-            if self.multivariate is not None:
-                self.multivariate.add(batch.features, now)
+                ring.add(np.zeros(0, dtype=np.int64), prepared.size, now)
+            if capture is not None and taken:
+                capture.take(columns, taken)
+                if capture.complete:
+                    self._finish_capture(capture)
+                    if self.layout is not None and taken < prepared.size:
+                        # Rows past the target are binned against the reference they just completed:
+                        # typed columns against a profile built from the same kind of columns.
+                        counts = self.layout.counts(rest)
+            if counts is not None:
+                self._add_counts(counts, now)
+            if errors is not None and self.multivariate is not None:
+                self.multivariate.add_counts(errors, now)
 
-    def _bin(self, columns: list[Column], now: float) -> None:
+    def _finish_capture(self, capture: ReferenceCapture) -> None:
+        """Use the captured reference; a capture that cannot make one (say, no finite value of a
+        feature) starts over instead of failing every later batch."""
+        try:
+            profile = capture.profile()
+        except ProfileError as error:
+            log.warning("model %s version %s: captured reference unusable (%s); capturing again",
+                        self.model.name, self.version, error)
+            self.capture = ReferenceCapture(self.model, capture.target)
+            return
+        self._use_profile(profile)
+        log.info("model %s version %s: reference captured from %d live samples",
+                 self.model.name, self.version, profile.rows)
+
+    def _add_counts(self, counts: np.ndarray, now: float) -> None:
         assert self.layout is not None
         layout = self.layout
-        indices = []
-        for i, (binning, column) in enumerate(zip(layout.binnings, columns)):
-            indices.append(binning.assign(column.values) + layout.offsets[i])
-        counts = np.bincount(np.concatenate(indices), minlength=layout.width)
         self.cumulative += counts
         for ring in self.windows:
             ring.add(counts, 0, now)
@@ -223,7 +249,15 @@ class StateStore:
         self.new_version_budget = {m.name: NewVersionBudget(m.versions.max_new_per_minute, now) for m in config.models}
         self.lock = threading.Lock()
         # Predictions waiting for their labels, shared by all models (ids are unique per exporter).
-        self.labels = LabelStore(config.exporter.max_pending_predictions, config.exporter.label_ttl)
+        self.labels = LabelStore(config.exporter.max_pending_predictions, config.exporter.label_ttl,
+                                 [m.name for m in config.models])
+        limits = config.exporter
+        # What a batch's quality sums are made of, per model, before any version is touched: versions of a
+        # file-referenced model share its profile's calibration; captured references carry none.
+        self.quality_math = {
+            m.name: QualityMath(m, calibration_of(profiles.get(m.name)), limits.max_abs_value, limits.max_string_length)
+            for m in config.models
+        }
 
     def version_state(self, model: ModelConfig, version: str) -> VersionState:
         """The state of a version, created on first sight within the rules of exporter/state/versions.py.
@@ -266,11 +300,39 @@ class StateStore:
             return state
         return VersionState(model, version, windows, slots, profile=self.profiles[model.name], last_seen=now)
 
-    def ingest(self, batch: Batch) -> None:
+    def prepare(self, batches: list[Batch]) -> list[Prepared]:
+        """Type, check and sum every batch of a request; changes nothing (decode, then apply)."""
         now = self.clock()
-        state = self.version_state(batch.model, batch.version)
-        state.ingest(batch, now)
-        observe_batch(state.model_quality, self.labels, batch, now)  # inline labels, or kept by id for later
+        return [prepare(b, self.config.exporter, self.quality_math[b.model.name], now) for b in batches]
+
+    def admit(self, prepared: list[Prepared]) -> tuple[list[tuple[VersionState, Prepared]], list[tuple[Prepared, VersionRefused]]]:
+        """The state of each batch's version, created where the version rules allow (exporter/state/versions.py);
+        refused batches come back with their refusal. Runs before apply: a refusal never interrupts it."""
+        admitted, refused = [], []
+        for batch in prepared:
+            try:
+                admitted.append((self.version_state(batch.batch.model, batch.batch.version), batch))
+            except VersionRefused as refusal:
+                refused.append((batch, refusal))
+        return admitted, refused
+
+    def apply(self, admitted: list[tuple[VersionState, Prepared]]) -> None:
+        """Add prepared batches: only additions to existing arrays and label-store puts, which cannot fail."""
+        now = self.clock()
+        for state, batch in admitted:
+            # The label join cleans values with the version's own limits; a new version gets the config's.
+            state.model_quality.use_limits(self.quality_math[state.model.name])
+            state.apply(batch, now)
+            quality = batch.quality
+            apply_quality(state.model_quality, self.labels, state.model.name, state.version, quality, now)
+
+    def ingest(self, batch: Batch) -> None:
+        """One batch, prepared and applied (tests and benchmarks; the service prepares a whole request first).
+        Raises VersionRefused, having changed nothing, when the batch's version is refused."""
+        admitted, refused = self.admit(self.prepare([batch]))
+        if refused:
+            raise refused[0][1]
+        self.apply(admitted)
 
     def quality_of(self, model: str, version: str) -> ModelQuality | None:
         """The quality accumulator of a version still held, else None (for the label join)."""
