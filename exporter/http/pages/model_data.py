@@ -71,8 +71,9 @@ def quality_section(state: VersionState, now: float, min_samples: int) -> dict[s
                     crossed = bool((low is not None and value < low) or (high is not None and value > high))
                 metrics.append({
                     "metric": name, "kind": kind, "value": _finite(value),
-                    "lower": _finite(lower.get((window, name), math.nan)),
-                    "upper": _finite(upper.get((window, name), math.nan)),
+                    # Wilson intervals belong to the measured ratios only (estimates carry standard errors).
+                    "lower": _finite(lower.get((window, name), math.nan)) if kind == "measured" else None,
+                    "upper": _finite(upper.get((window, name), math.nan)) if kind == "measured" else None,
                     "min": low, "max": high, "crossed": crossed,
                 })
         bias = [

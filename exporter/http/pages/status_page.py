@@ -55,7 +55,8 @@ def data_quality_headline(version: dict[str, Any]) -> str:
     worst = max(dq["features"].items(), key=lambda kv: sum(kv[1].values()), default=None)
     if not events:
         return "clean"
-    return f"{events:,} events (most: {esc(worst[0])})" if worst else f"{events:,} events"
+    noun = "event" if events == 1 else "events"
+    return f"{events:,} {noun} (most: {esc(worst[0])})" if worst else f"{events:,} {noun}"
 
 
 def render_status_page(config: MlmonConfig, store: StateStore, now: float) -> str:
