@@ -33,7 +33,7 @@ def drifting(live: LiveExporter) -> LiveExporter:
 
 def assert_offline_and_clean(page: LoadedPage, live: LiveExporter) -> None:
     """Nothing loaded from anywhere but the exporter itself, and nothing logged as an error."""
-    foreign = [url for url in page.requests if not url.startswith(live.metrics_url)]
+    foreign = [url for url in page.requests if not url.startswith((live.metrics_url, "data:"))]
     assert foreign == []
     assert page.console_errors == []
     sources = re.findall(r"""(?:src|href)\s*=\s*["']?(https?://[^"' >]+)""", page.dom)

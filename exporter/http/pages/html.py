@@ -85,7 +85,7 @@ def page(title: str, body: str, nav: list[tuple[str, str]]) -> str:
     links = "".join(f'<a href="{esc(href)}">{esc(text)}</a>' for href, text in nav)
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<meta name=\"viewport\" content=\"width=device-width\"><title>{esc(title)}</title>"
+        f"<meta name=\"viewport\" content=\"width=device-width\"><link rel=\"icon\" href=\"data:,\"><title>{esc(title)}</title>"
         f"<style>{CSS}</style></head><body><header class=\"top\"><strong>mlmon</strong> &nbsp; {links}</header>"
         f"<main>{body}</main></body></html>\n"
     )
