@@ -137,7 +137,7 @@ def check_batch(config: MlmonConfig, model: ModelConfig, data: Path, *, label_co
     store = StateStore(config, {model.name: profile}, clock=lambda: moment)  # a clock that stands still
     rows = rejected = 0
     use_labels: bool | None = None
-    for chunk in read_chunks(data, model.prediction.name, progress):
+    for chunk in read_chunks(data, model.prediction.name, progress, what="checking"):
         if use_labels is None:
             use_labels = bool(label_column) and bool(chunk) and label_column in chunk[0]
             missing = [f.name for f in model.features if chunk and f.name not in chunk[0]]
