@@ -125,3 +125,13 @@ def test_the_json_drift_report_names_bins_in_feature_units_too(example_exporter:
     assert all(top["label"] in amount["bin_labels"] for top in amount["top_bins"])
     country = next(f for f in report["features"] if f["name"] == "country")
     assert country["edges"] is None and country["bin_labels"][-1] == "(other)"
+
+
+def test_a_version_still_capturing_its_reference_says_so_on_both_pages(
+        start_exporter: Callable[[MlmonConfig], LiveExporter], toy_dir: Path) -> None:
+    live = start_exporter(build_config({"models": [toy_model_data(reference={"capture": 1000})]}, base_dir=toy_dir))
+    live.post_ok([toy_record() for _ in range(10)])
+    status = live.http.get(f"{live.metrics_url}/")
+    assert status.status_code == 200 and "capturing 10/1,000" in status.text and "captured from live traffic" not in status.text
+    page = live.http.get(f"{live.metrics_url}/models/toy")
+    assert page.status_code == 200 and "still being captured" in page.text and '<svg class="chart"' not in page.text
