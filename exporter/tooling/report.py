@@ -28,8 +28,8 @@ from exporter.http.pages.model_data import model_document
 from exporter.http.pages.model_page import render_model_page
 from exporter.ingest.decode import decode_columnar
 from exporter.profiles.build import FALSE_TEXT, TRUE_TEXT, read_chunks
-from exporter.profiles.profile import Profile
-from exporter.state.store import StateStore, check_profile
+from exporter.profiles.load import load_profile
+from exporter.state.store import StateStore
 
 VERSION = "batch"
 
@@ -131,8 +131,7 @@ def check_batch(config: MlmonConfig, model: ModelConfig, data: Path, *, label_co
     path = config.reference_path(model)
     if path is None:
         raise ReportError(f"model {model.name!r} captures its reference from live traffic; a report needs a profile file")
-    profile = Profile.read(path)
-    check_profile(profile, model)
+    profile = load_profile(path, model)  # read and checked as `mlmon serve` reads it
     moment = time.time() if now is None else now
     store = StateStore(config, {model.name: profile}, clock=lambda: moment)  # a clock that stands still
     rows = rejected = 0
