@@ -108,3 +108,16 @@ def test_a_model_that_captures_its_reference_cannot_be_reported(tmp_path: Path, 
                  str(tmp_path / "r.html")])
     assert code == 2
     assert "captures its reference" in capsys.readouterr().err
+
+
+def test_a_model_that_allows_only_its_own_versions_is_still_reported(tmp_path: Path) -> None:
+    # The live allow-list keeps label values bounded; the offline batch is one version of its own.
+    config = EXAMPLE_CONFIG.read_text().replace("reference: reference/fraud.json",
+                                                "reference: reference/fraud.json\n    versions: {allow: [v1]}")
+    (tmp_path / "mlmon.yaml").write_text(config)
+    (tmp_path / "reference").symlink_to(EXAMPLE_CONFIG.parent / "reference")
+    write_batch(tmp_path / "b.csv", "fraud", 1000, drift=1.0, seed=2)
+    code = main(["report", "--config", str(tmp_path / "mlmon.yaml"), "--model", "fraud", str(tmp_path / "b.csv"), "-o",
+                 str(tmp_path / "r.html")])
+    assert code == 1
+    assert json.loads((tmp_path / "r.json").read_text())["rows"] == 1000
