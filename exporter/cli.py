@@ -155,6 +155,30 @@ def cmd_labels_send(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from exporter.config.model import parse_duration
+    from exporter.tooling.report import ReportError, check_batch, write_report
+
+    config = load_config(args.config)
+    model = config.model(args.model)
+    if model is None:
+        raise ConfigError(args.config, [f"no model named {args.model!r}; models: {', '.join(m.name for m in config.models)}"])
+    say = lambda line: print(f"mlmon report: {line}", file=sys.stderr)  # noqa: E731
+    try:
+        window = parse_duration(args.window) if args.window else None
+        report = check_batch(config, model, Path(args.data), label_column=args.label_column or None, window=window,
+                             progress=sys.stderr.isatty(), say=say)
+    except (ReportError, ValueError) as error:
+        raise UsageError(str(error)) from None
+    out = Path(args.out)
+    json_path = Path(args.json) if args.json else out.with_suffix(".json")
+    write_report(report, out, json_path)
+    for reason in report.reasons:
+        say(reason)
+    print(f"{out}, {json_path}: {report.rows} rows, {'FAIL' if report.failed else 'pass'}")
+    return 1 if report.failed else 0
+
+
 def cmd_docs(args: argparse.Namespace) -> int:
     from exporter.config.reference_doc import render_config_doc
     from exporter.tooling.metrics_doc import render_metrics_doc
@@ -274,6 +298,16 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--batch-size", type=int, default=10_000, help="labels per request (default: %(default)s)")
     send.add_argument("--bearer-token-file", help="a file holding the ingest listener's bearer token")
     send.set_defaults(run=cmd_labels_send)
+
+    report = commands.add_parser("report", help="check a batch file against a model's reference (HTML + JSON; exit 1 on drift)")
+    _config_arg(report)
+    report.add_argument("--model", required=True, help="the config's model the data belongs to")
+    report.add_argument("data", help="the batch: .csv, .jsonl/.ndjson, or .parquet (with pyarrow)")
+    report.add_argument("-o", "--out", default="report.html", help="the HTML page to write (default: %(default)s)")
+    report.add_argument("--json", help="the JSON result to write (default: the --out path with .json)")
+    report.add_argument("--window", help="which of the model's drift windows to judge by (default: the first)")
+    report.add_argument("--label-column", default="label", help="labels, when the data has them (default: %(default)s)")
+    report.set_defaults(run=cmd_report)
 
     rules = commands.add_parser("rules", help="Prometheus rules and Alertmanager config")
     rules_commands = rules.add_subparsers(dest="rules_command", required=True)

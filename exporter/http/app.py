@@ -16,6 +16,7 @@ from exporter.http.collector import collect
 from exporter.http.drift_report import register_drift_routes
 from exporter.http.exposition import OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE
 from exporter.http.labels_http import register_label_routes
+from exporter.http.pages import register_page_routes
 from exporter.http.responses import json_response
 from exporter.http.service import Exporter
 
@@ -87,12 +88,7 @@ def create_metrics_app(exporter: Exporter) -> Flask:
         content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else PROMETHEUS_CONTENT_TYPE
         return Response(text, content_type=content_type)
 
-    @app.get("/")
-    def index() -> Response:
-        models = "".join(f"<li>{m.name} ({m.task})</li>" for m in exporter.config.models)
-        html = f"<html><head><title>mlmon exporter</title></head><body><h1>mlmon exporter</h1>" \
-               f"<p><a href='/metrics'>/metrics</a></p><ul>{models}</ul></body></html>"
-        return Response(html, mimetype="text/html")
+    register_page_routes(app, exporter)  # GET / and /models/<model>: the pages (docs/pages.md)
 
     return app
 

@@ -25,6 +25,7 @@ from exporter.stats import drift
 from exporter.config.model import DriftConfig, format_duration, parse_duration
 from exporter.http.exposition import Exposition, lines_for, series_prefix
 from exporter.http.responses import json_response
+from exporter.profiles.bin_labels import display_labels
 from exporter.stats.multivariate import multivariate_scores
 from exporter.state.store import Layout, VersionState
 
@@ -52,6 +53,8 @@ class Reference:
     widths: np.ndarray
     spread: np.ndarray
     numeric: np.ndarray
+    display: tuple[tuple[str, ...], ...]  # bin labels in feature units, for people (bin_labels.py)
+    edges: tuple[list[float] | None, ...]
 
     @classmethod
     def of(cls, layout: Layout) -> Reference:
@@ -68,8 +71,10 @@ class Reference:
                 widths.append(np.zeros(b.n_bins))
         spread = np.array([float(b.stats.get("std") or 0.0) for b in binnings])
         numeric = np.array([b.kind == "numeric" for b in binnings])
+        display = tuple(display_labels(b) for b in binnings)
+        edges = tuple(b.edges.tolist() if b.edges is not None else None for b in binnings)
         return cls(tuple(b.name for b in binnings), tuple(b.labels for b in binnings), seg, counts, p, n,
-                   np.concatenate(widths), spread, numeric)
+                   np.concatenate(widths), spread, numeric, display, edges)
 
 
 class WindowDrift(NamedTuple):
@@ -283,10 +288,12 @@ def _column_report(ref: Reference, result: WindowDrift, i: int, config: DriftCon
         "p_value": _number(result.p_value[i]),
         "test": "ks" if numeric else "chisquare",
         "bins": list(ref.labels[i]),
+        "bin_labels": list(ref.display[i]),
+        "edges": ref.edges[i],  # numeric: reference min, quantiles, max (bins: < min, [e0, e1), ..., > max)
         "reference_fractions": p.tolist(),
         "current_fractions": q.tolist(),
         "top_bins": [
-            {"bin": ref.labels[i][j], "reference": float(p[j]), "current": float(q[j]), "psi_contribution": float(contribution[j])}
+            {"bin": ref.labels[i][j], "label": ref.display[i][j], "reference": float(p[j]), "current": float(q[j]), "psi_contribution": float(contribution[j])}
             for j in top
         ],
     }

@@ -104,7 +104,7 @@ def _rows_parquet(path: Path) -> Iterator[list[dict[str, Any]]]:
         yield batch.to_pylist()
 
 
-def read_chunks(path: Path, prediction_name: str, progress: bool) -> Iterator[list[dict[str, Any]]]:
+def read_chunks(path: Path, prediction_name: str, progress: bool, what: str = "profiling") -> Iterator[list[dict[str, Any]]]:
     """Rows of a CSV, JSON-lines or Parquet file in chunks of dicts (also what `mlmon labels send` reads);
     mlmon prediction records in JSON lines are flattened, their prediction named `prediction_name`."""
     suffix = "".join(path.suffixes[-2:]).lower()
@@ -115,7 +115,7 @@ def read_chunks(path: Path, prediction_name: str, progress: bool) -> Iterator[li
     from tqdm import tqdm
 
     with open(path, "rb") as raw, tqdm(
-        total=size, unit="B", unit_scale=True, desc=f"profiling {path.name}", disable=not progress, leave=False
+        total=size, unit="B", unit_scale=True, desc=f"{what} {path.name}", disable=not progress, leave=False
     ) as bar:
         handle = io.TextIOWrapper(raw, encoding="utf-8", newline="")
         last = 0
