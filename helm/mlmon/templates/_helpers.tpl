@@ -88,6 +88,20 @@ container ports, the probes and the exporter cannot disagree.
 {{- toYaml $config -}}
 {{- end -}}
 
+{{/*
+mlmon's own appVersion, whichever chart includes the sidecar. In a parent chart `.Chart` is the
+parent's (often without an appVersion), so the subchart's metadata is read from `.Subcharts`.
+*/}}
+{{- define "mlmon.appVersion" -}}
+{{- if eq .Chart.Name "mlmon" -}}
+{{- .Chart.AppVersion -}}
+{{- else if and .Subcharts (hasKey .Subcharts "mlmon") -}}
+{{- .Subcharts.mlmon.Chart.AppVersion -}}
+{{- else -}}
+{{- fail "mlmon: cannot find the mlmon subchart to read its appVersion: set mlmon.image.tag (or image.digest)" -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "mlmon.image" -}}
 {{- if .digest -}}
 {{- printf "%s@%s" .repository .digest -}}
@@ -130,7 +144,7 @@ Your model server POSTs each prediction batch to http://127.0.0.1:<sidecar.inges
 {{- define "mlmon.sidecar" -}}
 {{- $v := include "mlmon.settings" . | fromYaml -}}
 - name: mlmon
-  image: {{ include "mlmon.image" (dict "repository" $v.image.repository "tag" $v.image.tag "digest" $v.image.digest "appVersion" .Chart.AppVersion) | quote }}
+  image: {{ include "mlmon.image" (dict "repository" $v.image.repository "tag" $v.image.tag "digest" $v.image.digest "appVersion" (include "mlmon.appVersion" .)) | quote }}
   imagePullPolicy: {{ $v.image.pullPolicy }}
   args: ["serve", "--config", "/etc/mlmon/mlmon.yaml"]
   ports:
