@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from types import ModuleType
@@ -436,9 +437,31 @@ def test_alertmanager_config_routes_mlmon_alerts_to_its_receiver(helm: ModuleTyp
     assert config["spec"]["inhibitRules"][0]["equal"] == ["alertname", "model"]
 
 
+def test_alertmanager_config_inhibits_as_the_generated_alertmanager_yml_does(helm: ModuleType) -> None:
+    """Same sources, targets and `equal` as alert_rules/alertmanager.py, in the operator's spelling."""
+    from alert_rules.alertmanager import inhibit_rules
+
+    def matchers(rule: list[dict[str, str]]) -> list[str]:
+        return [f'{m["name"]}{m["matchType"]}"{m["value"]}"' for m in rule]
+
+    config = one(render(helm, {"alertmanagerConfig": {"enabled": True}}), "AlertmanagerConfig")
+    rendered = [(matchers(r["sourceMatch"]), matchers(r["targetMatch"]), r.get("equal")) for r in config["spec"]["inhibitRules"][1:]]
+    generated = [(r["source_matchers"], r["target_matchers"], r.get("equal")) for r in inhibit_rules()[1:]]
+    assert [(s, [t.replace('MLMon.+', 'MLMon.*') for t in ts], e) for s, ts, e in generated] == rendered
+
+
 def test_alertmanager_config_rejects_an_undeclared_receiver(helm: ModuleType) -> None:
     with pytest.raises(helm.HelmRenderError, match="alertmanagerConfig.receiver \"pager\" is not one of"):
         render_files(helm, {"alertmanagerConfig": {"enabled": True, "receiver": "pager"}})
+
+
+def test_notes_name_only_metrics_the_exporter_exports(helm: ModuleType) -> None:
+    from exporter.catalog import CATALOG
+
+    notes = next(text for path, text in render_files(helm, None).items() if path.endswith("NOTES.txt"))
+    named = set(re.findall(r"\bmlmon_[a-z_]+", notes))
+    assert named, "NOTES should show a metric to grep for"
+    assert named <= {m.name for m in CATALOG}, named - {m.name for m in CATALOG}
 
 
 def test_notes_warn_when_kube_prometheus_stack_would_not_select_the_objects(helm: ModuleType) -> None:
