@@ -13,7 +13,7 @@ from dashboards.common import DashboardSpec, build, min_samples_thresholds
 from dashboards.drift import drift_section_panels
 from dashboards.layout import Section
 from dashboards.panels import Panel, Query, heatmap, stat, table, timeseries, upper_thresholds
-from dashboards.promql import bin_share, rate, selector, sum_by
+from dashboards.promql import bin_share, rate, reference_share, selector, sum_by
 from dashboards.queries import predictions_rate, quality_kinds, quality_ratio
 
 VERSION = {"model": '"$model"', "model_version": '"$version"'}
@@ -76,7 +76,7 @@ def traffic_section(config: MlmonConfig) -> Section:
 
 def predictions_section() -> Section:
     now = bin_share(catalog.PREDICTION_BIN_COUNT, "$window", (), **VERSION)
-    reference = sum_by(("bin",), selector(catalog.PREDICTION_REFERENCE, **VERSION))
+    reference = reference_share(catalog.PREDICTION_REFERENCE, (), **VERSION)
     return Section("Predictions", [
         distribution_table(
             "Prediction distribution: now vs reference",
@@ -103,7 +103,7 @@ def _mean_prediction() -> str:
 
 def features_section() -> Section:
     now = bin_share(catalog.FEATURE_BIN, "$window", ("feature",), **FEATURE)
-    reference = sum_by(("feature", "bin"), selector(catalog.FEATURE_REFERENCE, **FEATURE))
+    reference = reference_share(catalog.FEATURE_REFERENCE, ("feature",), **FEATURE)
     return Section("Feature distributions", [
         distribution_table(
             "$feature: now vs reference",

@@ -86,15 +86,17 @@ def window_names(config: MlmonConfig, kind: str = "drift") -> list[str]:
 
 
 def window(config: MlmonConfig, kind: str = "drift") -> dict[str, Any]:
-    """The time window of the exporter's windowed gauges and of the bin-share queries."""
+    """The time window of the exporter's windowed gauges and of the bin-share queries. Drift opens
+    at the longest window, the one the drift alerts judge; the others stay a click away."""
     names = window_names(config, kind)
-    options = [{"selected": i == 0, "text": n, "value": n} for i, n in enumerate(names)]
+    default = names[-1] if kind == "drift" else names[0]
+    options = [{"selected": n == default, "text": n, "value": n} for n in names]
     return {
         "name": "window",
         "label": "Window",
         "type": "custom",
         "query": ",".join(names),
-        "current": {"selected": True, "text": names[0], "value": names[0]},
+        "current": {"selected": True, "text": default, "value": default},
         "hide": 0,
         "includeAll": False,
         "multi": False,
