@@ -27,22 +27,6 @@ from dashboards.panels import (
 from dashboards.promql import selector
 
 
-def method_selector(config: MlmonConfig, metric: Metric, **matchers: str) -> str:
-    """`metric{..., method="psi"}`; with several methods, one arm per method restricted to the
-    models that use it (PromQL allows two matchers on `model`)."""
-    models_by_method: dict[str, list[str]] = defaultdict(list)
-    for model in config.models:
-        models_by_method[model.drift.method].append(model.name)
-    if len(models_by_method) == 1:
-        (method,) = models_by_method
-        return selector(metric, method=f'"{method}"', **matchers)
-    arms = []
-    for method, names in sorted(models_by_method.items()):
-        inner = selector(metric, method=f'"{method}"', **matchers)
-        arms.append(inner[:-1] + f',model=~"{"|".join(names)}"}}')
-    return "(" + " or ".join(arms) + ")"
-
-
 SIDES = {catalog.FEATURE_DRIFT_SCORE: fleet_rules.FEATURES, catalog.PREDICTION_DRIFT_SCORE: fleet_rules.PREDICTION}
 
 
