@@ -180,15 +180,17 @@ def test_every_mlmon_metric_queried_is_in_the_catalog(dashboards):
 def test_every_recorded_series_queried_is_one_the_rules_record(dashboards):
     """Fleet panels read recording rules; a name the rules do not record would be a dead panel."""
     from alert_rules.recording import recording_groups
+    from dashboards.variables import window_names
 
     config = load_config(EXAMPLE)
     recorded = {rule.record for group in recording_groups(config) for rule in group.rules}
-    windows = {"$window": ["5m", "1h"]}
+    windows = {"mlmon-quality": window_names(config, "quality")}
     queried = set()
     for query in all_queries(dashboards):
         for name in re.findall(r"\b[a-z_]+:mlmon_[a-z0-9_]+:[$a-z0-9_]+", query.expr):
-            queried |= {name.replace("$window", w) for w in windows["$window"]} if "$window" in name else {name}
-    assert queried, "the drift panels should read the fleet recording rules"
+            options = windows.get(query.dashboard, window_names(config))
+            queried |= {name.replace("$window", w) for w in options} if "$window" in name else {name}
+    assert queried, "the drift and quality panels should read the fleet recording rules"
     assert queried <= recorded, queried - recorded
 
 

@@ -7,6 +7,8 @@ alerting rules, and a real Alertmanager holds the generated inhibit rules. Then:
 
 (a) every reference distribution a dashboard shows sums to 1, not to the replica count;
 (b) each drift panel, at the window the alerts judge, equals what the alert expression evaluates;
+(c) fleet accuracy, recall and false negative rate (labels inline with the predictions) equal a
+    count over the union of the three shares, within increase()'s extrapolation (below);
 (d) stopping one exporter fires MLMonExporterDown for that pod and the models it served, and mutes
     those models' drift alerts only: delivery_time's, served elsewhere, stays live;
 and every query of every dashboard runs.
@@ -88,6 +90,8 @@ def alert_rule(config: MlmonConfig, name: str, severity: str, model: str) -> dic
     return next(r for r in group["rules"] if r["alert"] == name and r["labels"]["severity"] == severity)
 
 
+FLEET: dict[str, Any] = {}  # what the fixture sent: the stream, and records per replica
+
 VARIABLES = {"model": "fraud", "version": "v1", "window": ALERT_WINDOW, "feature": ".*",
              "version_a": "v1", "version_b": "v1", "job": "mlmon",
              "__rate_interval": RATE_INTERVAL, "__range": f"{RANGE_SECONDS}s"}
@@ -109,9 +113,9 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MlmonConfi
         with run_stack(config, render, targets, tmp_path_factory.mktemp("fleet"), webhook) as stack:
             prom = stack.prometheus
             prom.wait_for(lambda: len(prom.query("count_over_time(mlmon_predictions_total[1m]) >= 2")) == 3,
-                          timeout=30, what="two scrapes of every replica at zero")
+                          timeout=60, what="two scrapes of every replica at zero")
             rng = np.random.default_rng(5)
-            stream = synthetic.records("fraud", "v1", FRAUD, rng, drift=0.6)
+            stream = synthetic.records("fraud", "v1", FRAUD, rng, drift=0.6, with_labels=True)
             edges = np.cumsum([0, *(int(FRAUD * s) for s in SHARES)])
             for replica, start_, end, batches in zip(replicas, edges[:-1], edges[1:], (1, 1, 12)):
                 post(replica, stream[start_:end], batches)
@@ -119,6 +123,10 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MlmonConfi
             fired = ('ALERTS{alertname="MLMonFeatureDrift", alertstate="firing", model="delivery_time"}',
                      'ALERTS{alertname="MLMonFeatureDrift", alertstate="firing", model="fraud"}')
             prom.wait_for(lambda: all(prom.query(f) for f in fired), timeout=20, what="drift alerts of both models")
+            prom.wait_for(lambda: prom.query('model_version_metric:mlmon_quality_ratio:1h{model="fraud"}'),
+                          timeout=10, what="fleet quality recorded")
+            time.sleep(2)  # every replica scraped with its final counts, and the rules evaluated after
+            FLEET["stream"], FLEET["sent"] = stream, dict(zip(targets, np.diff(edges).tolist()))
             yield config, stack, replicas, time.time() - 0.5
     finally:
         for replica in replicas:
@@ -161,6 +169,33 @@ def test_each_drift_panel_equals_what_the_drift_alert_evaluates(fleet) -> None:
                                                              {**VARIABLES, "model": ".*", "version": ".*"}), at),
                       "model")
     assert worst[("fraud",)] == max(panel.values())
+
+
+def test_fleet_quality_equals_a_count_over_the_union_of_the_replicas(fleet) -> None:
+    """increase() extrapolates each replica's counters by its own factor f_i (see
+    tests/test_fleet_rules.py), so the fleet ratio is sum f_i a_i / sum f_i b_i, not sum a_i /
+    sum b_i; its distance from the union's ratio is at most f_max / f_min - 1, measured here from
+    the labelled-predictions counter at the evaluation that recorded the ratios."""
+    config, stack, _, at = fleet
+    url = stack.prometheus.url
+    threshold = config.model("fraud").quality.decision_threshold
+    labels = np.array([r["label"] for r in FLEET["stream"]])
+    positive = np.array([r["prediction"] >= threshold for r in FLEET["stream"]])
+    tp, fn = np.sum(positive & (labels == 1)), np.sum(~positive & (labels == 1))
+    fp, tn = np.sum(positive & (labels == 0)), np.sum(~positive & (labels == 0))
+    union = {"accuracy": (tp + tn) / len(labels), "recall": tp / (tp + fn), "false_negative_rate": fn / (tp + fn)}
+
+    quality = dashboard(config, "mlmon-quality")
+    expr = substitute(panel_expr(quality, "Quality ratios with 95% Wilson intervals"), {**VARIABLES, "window": "1h"})
+    fleet_ratios = {k[0]: v for k, v in by_labels(query(url, expr, at), "metric").items()}
+    recorded = query(url, 'timestamp(model_version_metric:mlmon_quality_ratio:1h{model="fraud",metric="accuracy"})', at)
+    evaluated = float(recorded[0]["value"][1])
+    increases = by_labels(query(url, 'increase(mlmon_labelled_predictions_total{model="fraud"}[1h])', evaluated), "instance")
+    factors = [increases[(target,)] / sent for target, sent in FLEET["sent"].items()]
+    spread = max(factors) / min(factors) - 1
+    for metric, expected in union.items():
+        assert fleet_ratios[metric] == pytest.approx(expected, rel=spread + 1e-9), (metric, spread)
+    assert 0 < union["recall"] < 1 and spread < 0.2
 
 
 def test_every_query_of_every_dashboard_runs(fleet) -> None:
