@@ -11,7 +11,7 @@ from typing import Any
 from exporter import catalog
 from exporter.config.model import MlmonConfig, format_duration
 from dashboards.panels import DATASOURCE
-from dashboards.promql import selector
+from dashboards.promql import PROMETHEUS_UP, selector
 
 # Grafana's value for "All" in multi-value variables: a regex matching every label value.
 ALL_VALUE = ".*"
@@ -75,6 +75,23 @@ def feature() -> dict[str, Any]:
 def job() -> dict[str, Any]:
     """The scrape job(s) of the exporter, read off a series only mlmon exports."""
     return _query("job", "Job", f"label_values({catalog.SCRAPE_DURATION.name}, job)", multi=True, include_all=True)
+
+
+def target_label(name: str, label: str) -> dict[str, Any]:
+    """A scrape-target label of the exporter's job (`namespace`, `cluster`, `instance`) with "All".
+    Outside Kubernetes there is no namespace or cluster label: the list is empty, and All (`.*`)
+    still matches, because a regex that matches "" selects series without the label."""
+    narrower = {"namespace": "", "cluster": "", "instance": ',namespace=~"$namespace",cluster=~"$cluster"'}[name]
+    query = f'label_values({PROMETHEUS_UP}{{job=~"$job"{narrower}}}, {name})'
+    variable = _query(name, label, query, multi=True, include_all=True)
+    variable["current"] = {"selected": True, "text": ["All"], "value": ["$__all"]}
+    return variable
+
+
+def targets() -> list[dict[str, Any]]:
+    """cluster, namespace and pod (instance) pickers for per-pod dashboards."""
+    return [target_label("cluster", "Cluster"), target_label("namespace", "Namespace"),
+            target_label("instance", "Pod / instance")]
 
 
 def window_names(config: MlmonConfig, kind: str = "drift") -> list[str]:

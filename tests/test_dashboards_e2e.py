@@ -75,7 +75,7 @@ SCENARIOS: list[tuple[str, dict[str, str], dict[tuple[str, str], str]]] = [
         ("Label delay", "C"): "labels arrive inline with the predictions: no delay observed",
     }),
     ("mlmon-versions", {"model": "fraud", "version_a": "v1", "version_b": "v2", "window": "5m"}, {}),
-    ("mlmon-exporter", {"job": "mlmon"}, {}),
+    ("mlmon-exporter", {"job": "mlmon", "cluster": ".*", "namespace": ".*", "instance": ".*"}, {}),
 ]
 
 
