@@ -331,6 +331,22 @@ def test_a_parent_chart_setting_only_config_runs_mlmons_own_app_version(helm: Mo
     assert mlmon_app_version() != ""
 
 
+def test_native_sidecar_starts_before_and_stops_after_the_model(helm: ModuleType, kubernetes_validate: ModuleType) -> None:
+    """sidecar.native: an init container with restartPolicy Always (Kubernetes >= 1.29)."""
+    deployment = one(render(helm, {"sidecar": {"native": True}}), "Deployment")
+    spec = deployment["spec"]["template"]["spec"]
+    assert "mlmon" not in {c["name"] for c in spec["containers"]}
+    (sidecar,) = spec["initContainers"]
+    assert sidecar["name"] == "mlmon" and sidecar["restartPolicy"] == "Always"
+    assert sidecar["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    kubernetes_validate.validate(deployment, "1.33.0", strict=True)
+
+
+def test_the_sidecar_is_an_ordinary_container_by_default(objects: list[dict[str, Any]]) -> None:
+    spec = one(objects, "Deployment")["spec"]["template"]["spec"]
+    assert "initContainers" not in spec and "restartPolicy" not in container(one(objects, "Deployment"), "mlmon")
+
+
 # ----------------------------------------------------------------------------- scraping
 
 

@@ -149,6 +149,9 @@ Your model server POSTs each prediction batch to http://127.0.0.1:<sidecar.inges
 - name: mlmon
   image: {{ include "mlmon.image" (dict "repository" $v.image.repository "tag" $v.image.tag "digest" $v.image.digest "appVersion" (include "mlmon.appVersion" .)) | quote }}
   imagePullPolicy: {{ $v.image.pullPolicy }}
+  {{- if $v.sidecar.native }}
+  restartPolicy: Always
+  {{- end }}
   args: ["serve", "--config", "/etc/mlmon/mlmon.yaml"]
   ports:
     - name: metrics
