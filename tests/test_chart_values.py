@@ -220,3 +220,8 @@ def test_the_failure_docs_kubernetes_md_quotes_is_the_one_the_chart_gives() -> N
     docs = " ".join((ROOT / "docs" / "kubernetes.md").read_text().split())
     assert STALE in docs and "Regenerate the values with `mlmon chart values --config <your mlmon.yaml>" in docs
     assert "mlmon chart values --config helm/examples/churn/mlmon.yaml --out mlmon-values.yaml" in docs
+
+
+def test_the_chart_lints_clean_in_strict_mode_with_a_users_values(helm: ModuleType, values: dict[str, Any]) -> None:
+    report = helm.lint(str(CHART), values, strict=True)
+    assert report["errors"] == [] and [m for m in report["messages"] if m["severity"] >= 2] == []
