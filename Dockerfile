@@ -31,6 +31,9 @@ ENV PATH=/opt/mlmon/bin:$PATH \
 RUN groupadd --system --gid 10001 mlmon \
     && useradd --system --uid 10001 --gid mlmon --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin mlmon
 COPY --from=build /opt/mlmon /opt/mlmon
+# The one folder mlmon writes: state snapshots (`--state-dir`). Owned by the runtime uid, so a
+# compose named volume or a Kubernetes emptyDir mounted here is writable with a read-only root.
+RUN mkdir -p /var/lib/mlmon && chown 10001:10001 /var/lib/mlmon
 # The config and reference profiles are mounted here (ConfigMap or compose volume).
 WORKDIR /etc/mlmon
 USER 10001:10001

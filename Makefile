@@ -5,17 +5,24 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 MLMON  := $(VENV)/bin/mlmon
+# Two stamps: `make demo` needs only the runtime dependencies; `make test` adds the test extra.
+RUNTIME_STAMP := $(VENV)/.runtime-stamp
 STAMP  := $(VENV)/.installed-stamp
 DEBIAN_PACKAGES := prometheus prometheus-alertmanager docker-compose
 
-.PHONY: venv system-deps demo test generate chart-files check-generated bench clean
+.PHONY: venv runtime-venv system-deps demo test generate chart-files check-generated bench clean
 
-$(STAMP): pyproject.toml
+$(RUNTIME_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(STAMP): $(RUNTIME_STAMP)
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
+runtime-venv: $(RUNTIME_STAMP)
 venv: $(STAMP)
 
 # Debian packages the tests use (promtool, amtool, prometheus, alertmanager, docker-compose).
@@ -27,7 +34,7 @@ system-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES) >/dev/null; \
 	fi
 
-demo: venv
+demo: runtime-venv
 	$(MLMON) demo --config examples/mlmon.yaml
 
 test: venv system-deps

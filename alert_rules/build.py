@@ -80,13 +80,14 @@ def write_files(files: dict[str, str], out: Path) -> None:
         (out / name).write_text(text, encoding="utf-8")
 
 
-def build(config: MlmonConfig, out: Path, check: bool = False) -> int:
-    """Write the files, or with `check` report stale ones; returns the CLI exit code (1 = stale)."""
+def build(config: MlmonConfig, out: Path, check: bool = False, fix: str = "make generate") -> int:
+    """Write the files, or with `check` report stale ones naming `fix`, the command that rebuilds them;
+    returns the CLI exit code (1 = stale)."""
     files = render(config)
     if check:
         stale = stale_files(files, out)
         for name in stale:
-            print(f"{out / name} is stale: run `make generate`", file=sys.stderr)
+            print(f"{out / name} is stale: run `{fix}`", file=sys.stderr)
         return 1 if stale else 0
     write_files(files, out)
     return 0

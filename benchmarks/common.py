@@ -71,6 +71,8 @@ def build_workspace(directory: Path, reference_rows: int = 20_000, max_versions:
             "features": features,
             "prediction": {"name": "score", "type": "numeric", "bins": 10},
             "drift": {"windows": ["5m", "1h"]},
+            # bench_render creates its versions all at once: a burst as large as the cap.
+            "versions": {"max_new_per_minute": max_versions},
         }],
     }
     return parse_config(document, base_dir=directory, source="benchmark config")

@@ -37,8 +37,9 @@ PREDICTION_BIN = ("model", "model_version", "bin")
 
 MODEL_INFO = Metric(
     "mlmon_model_info", "gauge",
-    "Model versions the exporter has seen, with their task and reference profile hash; always 1.",
-    ("model", "model_version", "task", "reference_hash"),
+    "Model versions the exporter has seen, with their task, reference profile hash and score calibration "
+    "(isotonic when the profile was built with labels, else none: estimates read raw scores); always 1.",
+    ("model", "model_version", "task", "reference_hash", "calibration"),
 )
 PREDICTIONS = Metric(
     "mlmon_predictions_total", "counter", "Prediction records accepted.", VERSION,
@@ -116,15 +117,35 @@ INGEST_BYTES = Metric(
 )
 LIMIT_HITS = Metric(
     "mlmon_limit_hits_total", "counter",
-    "Times a configured limit was hit (request_bytes, records_per_request, versions_per_model, label_value_length).",
+    "Times a configured limit was hit (request_bytes, records_per_request, versions_per_model, "
+    "new_versions_per_minute, label_value_length).",
     ("limit",),
 )
 VERSIONS_EVICTED = Metric(
     "mlmon_model_versions_evicted_total", "counter",
-    "Model versions whose state was dropped to stay within max_versions_per_model.", MODEL,
+    "Idle model versions whose state was dropped to make room for a new one within max_versions_per_model.", MODEL,
 )
 SCRAPE_DURATION = Metric(
     "mlmon_scrape_duration_seconds", "gauge", "Time the previous /metrics render took.", (), unit="seconds",
+)
+STATE_SNAPSHOTS = Metric(
+    "mlmon_state_snapshots_total", "counter",
+    "State snapshots written to exporter.state_dir, by result (ok, error).", ("result",), issue="state",
+)
+STATE_RESTORES = Metric(
+    "mlmon_state_restores_total", "counter",
+    "State restores at start, by result: restored, absent, unreadable or format_mismatch (the file set aside), "
+    "config_mismatch or reference_mismatch (one model started fresh).", ("result",), issue="state",
+)
+STATE_SNAPSHOT_DURATION = Metric(
+    "mlmon_state_snapshot_duration_seconds", "gauge", "Time the last state snapshot took.", (), unit="seconds", issue="state",
+)
+STATE_SNAPSHOT_BYTES = Metric(
+    "mlmon_state_snapshot_bytes", "gauge", "Size of the last state snapshot file.", (), unit="bytes", issue="state",
+)
+STATE_SNAPSHOT_TIMESTAMP = Metric(
+    "mlmon_state_last_snapshot_timestamp_seconds", "gauge",
+    "Unix time of the last successful state snapshot (0 before the first).", (), unit="seconds", issue="state",
 )
 REFERENCE_SAMPLES = Metric(
     "mlmon_reference_samples", "gauge",
@@ -254,6 +275,12 @@ ESTIMATED_CONFUSION = Metric(
 ESTIMATED_QUALITY = Metric(
     "mlmon_estimated_quality_ratio", "gauge",
     "Estimated (not realised) accuracy, precision, recall, f1 and roc_auc over the window, from calibrated scores.",
+    ("model", "model_version", "window", "metric"), issue="quality",
+)
+ESTIMATED_QUALITY_SE = Metric(
+    "mlmon_estimated_quality_standard_error", "gauge",
+    "Standard error of each estimated metric over the window: how far the realised value may be from the estimate "
+    "when the (calibrated) scores are right; realised within 3 standard errors in >= 95% of windows.",
     ("model", "model_version", "window", "metric"), issue="quality",
 )
 ESTIMATED_COST = Metric(

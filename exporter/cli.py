@@ -8,30 +8,64 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
 
+from exporter import __version__
 from exporter.config.model import ConfigError, config_json_schema, load_config
+from exporter.logs import limit_log_lines
 from exporter.profiles.profile import ProfileError
 
 EXIT_BAD_INPUT = 2
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("text", "json")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error: the problem and where to look, not the whole usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+class UsageError(Exception):
+    """A command line that cannot be run as given: one line naming the problem and the fix."""
 
 
 def _config_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", "-c", default="mlmon.yaml", help="path to mlmon.yaml (default: %(default)s)")
 
 
-def _output_args(parser: argparse.ArgumentParser, default: str) -> None:
-    """Every generator writes to --out, or with --check only compares (exit 1 when stale, for CI)."""
-    parser.add_argument("--out", default=default, help="where to write (default: %(default)s)")
+def _output_args(parser: argparse.ArgumentParser, default: str | None) -> None:
+    """Every generator writes to -o/--out, or with --check only compares (exit 1 when stale, for CI)."""
+    if default is None:
+        parser.add_argument("-o", "--out", required=True, help="the folder to write into (created when missing)")
+    else:
+        parser.add_argument("-o", "--out", default=default, help="where to write (default: %(default)s)")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when what is there is stale")
+
+
+def _deprecated(args: argparse.Namespace, old: str, new: str) -> None:
+    print(f"mlmon: {old} is deprecated; use {new}", file=sys.stderr)
+
+
+def _write(path: str | Path, text: str) -> None:
+    """Write a generated file, creating its folder; errors name the path (main() turns them into exit 2)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from exporter.http.server import serve
 
-    serve(load_config(args.config))
+    config = load_config(args.config)
+    if args.state_dir:  # the flag wins over exporter.state_dir (a container names its volume here)
+        exporter = config.exporter.model_copy(update={"state_dir": str(Path(args.state_dir).resolve())})
+        config = config.model_copy(update={"exporter": exporter})
+    serve(config)
     return 0
 
 
@@ -39,7 +73,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from exporter.tooling.demo import DemoOptions, run_demo
 
     options = DemoOptions(
-        seed=args.seed, rate=args.rate, duration=args.duration, drift_after=args.drift_after, label_delay=args.label_delay
+        seed=args.seed, rate=args.rate, duration=args.duration, drift_after=args.drift_after, label_delay=args.label_delay,
+        prometheus_port=args.prometheus_port, alertmanager_port=args.alertmanager_port,
     )
     # SIGTERM stops the demo like Ctrl-C does: traffic ends, every process it started is stopped.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -51,18 +86,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    config = load_config(args.file)
-    from exporter.http.server import load_profiles
+    path = args.config
+    if args.file is not None:  # the old positional spelling
+        _deprecated(args, "`mlmon config check FILE`", "`mlmon config check -c FILE`")
+        path = args.file
+    config = load_config(path)
+    if args.skip_profiles:
+        print(f"{path}: ok ({len(config.models)} model(s); reference profiles not checked)")
+        return 0
+    from exporter.profiles.load import load_profiles
 
-    load_profiles(config)
-    print(f"{args.file}: ok ({len(config.models)} model(s), references readable)")
+    try:
+        load_profiles(config)
+    except ProfileError as error:
+        # One line (the error names the file and its fix); a profile not built yet is a common first run.
+        raise ProfileError(
+            f"{error} (the config itself is valid: `mlmon config check -c {path} --skip-profiles` checks only it)"
+        ) from None
+    print(f"{path}: ok ({len(config.models)} model(s), references readable)")
     return 0
 
 
 def cmd_config_schema(args: argparse.Namespace) -> int:
     text = json.dumps(config_json_schema(), indent=2) + "\n"
     if args.out:
-        Path(args.out).write_text(text)
+        _write(args.out, text)
     else:
         sys.stdout.write(text)
     return 0
@@ -75,9 +123,35 @@ def cmd_profile_build(args: argparse.Namespace) -> int:
     model = config.model(args.model)
     if model is None:
         raise ConfigError(args.config, [f"no model named {args.model!r}; models: {', '.join(m.name for m in config.models)}"])
-    profile = build_profile(args.data, model, sample_rows=args.sample_rows, progress=sys.stderr.isatty())
-    profile.write(args.output)
-    print(f"{args.output}: {profile.rows} rows, {len(profile.features)} features, {profile.content_hash}")
+    out = args.out
+    if args.output is not None:
+        _deprecated(args, "--output", "-o/--out")
+        out = out or args.output
+    if out is None:
+        raise UsageError("profile build needs -o/--out PROFILE.json, the file to write")
+    say = lambda line: print(f"mlmon profile build: {line}", file=sys.stderr)  # noqa: E731
+    profile = build_profile(
+        args.data, model, sample_rows=args.sample_rows, progress=sys.stderr.isatty(), say=say, label_column=args.label_column
+    )
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    profile.write(out)
+    print(f"{out}: {profile.rows} rows, {len(profile.features)} features, {profile.content_hash}")
+    return 0
+
+
+def cmd_labels_send(args: argparse.Namespace) -> int:
+    from exporter.tooling.labels_send import SendError, send_labels
+
+    token = Path(args.bearer_token_file).read_text().strip() if args.bearer_token_file else None
+    try:
+        summaries = send_labels(
+            Path(args.file), args.url or ["http://127.0.0.1:8711"], id_column=args.id_column,
+            label_column=args.label_column, model=args.model, batch_size=args.batch_size, token=token,
+        )
+    except SendError as error:
+        raise UsageError(str(error)) from None
+    for url, summary in summaries.items():
+        print(f"{url}: {summary.line()}")
     return 0
 
 
@@ -92,14 +166,18 @@ def cmd_docs(args: argparse.Namespace) -> int:
             print(f"{args.out} is stale: run `make generate`", file=sys.stderr)
             return 1
         return 0
-    Path(args.out).write_text(text)
+    _write(args.out, text)
     return 0
+
+
+def _rebuild_command(args: argparse.Namespace, what: str) -> str:
+    return f"mlmon {what} build -c {args.config} -o {args.out}"
 
 
 def cmd_rules_build(args: argparse.Namespace) -> int:
     from alert_rules.build import build
 
-    return build(load_config(args.config), Path(args.out), check=args.check)
+    return build(load_config(args.config), Path(args.out), check=args.check, fix=_rebuild_command(args, "rules"))
 
 
 def cmd_dashboards_build(args: argparse.Namespace) -> int:
@@ -110,7 +188,7 @@ def cmd_dashboards_build(args: argparse.Namespace) -> int:
     if args.check:
         problems = stale(config, out)
         for problem in problems:
-            print(f"{problem}: run `make generate`", file=sys.stderr)
+            print(f"{problem}: run `{_rebuild_command(args, 'dashboards')}`", file=sys.stderr)
         return 1 if problems else 0
     for path in write(config, out):
         print(path)
@@ -130,17 +208,29 @@ def cmd_chart_values(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mlmon", description="Prometheus-native monitoring for ML models.")
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default: %(default)s)")
+    parser = Parser(prog="mlmon", description="Prometheus-native monitoring for ML models.")
+    parser.add_argument("--version", action="version", version=f"mlmon {__version__}")
+    parser.add_argument(
+        "--log-level", type=str.upper, choices=LOG_LEVELS, default=os.environ.get("MLMON_LOG_LEVEL", "INFO").upper(),
+        help="DEBUG, INFO, WARNING or ERROR (env MLMON_LOG_LEVEL; default: %(default)s)",
+    )
+    parser.add_argument(
+        "--log-format", choices=LOG_FORMATS, default=os.environ.get("MLMON_LOG_FORMAT", "text"),
+        help="text, or json: one JSON object per line for log collectors (env MLMON_LOG_FORMAT; default: %(default)s)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the sidecar exporter")
     _config_arg(serve)
+    serve.add_argument(
+        "--state-dir", default=os.environ.get("MLMON_STATE_DIR"),
+        help="folder for state snapshots, overriding exporter.state_dir (env MLMON_STATE_DIR)",
+    )
     serve.set_defaults(run=cmd_serve)
 
     demo = commands.add_parser("demo", help="run the exporter with synthetic traffic that drifts")
     _config_arg(demo)
-    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--seed", type=int, default=7, help="seed of the synthetic traffic (default: %(default)s)")
     demo.add_argument("--rate", type=float, default=200.0, help="records per second per model")
     demo.add_argument("--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)")
     demo.add_argument("--drift-after", type=float, default=60.0, help="seconds of clean traffic before drift")
@@ -149,26 +239,53 @@ def build_parser() -> argparse.ArgumentParser:
         "--stack", action="store_true",
         help="also run Prometheus and Alertmanager (Debian packages) with the generated rules; alerts print here",
     )
+    demo.add_argument("--prometheus-port", type=int, default=None, help="with --stack: Prometheus's port (default: a free one)")
+    demo.add_argument(
+        "--alertmanager-port", type=int, default=None, help="with --stack: Alertmanager's port (default: a free one)"
+    )
     demo.set_defaults(run=cmd_demo)
 
     config = commands.add_parser("config", help="validate the config or print its JSON Schema")
     config_commands = config.add_subparsers(dest="config_command", required=True)
-    check = config_commands.add_parser("check", help="validate FILE and the reference profiles it names")
-    check.add_argument("file")
+    check = config_commands.add_parser("check", help="validate the config and the reference profiles it names")
+    _config_arg(check)
+    check.add_argument("file", nargs="?", help=argparse.SUPPRESS)  # deprecated: `config check FILE`
+    check.add_argument(
+        "--skip-profiles", action="store_true", help="validate only the config (before the profiles are built)"
+    )
     check.set_defaults(run=cmd_config_check)
     schema = config_commands.add_parser("schema", help="print the JSON Schema of mlmon.yaml")
-    schema.add_argument("--out", help="write to this file instead of stdout")
+    schema.add_argument("-o", "--out", help="write to this file instead of stdout")
     schema.set_defaults(run=cmd_config_schema)
 
     profile = commands.add_parser("profile", help="reference profiles")
     profile_commands = profile.add_subparsers(dest="profile_command", required=True)
     build = profile_commands.add_parser("build", help="build a reference profile from CSV, JSON lines or Parquet")
     _config_arg(build)
-    build.add_argument("--model", required=True)
+    build.add_argument("--model", required=True, help="the config's model the data belongs to")
     build.add_argument("data", help="reference data: .csv, .jsonl/.ndjson, or .parquet (with pyarrow)")
-    build.add_argument("-o", "--output", required=True)
+    build.add_argument("-o", "--out", help="the profile file to write (its folder is created)")
+    build.add_argument("--output", help=argparse.SUPPRESS)  # deprecated spelling of --out
     build.add_argument("--sample-rows", type=int, default=1_000_000, help="reservoir size for quantiles")
+    build.add_argument(
+        "--label-column", help="the data's label column: calibrates a binary model's scores for label-free estimates"
+    )
     build.set_defaults(run=cmd_profile_build)
+
+    labels = commands.add_parser("labels", help="ground truth for predictions already sent")
+    labels_commands = labels.add_subparsers(dest="labels_command", required=True)
+    send = labels_commands.add_parser("send", help="send a file of labels (CSV, JSON lines, Parquet) in batches")
+    send.add_argument("file", help="the labels: one row per prediction id")
+    send.add_argument(
+        "--url", action="append",
+        help="the exporter's ingest address (default http://127.0.0.1:8711); repeat it to send to every replica",
+    )
+    send.add_argument("--id-column", default="id", help="the column of prediction ids (default: %(default)s)")
+    send.add_argument("--label-column", default="label", help="the column of labels (default: %(default)s)")
+    send.add_argument("--model", help="the model the ids belong to (optional; ids are unique per exporter)")
+    send.add_argument("--batch-size", type=int, default=10_000, help="labels per request (default: %(default)s)")
+    send.add_argument("--bearer-token-file", help="a file holding the ingest listener's bearer token")
+    send.set_defaults(run=cmd_labels_send)
 
     rules = commands.add_parser("rules", help="Prometheus rules and Alertmanager config")
     rules_commands = rules.add_subparsers(dest="rules_command", required=True)
@@ -176,14 +293,14 @@ def build_parser() -> argparse.ArgumentParser:
         "build", help="write recording/alerting rules, alertmanager.yml and a PrometheusRule from the config"
     )
     _config_arg(rules_build)
-    _output_args(rules_build, "alert_rules/generated")
+    _output_args(rules_build, None)
     rules_build.set_defaults(run=cmd_rules_build)
 
     dashboards = commands.add_parser("dashboards", help="Grafana dashboards")
     dashboards_commands = dashboards.add_subparsers(dest="dashboards_command", required=True)
     dashboards_build = dashboards_commands.add_parser("build", help="write the Grafana dashboards JSON from the config")
     _config_arg(dashboards_build)
-    _output_args(dashboards_build, "dashboards/generated")
+    _output_args(dashboards_build, None)
     dashboards_build.set_defaults(run=cmd_dashboards_build)
 
     chart = commands.add_parser("chart", help="the Helm chart helm/mlmon")
@@ -192,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
         "values", help="chart values deploying the config with its profiles, rules and dashboards (docs/kubernetes.md)"
     )
     _config_arg(chart_values)
-    chart_values.add_argument("--out", required=True, help="the values file to write; - for stdout")
+    chart_values.add_argument("-o", "--out", required=True, help="the values file to write; - for stdout")
     chart_values.add_argument("--under", help="nest the values under this key, e.g. mlmon in a parent chart's values")
     chart_values.add_argument(
         "--references-configmap", metavar="NAME",
@@ -211,9 +328,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line (time, level, logger, message, and the traceback when there is one)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: str, log_format: str) -> None:
+    handler = logging.StreamHandler()
+    if log_format == "json":
+        handler.setFormatter(JsonLogFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    limit_log_lines([handler])  # a flood of one event is counted in metrics, said a few times a minute in the log
+
+
+def _os_problem(error: OSError) -> str:
+    """`cannot write x/y.json: Permission denied` rather than `[Errno 13] ...`."""
+    where = f" {error.filename}" if error.filename else ""
+    return f"error: cannot use{where}: {error.strerror or error}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.log_level not in LOG_LEVELS:  # from the environment: argparse checks only the flag
+        parser.error(f"MLMON_LOG_LEVEL {args.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+    if args.log_format not in LOG_FORMATS:
+        parser.error(f"MLMON_LOG_FORMAT {args.log_format!r} is not one of {', '.join(LOG_FORMATS)}")
+    configure_logging(args.log_level, args.log_format)
     try:
         return args.run(args)
     except ConfigError as error:
@@ -222,8 +375,11 @@ def main(argv: list[str] | None = None) -> int:
     except ProfileError as error:
         print(f"reference profile: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except UsageError as error:
+        print(f"mlmon: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except OSError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(_os_problem(error), file=sys.stderr)
         return EXIT_BAD_INPUT
 
 

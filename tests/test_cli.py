@@ -32,7 +32,7 @@ def run_mlmon(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_config_check_accepts_the_example_and_exits_0() -> None:
-    result = run_mlmon("config", "check", str(EXAMPLE_CONFIG))
+    result = run_mlmon("config", "check", "-c", str(EXAMPLE_CONFIG))
     assert result.returncode == 0, result.stderr
     assert "ok (2 model(s), references readable)" in result.stdout
 
@@ -42,8 +42,8 @@ def test_config_check_exits_2_and_names_the_place_of_a_bad_value(tmp_path: Path)
     data["models"][0]["features"][1]["type"] = "categoric"
     path = tmp_path / "mlmon.yaml"
     path.write_text(yaml.safe_dump(data))
-    assert main(["config", "check", str(path)]) == 2
-    result = run_mlmon("config", "check", str(path))
+    assert main(["config", "check", "-c", str(path)]) == 2
+    result = run_mlmon("config", "check", "-c", str(path))
     assert result.returncode == 2
     assert "models[0].features[1].type: 'categoric' is not one of numeric, categorical, boolean" in result.stderr
 
@@ -51,7 +51,7 @@ def test_config_check_exits_2_and_names_the_place_of_a_bad_value(tmp_path: Path)
 def test_config_check_exits_2_on_a_yaml_syntax_error(tmp_path: Path) -> None:
     path = tmp_path / "mlmon.yaml"
     path.write_text("models:\n  - name: [fraud\n")
-    result = run_mlmon("config", "check", str(path))
+    result = run_mlmon("config", "check", "-c", str(path))
     assert result.returncode == 2
     assert "line 3, column 1: not valid YAML" in result.stderr
 
@@ -60,13 +60,13 @@ def test_config_check_exits_2_when_a_reference_profile_is_missing(tmp_path: Path
     data = example_config_data()
     path = tmp_path / "mlmon.yaml"  # references are relative to the file, and tmp_path has none
     path.write_text(yaml.safe_dump(data))
-    result = run_mlmon("config", "check", str(path))
+    result = run_mlmon("config", "check", "-c", str(path))
     assert result.returncode == 2
     assert "reference profile:" in result.stderr and "fraud.json" in result.stderr
 
 
 def test_config_check_exits_2_on_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["config", "check", str(tmp_path / "nope.yaml")]) == 2
+    assert main(["config", "check", "-c", str(tmp_path / "nope.yaml")]) == 2
     assert "cannot read the file" in capsys.readouterr().err
 
 

@@ -203,8 +203,15 @@ def test_rejects_a_bad_record_with_its_reason_and_keeps_its_neighbours(reason: s
 
 
 def test_every_rejection_reason_is_tested() -> None:
-    # malformed_json is an NDJSON-only reason, tested with NDJSON bodies above.
-    assert set(REJECTION_REASONS) - set(BAD_RECORDS) == {"malformed_json"}
+    # malformed_json is an NDJSON-only reason, tested with NDJSON bodies above; the three version
+    # reasons are decided by the state (tests/test_versions.py), not by the decoder.
+    state_reasons = {"version_not_allowed", "version_rate_limited", "too_many_versions"}
+    assert set(REJECTION_REASONS) - set(BAD_RECORDS) == {"malformed_json"} | state_reasons
+
+
+def test_every_batch_knows_the_positions_of_its_records_in_the_body() -> None:
+    decoded = decode([toy_record("v1"), toy_record("v2"), GOOD, toy_record("v2")])
+    assert {b.version: list(b.indices) for b in decoded.batches} == {"v1": [0, 2], "v2": [1, 3]}
 
 
 def test_the_rejection_keeps_the_model_name_when_it_is_known() -> None:
@@ -258,3 +265,9 @@ def test_absent_features_are_marked_missing_not_null() -> None:
     (batch,) = decode([record]).batches
     assert batch.features["x"] == [MISSING]
     assert batch.features["color"] == [None]
+
+
+def test_a_columnar_batch_knows_the_positions_of_the_rows_it_kept() -> None:
+    body = {"model": "toy", "model_version": "v1", "features": {"x": [1.0, 2.0, 3.0]}, "predictions": [0.1, "no", 0.3]}
+    (batch,) = decode(body).batches
+    assert list(batch.indices) == [0, 2]

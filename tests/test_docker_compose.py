@@ -80,7 +80,9 @@ def test_sidecar_shares_the_model_network_and_serves_the_example_config(compose:
     mlmon = services["mlmon"]
     assert mlmon["network_mode"] == "service:model"
     assert ("./examples/mlmon.yaml", "/etc/mlmon/mlmon.yaml") in mounts(mlmon)
-    assert mlmon["command"] == ["serve", "--config", "/etc/mlmon/mlmon.yaml"]
+    assert mlmon["command"] == ["serve", "--config", "/etc/mlmon/mlmon.yaml", "--state-dir", "/var/lib/mlmon"]
+    # State survives a container restart in a named volume (the root filesystem stays read-only).
+    assert "mlmon-state:/var/lib/mlmon" in mlmon["volumes"] and "mlmon-state" in compose["volumes"]
     exporter = example_config_data()["exporter"]
     ingest_host, _, ingest_port = exporter["ingest_listen"].rpartition(":")
     assert ingest_host == "127.0.0.1", "the ingest API has no authentication: loopback only"

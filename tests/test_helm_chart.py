@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from exporter.config.model import load_config
-from exporter.http.server import load_profiles
+from exporter.profiles.load import load_profiles
 
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "helm" / "mlmon"

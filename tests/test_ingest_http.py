@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any, Callable
 
 import pytest
@@ -226,13 +227,30 @@ def test_a_model_version_over_max_label_value_length_is_rejected_with_its_reason
     assert limited.value("mlmon_predictions_total", model="toy", model_version="v" * 11) is None
 
 
-def test_the_least_recently_seen_version_is_evicted_and_its_series_disappear(limited: LiveExporter) -> None:
+def test_a_new_version_beyond_the_cap_is_refused_while_the_held_ones_are_in_use(limited: LiveExporter) -> None:
     limited.post_ok([toy_record("a")])
     limited.post_ok([toy_record("b")])
-    limited.post_ok([toy_record("a")])
-    assert limited.value("mlmon_model_versions_evicted_total", model="toy") == 0
-    limited.post_ok([toy_record("c")])  # b is the least recently seen
+    answer = limited.post_ok([toy_record("a"), toy_record("c")])  # a and b were seen within evict_idle_after
+    assert answer["rejections"] == [{"index": 1, "reason": "too_many_versions", "detail": answer["rejections"][0]["detail"]}]
     samples = limited.samples()
+    assert samples[("mlmon_model_versions_evicted_total", frozenset({"model": "toy"}.items()))] == 0
+    assert samples[("mlmon_limit_hits_total", frozenset({"limit": "versions_per_model"}.items()))] == 1
+    versions = {dict(k)["model_version"] for (name, k) in samples if "model_version" in dict(k)}
+    assert versions == {"a", "b"}
+
+
+def test_the_least_recently_seen_version_is_evicted_once_idle_and_its_series_disappear(
+    start_exporter: Callable[[MlmonConfig], LiveExporter], toy_data: dict[str, Any], toy_dir
+) -> None:
+    toy_data["exporter"]["max_versions_per_model"] = 2
+    toy_data["models"][0]["versions"] = {"evict_idle_after": "1s"}
+    live = start_exporter(build_config(toy_data, base_dir=toy_dir))
+    live.post_ok([toy_record("a")])
+    live.post_ok([toy_record("b")])
+    time.sleep(1.1)
+    live.post_ok([toy_record("a")])
+    live.post_ok([toy_record("c")])  # b is the least recently seen, idle for over 1 s
+    samples = live.samples()
     assert samples[("mlmon_model_versions_evicted_total", frozenset({"model": "toy"}.items()))] == 1
     assert samples[("mlmon_limit_hits_total", frozenset({"limit": "versions_per_model"}.items()))] == 1
     versions = {dict(k)["model_version"] for (name, k) in samples if "model_version" in dict(k)}

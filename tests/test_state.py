@@ -12,7 +12,8 @@ from conftest import build_config, toy_model_data, toy_profile, toy_record
 from exporter.config.model import MlmonConfig
 from exporter.ingest.decode import decode_body
 from exporter.profiles.profile import ProfileError
-from exporter.state.store import QUALITY, StateStore, check_profile
+from exporter.profiles.checks import check_profile
+from exporter.state.store import QUALITY, StateStore
 
 
 class Clock:
@@ -101,12 +102,13 @@ def test_window_bin_counts_match_the_records_in_the_window() -> None:
     assert counts[state.layout.slice(0)].sum() == 7
 
 
-def test_evicts_the_least_recently_seen_version_beyond_the_cap() -> None:
+def test_evicts_the_least_recently_seen_version_beyond_the_cap_once_it_is_idle() -> None:
     clock = Clock()
     store = toy_store(clock, max_versions_per_model=2)
     ingest(store, [toy_record("a")])
     ingest(store, [toy_record("b")])
-    ingest(store, [toy_record("a")])  # a is now more recent than b
+    clock.now += 600  # versions.evict_idle_after defaults to 10m
+    ingest(store, [toy_record("a")])  # a is now more recent than b, and b has been idle for 10 minutes
     ingest(store, [toy_record("c")])
     assert list(store.versions["toy"]) == ["a", "c"]
     assert store.evictions["toy"] == 1

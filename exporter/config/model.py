@@ -13,6 +13,7 @@ Errors are collected by :class:`ConfigError` with the exact place and a hint, e.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -57,8 +58,13 @@ def parse_duration(value: Any) -> int:
 
 
 def format_duration(seconds: int) -> str:
-    """The shortest Prometheus duration string for a number of seconds (3600 -> "1h")."""
+    """The shortest Prometheus duration string for a number of seconds (3600 -> "1h"), in days at most.
+
+    Never weeks: people write `7d`, and a `window="1w"` label would not match their `window="7d"` queries.
+    """
     for unit, size in sorted(DURATION_UNITS.items(), key=lambda item: -item[1]):
+        if unit == "w":
+            continue
         if seconds % size == 0:
             return f"{seconds // size}{unit}"
     raise AssertionError("unreachable: seconds is a whole number")
@@ -67,6 +73,18 @@ def format_duration(seconds: int) -> str:
 # The schema says what a user may write ("5m" or seconds), not the int it becomes after parsing.
 DURATION_SCHEMA = {"anyOf": [{"type": "string", "pattern": r"^[0-9]*[1-9][0-9]*[smhdw]$"}, {"type": "integer", "minimum": 1}]}
 Duration = Annotated[int, BeforeValidator(parse_duration), WithJsonSchema(DURATION_SCHEMA)]
+
+
+WILDCARD_HOSTS = {"0.0.0.0", "::", "[::]", ""}
+
+
+def _listeners_clash(a: str, b: str) -> bool:
+    """Same port and hosts that overlap (equal, or one of them listens on every address)."""
+    host_a, _, port_a = a.rpartition(":")
+    host_b, _, port_b = b.rpartition(":")
+    if port_a != port_b or port_a == "0":  # port 0: each listener gets its own free port
+        return False
+    return host_a == host_b or host_a in WILDCARD_HOSTS or host_b in WILDCARD_HOSTS
 
 
 def _check_listen(value: str) -> str:
@@ -90,7 +108,7 @@ class ExporterConfig(Strict):
     max_request_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Larger request bodies get 413.")
     max_records_per_request: int = Field(100_000, gt=0, description="Larger batches get 413.")
     max_versions_per_model: int = Field(
-        10, gt=0, description="Distinct model_version values kept per model; the least recently seen is evicted."
+        10, gt=0, description="Distinct model_version values held per model (see models[].versions for eviction)."
     )
     max_label_value_length: int = Field(64, gt=0, description="Longer model_version strings are rejected.")
     max_reported_rejections: int = Field(20, ge=0, description="Rejected records listed with reasons per response.")
@@ -102,8 +120,25 @@ class ExporterConfig(Strict):
         description="Predictions kept by id until their label arrives; the oldest is evicted (and counted) beyond this.",
     )
     label_ttl: Duration = Field(86400, description="How long a prediction waits for its label before it is evicted.")
+    state_dir: str | None = Field(
+        None,
+        description="Folder for state snapshots (relative to this file), restored at start: windows, counters, "
+        "pending predictions survive restarts. Unset: state lives in memory only. An emptyDir survives container "
+        "restarts, a PVC pod restarts.",
+    )
+    snapshot_interval: Duration = Field(30, description="How often the state is snapshotted (and once more at shutdown).")
 
     _check_listeners = field_validator("metrics_listen", "ingest_listen")(lambda cls, v: _check_listen(v))
+
+    @model_validator(mode="after")
+    def _listeners_differ(self) -> ExporterConfig:
+        # Two listeners on one port would fail at start with "address in use" by mlmon itself.
+        if _listeners_clash(self.metrics_listen, self.ingest_listen):
+            raise ValueError(
+                f"metrics_listen {self.metrics_listen!r} and ingest_listen {self.ingest_listen!r} use the same "
+                "address; give them different ports (defaults: 0.0.0.0:8710 and 127.0.0.1:8711)"
+            )
+        return self
 
 
 class FeatureConfig(Strict):
@@ -264,6 +299,44 @@ def check_quality(model: ModelConfig) -> None:
         raise ValueError("quality.windows must be distinct")
 
 
+# A model_version as the ingest API accepts it: a label value of the safe alphabet (docs/ingest.md).
+VersionName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,63}$")]
+
+
+class VersionsConfig(Strict):
+    """Which `model_version` values a model accepts: each one becomes a label value of every series of the model,
+    so an unbounded or client-invented set of versions is unbounded series in Prometheus (docs/ingest.md)."""
+
+    allow: list[VersionName] = Field(
+        default_factory=list, max_length=1000, description="Exact versions accepted (with `pattern`: either matches)."
+    )
+    pattern: str | None = Field(
+        None, description="Regular expression a version must match, anchored at both ends like a relabel `regex`."
+    )
+    max_new_per_minute: int = Field(
+        5, ge=1, le=100_000, description="New versions admitted per minute (a burst of this many, then refilled evenly)."
+    )
+    evict_idle_after: Duration = Field(
+        600, description="At max_versions_per_model, a new version may evict one only when it has been idle this long."
+    )
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as error:
+                raise ValueError(f"pattern {value!r} is not a regular expression ({error})") from None
+        return value
+
+    def admits(self, version: str) -> bool:
+        """Whether the version may be held at all; with neither `allow` nor `pattern`, every version may."""
+        if not self.allow and self.pattern is None:
+            return True
+        return version in self.allow or (self.pattern is not None and re.fullmatch(self.pattern, version) is not None)
+
+
 class ModelConfig(Strict):
     """One monitored model: its inputs, its output, its reference and its drift thresholds."""
 
@@ -281,6 +354,9 @@ class ModelConfig(Strict):
     )
     segments: list[SegmentConfig] = Field(
         default_factory=list, max_length=10, description="Sensitive attributes for bias measures (binary only)."
+    )
+    versions: VersionsConfig = Field(
+        default_factory=VersionsConfig, description="Accepted model versions, new versions per minute, eviction."
     )
 
     @model_validator(mode="after")
@@ -338,10 +414,18 @@ class MlmonConfig(Strict):
     def model(self, name: str) -> ModelConfig | None:
         return next((m for m in self.models if m.name == name), None)
 
+    def state_dir(self) -> Path | None:
+        """exporter.state_dir resolved against the config file's folder, or None (state in memory only)."""
+        if self.exporter.state_dir is None:
+            return None
+        return (self._base_dir / self.exporter.state_dir).resolve()
+
     def reference_path(self, model: ModelConfig) -> Path | None:
         if isinstance(model.reference, CaptureReference):
             return None
-        return (self._base_dir / model.reference).resolve()
+        # abspath, not resolve(): resolve() raises on a symlink loop (the loader reports it as ELOOP),
+        # and a Kubernetes ConfigMap's `..data` symlinks need no resolving to be read.
+        return Path(os.path.abspath(self._base_dir / model.reference))
 
 
 def parse_config(data: Any, base_dir: Path = Path("."), source: str = "config") -> MlmonConfig:

@@ -89,7 +89,7 @@ def create_metrics_app(exporter: Exporter) -> Flask:
     def metrics() -> Response:
         started = time.perf_counter()
         openmetrics = wants_openmetrics(request.headers.get("Accept", ""))
-        text = collect(exporter.store, exporter.stats, time.time()).render(openmetrics)
+        text = collect(exporter.store, exporter.stats, time.time(), exporter.snapshotter).render(openmetrics)
         text += process_metrics(openmetrics)
         if openmetrics:
             text += "# EOF\n"

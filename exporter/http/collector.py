@@ -15,6 +15,7 @@ from exporter.config.model import format_duration
 from exporter.http.exposition import Exposition, lines_for, series_prefix
 from exporter.http.drift_report import collect_drift
 from exporter.http.quality_report import collect_quality
+from exporter.state.snapshot import Snapshotter
 from exporter.state.store import QUALITY, StateStore, VersionState
 from exporter.http.exporter_stats import ExporterStats
 
@@ -52,7 +53,8 @@ def _bin_prefixes(state: VersionState, metric: c.Metric, prediction: bool) -> li
 def collect_version(state: VersionState, out: Exposition, now: float) -> None:
     model, version = state.model, state.version
     profile_hash = state.profile.short_hash if state.profile else ""
-    out.add_one(c.MODEL_INFO, (model.name, version, model.task, profile_hash), 1)
+    calibration = "isotonic" if state.model_quality.calibration is not None else "none"
+    out.add_one(c.MODEL_INFO, (model.name, version, model.task, profile_hash, calibration), 1)
     out.add_one(c.PREDICTIONS, (model.name, version), state.predictions)
     out.add_one(c.UNKNOWN_FEATURES, (model.name, version), state.unknown_features)
     rows = state.capture.rows if state.capture else (state.profile.rows if state.profile else 0)
@@ -110,7 +112,18 @@ def _ratio_lines(state: VersionState, metric: c.Metric, prediction: bool) -> lis
     return lines_for(_bin_prefixes(state, metric, prediction), ratios)
 
 
-def collect(store: StateStore, stats: ExporterStats, now: float) -> Exposition:
+def collect_snapshots(snapshotter: Snapshotter, out: Exposition) -> None:
+    for result, n in snapshotter.results.items():
+        out.add_one(c.STATE_SNAPSHOTS, (result,), n)
+    for result, n in snapshotter.restores.items():
+        out.add_one(c.STATE_RESTORES, (result,), n)
+    last = snapshotter.last
+    out.add_one(c.STATE_SNAPSHOT_DURATION, (), last.seconds if last else 0.0)
+    out.add_one(c.STATE_SNAPSHOT_BYTES, (), last.bytes if last else 0)
+    out.add_one(c.STATE_SNAPSHOT_TIMESTAMP, (), snapshotter.last_success)
+
+
+def collect(store: StateStore, stats: ExporterStats, now: float, snapshotter: Snapshotter | None = None) -> Exposition:
     out = Exposition()
     for state in store.snapshot():
         collect_version(state, out, now)
@@ -118,4 +131,6 @@ def collect(store: StateStore, stats: ExporterStats, now: float) -> Exposition:
         out.samples.setdefault(metric, [])
     collect_quality(store, out, now)
     stats.collect(out, store)
+    if snapshotter is not None:  # exporter.state_dir is set
+        collect_snapshots(snapshotter, out)
     return out

@@ -155,7 +155,10 @@ def evaluate(state: VersionState, now: float) -> list[WindowDrift] | None:
             mv = state.multivariate
             mv_counts = mv.window_counts(seconds, now) if mv is not None else None
         scored = score_window(ref, counts, config)
-        multivariate = multivariate_scores(mv.basis, mv_counts) if mv is not None and mv_counts is not None else None
+        multivariate = (
+            multivariate_scores(mv.basis.error_binning.reference_ratio, mv.basis.error_binning.reference_total, mv_counts)
+            if mv is not None and mv_counts is not None else None
+        )
         results.append(WindowDrift(seconds, counts, multivariate=multivariate, **scored))
     state.__dict__["drift_cache"] = (key, results)
     return results

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mlmon")
 
-LIMITS = ("request_bytes", "records_per_request", "versions_per_model", "label_value_length")
+LIMITS = ("request_bytes", "records_per_request", "versions_per_model", "new_versions_per_minute", "label_value_length")
 ENDPOINTS = ("predictions", "labels")
 
 
@@ -60,10 +60,11 @@ class ExporterStats:
                 for reason in REJECTION_REASONS:
                     out.add_one(c.RECORDS_REJECTED, (model, reason), self.rejected[(model, reason)])
             # Two limits are enforced elsewhere and counted there; they are summed in here so that
-            # one family answers "was any limit hit?".
+            # one family answers "was any limit hit?". versions_per_model counts evictions (here) and
+            # newcomers refused because no held version was idle long enough (limit_hit).
             hits = dict(self.limits)
             hits["label_value_length"] = sum(v for (_, r), v in self.rejected.items() if r == "model_version_too_long")
-            hits["versions_per_model"] = sum(store.evictions.values())
+            hits["versions_per_model"] += sum(store.evictions.values())  # evictions, plus newcomers refused
             for limit in LIMITS:
                 out.add_one(c.LIMIT_HITS, (limit,), hits[limit])
         for model, evicted in store.evictions.items():

@@ -16,7 +16,7 @@ from exporter import catalog as c
 from exporter.stats.bias import BIAS_METRICS, SEGMENT_METRICS, attribute_bias, segment_rates
 from exporter.config.model import ModelConfig, format_duration
 from exporter.ingest.decode import UNKNOWN_MODEL_LABEL
-from exporter.stats.estimation import estimated_metrics
+from exporter.stats.estimation import estimated_metrics, estimated_standard_errors
 from exporter.http.exposition import Exposition, format_value, series_prefix
 from exporter.state.label_store import EVICTION_REASONS, OUTCOMES
 from exporter.state.quality import CONFUSION, DELAY_BUCKETS, REGRESSION_SUMS, ModelQuality
@@ -145,6 +145,10 @@ def _collect_window(quality: ModelQuality, ids: tuple[str, str, str], seconds: i
                                       predicted[layout.score_sum_hist()])
         for name, value in estimates.items():
             _add(out, c.ESTIMATED_QUALITY, (*ids, name), value)
+        spread = predicted[layout.bernoulli_variance()]
+        errors = estimated_standard_errors(etp, efp, etn, efn, float(spread[0]), float(spread[1]), estimates["roc_auc"])
+        for name, value in errors.items():
+            _add(out, c.ESTIMATED_QUALITY_SE, (*ids, name), value)
         if cost is not None:
             _add(out, c.ESTIMATED_COST, ids, expected_cost(efn, efp, n_predicted, cost.false_negative,
                                                            cost.false_positive))

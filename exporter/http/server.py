@@ -16,23 +16,11 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from exporter.http.app import create_ingest_app, create_metrics_app
 from exporter.http.service import Exporter
 from exporter.config.model import MlmonConfig
-from exporter.profiles.profile import Profile
-from exporter.state.store import StateStore, check_profile
+from exporter.profiles.load import load_profiles
+from exporter.state.snapshot import FILE_NAME as SNAPSHOT_FILE, Snapshotter
+from exporter.state.store import StateStore
 
 log = logging.getLogger("mlmon")
-
-
-def load_profiles(config: MlmonConfig) -> dict[str, Profile]:
-    """Read and check every file reference; raises ProfileError naming the model and the fix."""
-    profiles = {}
-    for model in config.models:
-        path = config.reference_path(model)
-        if path is None:
-            continue
-        profile = Profile.read(path)
-        check_profile(profile, model)
-        profiles[model.name] = profile
-    return profiles
 
 
 def split_listen(listen: str) -> tuple[str, int]:
@@ -61,8 +49,23 @@ class RunningExporter:
             server.server_close()
         for thread in self.threads:
             thread.join(timeout=10)
+        if self.exporter.snapshotter is not None:  # after the listeners: nothing changes the state any more
+            self.exporter.snapshotter.stop()
 
 
+
+
+def start_snapshots(config: MlmonConfig, exporter: Exporter) -> Snapshotter | None:
+    """Restore the last snapshot (before any traffic) and save periodically, when exporter.state_dir is set."""
+    state_dir = config.state_dir()
+    if state_dir is None:
+        return None
+    snapshotter = Snapshotter(
+        state_dir / SNAPSHOT_FILE, exporter.store, {"stats": exporter.stats}, config.exporter.snapshot_interval
+    )
+    snapshotter.restore()
+    snapshotter.start()
+    return snapshotter
 
 
 def start(config: MlmonConfig, metrics_listen: str | None = None, ingest_listen: str | None = None) -> RunningExporter:
@@ -70,6 +73,7 @@ def start(config: MlmonConfig, metrics_listen: str | None = None, ingest_listen:
     # werkzeug logs every request; mlmon logs events worth knowing, not requests.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     exporter = Exporter(config, StateStore(config, load_profiles(config)))
+    exporter.snapshotter = start_snapshots(config, exporter)
     servers = []
     for listen, app in (
         (metrics_listen or config.exporter.metrics_listen, create_metrics_app(exporter)),

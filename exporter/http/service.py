@@ -7,7 +7,9 @@ from typing import Any
 from exporter.config.model import MlmonConfig
 from exporter.http.exporter_stats import ExporterStats
 from exporter.ingest.decode import BodyError, TooManyRecords, decode_body
+from exporter.state.snapshot import Snapshotter
 from exporter.state.store import StateStore
+from exporter.state.versions import VersionRefused
 
 
 class Exporter:
@@ -17,6 +19,7 @@ class Exporter:
         self.config = config
         self.store = store
         self.stats = ExporterStats([m.name for m in config.models])
+        self.snapshotter: Snapshotter | None = None  # set by the server when exporter.state_dir is configured
         self.ready = True
 
     def ingest_predictions(self, body: bytes, content_type: str) -> tuple[dict[str, Any], int]:
@@ -30,7 +33,12 @@ class Exporter:
         except BodyError as error:
             return {"error": str(error)}, 400
         for batch in decoded.batches:
-            self.store.ingest(batch)
+            try:
+                self.store.ingest(batch)
+            except VersionRefused as refusal:  # raised before the batch changed any state
+                decoded.rejections.extend(refusal.rejections(batch.indices))
+                if refusal.limit is not None:
+                    self.stats.limit_hit(refusal.limit)
         for rejection in decoded.rejections:
             self.stats.reject(rejection.model, rejection.reason)
         accepted = decoded.records - len(decoded.rejections)

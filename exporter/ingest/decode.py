@@ -19,7 +19,7 @@ import math
 import operator
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import orjson
 
@@ -38,6 +38,10 @@ REJECTION_REASONS = (
     "invalid_prediction",     # prediction of the wrong type for the model
     "invalid_id",             # `id` present but not a string or integer
     "invalid_timestamp",      # `timestamp` present but not unix seconds or RFC 3339
+    # A new model_version the state may not hold (exporter/state/versions.py):
+    "version_not_allowed",    # outside models[].versions.allow / pattern
+    "version_rate_limited",   # over models[].versions.max_new_per_minute
+    "too_many_versions",      # at max_versions_per_model, and no held version idle for evict_idle_after
 )
 UNKNOWN_MODEL_LABEL = "__unknown__"
 VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+\-]*")
@@ -72,6 +76,7 @@ class Batch:
     labels: list[Any] = field(default_factory=list)
     segments: list[Any] = field(default_factory=list)
     unknown_features: int = 0
+    indices: Sequence[int] = ()  # the records' positions in the body, to reject a refused batch record by record
 
     @property
     def size(self) -> int:
@@ -182,7 +187,7 @@ def check_timestamp(value: Any) -> float | None:
 
 def group_records(records: list[Any], config: MlmonConfig, rejections: list[Rejection]) -> Decoded:
     """Validate records one by one (cheap checks only) and group the good ones per model/version."""
-    groups: dict[tuple[str, str], tuple[ModelConfig, list[dict[str, Any]], list[Any]]] = {}
+    groups: dict[tuple[str, str], tuple[ModelConfig, list[dict[str, Any]], list[Any], list[int]]] = {}
     max_len = config.exporter.max_label_value_length
     models = {m.name: m for m in config.models}
     for index, record in enumerate(records):
@@ -212,10 +217,13 @@ def group_records(records: list[Any], config: MlmonConfig, rejections: list[Reje
         key = (name, str(record["model_version"]))
         group = groups.get(key)
         if group is None:
-            group = groups[key] = (model, [], [])
+            group = groups[key] = (model, [], [], [])
         group[1].append(record)
         group[2].append(prediction)
-    batches = [_to_batch(model, version, recs, preds) for (_, version), (model, recs, preds) in groups.items()]
+        group[3].append(index)
+    batches = [
+        _to_batch(model, version, recs, preds, indices) for (_, version), (model, recs, preds, indices) in groups.items()
+    ]
     return Decoded(batches, rejections, len(records))
 
 
@@ -255,7 +263,9 @@ def _transpose(feature_dicts: list[dict[str, Any]], names: list[str]) -> tuple[d
     return columns, sum(map(len, feature_dicts)) - len(feature_dicts) * len(names)
 
 
-def _to_batch(model: ModelConfig, version: str, records: list[dict[str, Any]], predictions: list[Any]) -> Batch:
+def _to_batch(
+    model: ModelConfig, version: str, records: list[dict[str, Any]], predictions: list[Any], indices: list[int]
+) -> Batch:
     feature_dicts = [r["features"] for r in records]
     names = [f.name for f in model.features]
     fast = _transpose(feature_dicts, names)
@@ -275,6 +285,7 @@ def _to_batch(model: ModelConfig, version: str, records: list[dict[str, Any]], p
         labels=[r.get("label") for r in records],
         segments=[r.get("segments") for r in records],
         unknown_features=unknown,
+        indices=indices,
     )
 
 
@@ -342,5 +353,6 @@ def decode_columnar(document: dict[str, Any], config: MlmonConfig, max_records: 
         labels=select(optional["labels"]),
         segments=select(optional["segments"]),
         unknown_features=len(unknown_columns) * len(keep),
+        indices=keep,
     )
     return Decoded([batch] if keep else [], rejections, count)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import orjson
 from exporter.config.model import ModelConfig
 from exporter.profiles.profile import Binning, Profile, ProfileError, categorical_binning, numeric_binning
 from exporter.profiles.pca import EXTRAS_KEY as PCA_KEY, fit_pca
+from exporter.stats.calibration import EXTRAS_KEY as CALIBRATION_KEY, REFERENCE_QUALITY_KEY, fit_isotonic, reference_quality
 
 CHUNK_ROWS = 50_000
 TRUE_TEXT = {"true", "1", "yes", "t", "y"}
@@ -103,7 +104,9 @@ def _rows_parquet(path: Path) -> Iterator[list[dict[str, Any]]]:
         yield batch.to_pylist()
 
 
-def read_chunks(path: Path, model: ModelConfig, progress: bool) -> Iterator[list[dict[str, Any]]]:
+def read_chunks(path: Path, prediction_name: str, progress: bool) -> Iterator[list[dict[str, Any]]]:
+    """Rows of a CSV, JSON-lines or Parquet file in chunks of dicts (also what `mlmon labels send` reads);
+    mlmon prediction records in JSON lines are flattened, their prediction named `prediction_name`."""
     suffix = "".join(path.suffixes[-2:]).lower()
     if suffix.endswith(".parquet"):
         yield from _rows_parquet(path)
@@ -116,7 +119,7 @@ def read_chunks(path: Path, model: ModelConfig, progress: bool) -> Iterator[list
     ) as bar:
         handle = io.TextIOWrapper(raw, encoding="utf-8", newline="")
         last = 0
-        chunks = _rows_csv(handle) if suffix.endswith(".csv") else _rows_jsonl(handle, model.prediction.name)
+        chunks = _rows_csv(handle) if suffix.endswith(".csv") else _rows_jsonl(handle, prediction_name)
         for chunk in chunks:
             position = raw.tell()
             bar.update(position - last)
@@ -155,8 +158,51 @@ class Reservoir:
         self.seen += n - head
 
 
-def build_profile(path: str | Path, model: ModelConfig, sample_rows: int = 1_000_000, progress: bool = False) -> Profile:
-    """Stream `path` and return the model's reference profile."""
+MIN_CALIBRATION_ROWS = 100
+
+
+def _silent(message: str) -> None:
+    pass
+
+
+def _binary_labels(values: list[Any]) -> np.ndarray:
+    """Reference labels of a binary model as 1.0 / 0.0 (1, "1", true, "yes"...); anything else NaN."""
+    out = np.full(len(values), np.nan)
+    for i, value in enumerate(values):
+        text = str(value).strip().lower() if value is not None else ""
+        if text in TRUE_TEXT or text in ("1", "1.0"):
+            out[i] = 1.0
+        elif text in FALSE_TEXT or text in ("0", "0.0"):
+            out[i] = 0.0
+    return out
+
+
+def calibration_extras(model: ModelConfig, scores: np.ndarray, labels: np.ndarray, say: Callable[[str], None]) -> dict[str, Any]:
+    """The calibration map of a binary model's scores and the reference's realised quality (profile extras)."""
+    if model.task != "binary_classification":
+        say(f"note: --label-column: calibration is built for binary classification; {model.task} keeps raw estimates")
+        return {}
+    scores = np.asarray(scores, dtype=np.float64)
+    usable = np.isfinite(scores) & np.isfinite(labels)
+    if usable.sum() < MIN_CALIBRATION_ROWS:
+        say(f"note: only {int(usable.sum())} rows with a score and a label; no calibration (needs {MIN_CALIBRATION_ROWS})")
+        return {}
+    calibration = fit_isotonic(scores[usable], labels[usable])
+    quality = reference_quality(scores, labels, model.quality.decision_threshold)
+    say(f"calibration: {len(calibration.x)} knots from {calibration.rows} labelled rows "
+        f"(compression tolerance {calibration.tolerance:.2g}); reference accuracy {quality.get('accuracy', float('nan')):.4f}")
+    return {CALIBRATION_KEY: calibration.to_json(), REFERENCE_QUALITY_KEY: quality}
+
+
+def build_profile(
+    path: str | Path, model: ModelConfig, sample_rows: int = 1_000_000, progress: bool = False,
+    say: Callable[[str], None] = _silent, label_column: str | None = None,
+) -> Profile:
+    """Stream `path` and return the model's reference profile.
+
+    `say` gets one line per phase and one per surprise (a feature that got fewer bins than asked),
+    so a build in a CI log is not silent where the progress bar (a terminal only) cannot show it.
+    """
     path = Path(path)
     if not path.exists():
         raise ProfileError(f"{path}: no such file")
@@ -164,9 +210,11 @@ def build_profile(path: str | Path, model: ModelConfig, sample_rows: int = 1_000
     reservoir = Reservoir(sample_rows)
     rows = 0
     missing = np.zeros(len(specs), dtype=np.int64)
-    for chunk in read_chunks(path, model, progress):
+    for chunk in read_chunks(path, model.prediction.name, progress):
         if rows == 0:
             absent = [name for name, _ in specs if name not in chunk[0]]
+            if label_column is not None and label_column not in chunk[0]:
+                absent.append(label_column)
             if absent:
                 raise ProfileError(f"{path}: no column(s) {', '.join(absent)} (the config's feature and prediction names)")
         columns = []
@@ -175,15 +223,21 @@ def build_profile(path: str | Path, model: ModelConfig, sample_rows: int = 1_000
             column = _numeric(raw) if kind == "numeric" else _category(raw, kind)
             missing[i] += int(np.isnan(column).sum()) if kind == "numeric" else int(sum(v is None for v in column))
             columns.append(column)
+        if label_column is not None:  # row-aligned with the scores in the reservoir
+            columns.append(_binary_labels([row.get(label_column) for row in chunk]))
         reservoir.add(columns)
         rows += len(chunk)
     if rows == 0 or reservoir.columns is None:
         raise ProfileError(f"{path}: no rows")
+    say(f"read {rows} rows; binning {len(specs)} columns from a sample of {len(reservoir.columns[0])}")
     binnings: list[Binning] = []
     configs = [*model.features, model.prediction]
     for (name, kind), column, config, absent in zip(specs, reservoir.columns, configs, missing):
         if kind == "numeric":
             binning = numeric_binning(name, column[~np.isnan(column.astype(float))], config.bins)
+            if binning.n_bins - 2 < config.bins:  # repeated quantiles merge: few distinct values
+                say(f"note: {name}: {binning.n_bins - 2} bins instead of the {config.bins} asked for "
+                    "(repeated quantiles of a feature with few distinct values are merged)")
         else:
             top_k = getattr(config, "max_categories", None) or len(getattr(config, "classes", None) or ()) or 50
             values = [v for v in column if v is not None]
@@ -191,11 +245,15 @@ def build_profile(path: str | Path, model: ModelConfig, sample_rows: int = 1_000
         binning.stats["missing"] = int(absent)
         binnings.append(binning)
     features = {b.name: b for b in binnings[:-1]}
-    # Multivariate drift (exporter/stats/multivariate.py): a PCA basis of the numeric features, fitted
+    # Multivariate drift (exporter/profiles/pca.py): a PCA basis of the numeric features, fitted
     # on the same row-aligned reservoir, stored with the reference error distribution.
     numeric = [i for i, f in enumerate(model.features) if f.type == "numeric"]
+    if len(numeric) >= 2:
+        say(f"fitting the PCA basis of {len(numeric)} numeric features for multivariate drift")
     basis = fit_pca(np.column_stack([reservoir.columns[i].astype(float) for i in numeric]), [specs[i][0] for i in numeric]) \
         if len(numeric) >= 2 else None
     extras = {PCA_KEY: basis.to_json()} if basis is not None else {}
+    if label_column is not None:
+        extras.update(calibration_extras(model, reservoir.columns[len(specs) - 1], reservoir.columns[-1], say))
     profile = Profile(model.name, rows, features, binnings[-1], extras=extras, source=path.name)
     return profile

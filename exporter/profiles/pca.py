@@ -29,7 +29,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from exporter.profiles.profile import Binning, Profile, numeric_binning
+from exporter.profiles.profile import Binning, Profile, ProfileError, numeric_binning
 
 EXTRAS_KEY = "pca"
 MIN_ROWS = 50  # fewer complete reference rows than this give no stable basis: no multivariate drift
@@ -63,14 +63,36 @@ class PcaBasis:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> PcaBasis:
-        return cls(
-            tuple(data["features"]),
-            np.asarray(data["mean"], dtype=np.float64),
-            np.asarray(data["scale"], dtype=np.float64),
-            np.asarray(data["components"], dtype=np.float64).reshape(-1, len(data["features"])),
-            Binning.from_json("__pca_error__", data["error"]),
-        )
+    def from_json(cls, data: Any) -> PcaBasis:
+        """The basis from a profile's extras, shape and values checked: a bad basis would fail every ingest."""
+        if not isinstance(data, dict):
+            raise ProfileError("extras.pca must be an object")
+        features = data.get("features")
+        if not isinstance(features, list) or len(features) < 2 or not all(isinstance(f, str) for f in features):
+            raise ProfileError("extras.pca.features must list at least 2 feature names")
+        d = len(features)
+        mean, scale, components = (_matrix(data.get(key), key) for key in ("mean", "scale", "components"))
+        if mean.shape != (d,) or scale.shape != (d,):
+            raise ProfileError(f"extras.pca: mean and scale must hold {d} numbers, one per feature")
+        if components.ndim != 2 or components.shape[1] != d or not 1 <= components.shape[0] < d:
+            raise ProfileError(f"extras.pca.components must be k x {d} with 1 <= k < {d}")
+        if not (scale > 0).all():
+            raise ProfileError("extras.pca.scale must be positive")
+        error_binning = Binning.from_json("extras.pca.error", data.get("error"))
+        if error_binning.kind != "numeric":
+            raise ProfileError("extras.pca.error must be a numeric binning")
+        return cls(tuple(features), mean, scale, components, error_binning)
+
+
+def _matrix(value: Any, key: str) -> np.ndarray:
+    """A finite float array from nested JSON lists; ragged or non-numeric lists are refused."""
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ProfileError(f"extras.pca.{key} must be numbers (a list, or a list of equal-length lists)") from None
+    if not np.isfinite(array).all():
+        raise ProfileError(f"extras.pca.{key} must be finite")
+    return array
 
 
 def fit_pca(matrix: np.ndarray, features: Sequence[str], explained: float = EXPLAINED) -> PcaBasis | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -54,7 +55,8 @@ class Binning:
 
     def __post_init__(self) -> None:
         if self.kind == "numeric":
-            assert self.edges is not None and len(self.edges) >= 2
+            if self.edges is None or len(self.edges) < 2:
+                raise ProfileError(f"{self.name}: a numeric binning needs at least 2 edges")
             expected = len(self.edges) + 1
         else:
             expected = len(self.categories) + 1
@@ -128,20 +130,58 @@ class Binning:
         return data
 
     @classmethod
-    def from_json(cls, name: str, data: dict[str, Any]) -> Binning:
-        try:
-            kind = data["type"]
-            counts = np.asarray(data["counts"], dtype=np.int64)
-            if kind == "numeric":
-                edges = np.asarray(data["edges"], dtype=np.float64)
-                if np.any(np.diff(edges) <= 0):
-                    raise ProfileError(f"{name}: edges must be strictly increasing")
-                return cls(name, kind, counts, edges=edges, stats=data.get("stats", {}))
-            if kind in ("categorical", "boolean"):
-                return cls(name, kind, counts, categories=tuple(map(str, data["categories"])), stats=data.get("stats", {}))
-        except (KeyError, TypeError, ValueError) as error:
-            raise ProfileError(f"{name}: malformed ({error})") from None
-        raise ProfileError(f"{name}: unknown type {kind!r}")
+    def from_json(cls, name: str, data: Any) -> Binning:
+        """A binning from its JSON form, checked value by value: a bad profile is refused, never served."""
+        if not isinstance(data, dict):
+            raise ProfileError(f"{name}: must be an object with `type`, `counts` and `edges` or `categories`")
+        kind = data.get("type")
+        if kind not in ("numeric", "categorical", "boolean"):
+            raise ProfileError(f"{name}: unknown type {str(kind)[:32]!r}")
+        counts = _counts(name, data.get("counts"))
+        stats = _stats(name, data.get("stats", {}))
+        if kind == "numeric":
+            return cls(name, kind, counts, edges=_edges(name, data.get("edges")), stats=stats)
+        return cls(name, kind, counts, categories=_categories(name, data.get("categories")), stats=stats)
+
+
+def _counts(name: str, value: Any) -> np.ndarray:
+    """Reference counts: a list of non-negative integers (a negative count makes every ratio meaningless)."""
+    if not isinstance(value, list) or not all(type(c) is int for c in value):
+        raise ProfileError(f"{name}: counts must be a list of integers")
+    if any(c < 0 or c >= 2**62 for c in value):
+        raise ProfileError(f"{name}: counts must be non-negative (and below 2^62)")
+    return np.asarray(value, dtype=np.int64)
+
+
+def _edges(name: str, value: Any) -> np.ndarray:
+    """Bin edges: at least two finite numbers, strictly increasing (np.searchsorted needs sorted edges)."""
+    if not isinstance(value, list) or not all(type(e) in (int, float) for e in value):
+        raise ProfileError(f"{name}: edges must be a list of numbers")
+    edges = np.asarray(value, dtype=np.float64)
+    if len(edges) < 2:
+        raise ProfileError(f"{name}: edges must hold at least 2 values (min and max), got {len(edges)}")
+    if not np.isfinite(edges).all():
+        raise ProfileError(f"{name}: edges must be finite (no NaN or Infinity)")
+    if np.any(np.diff(edges) <= 0):
+        raise ProfileError(f"{name}: edges must be strictly increasing")
+    return edges
+
+
+def _categories(name: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
+        raise ProfileError(f"{name}: categories must be a list of strings")
+    if len(set(value)) != len(value):
+        raise ProfileError(f"{name}: categories must be distinct")
+    return tuple(value)
+
+
+def _stats(name: str, value: Any) -> dict[str, float]:
+    """Summary stats (the drift report reads `std` as the reference spread): finite numbers by name."""
+    if not isinstance(value, dict) or not all(
+        type(v) is int or (type(v) is float and math.isfinite(v)) for v in value.values()
+    ):
+        raise ProfileError(f"{name}: stats must be an object of finite numbers")
+    return value
 
 
 def numeric_binning(name: str, values: np.ndarray, bins: int) -> Binning:
@@ -226,21 +266,31 @@ class Profile:
         Path(path).write_text(json.dumps(self.to_json(), indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Profile:
+    def from_json(cls, data: Any) -> Profile:
         if not isinstance(data, dict) or data.get("mlmon_profile") != PROFILE_FORMAT:
             raise ProfileError(f"not an mlmon profile of format {PROFILE_FORMAT} (missing 'mlmon_profile': 1)")
-        try:
-            prediction = dict(data["prediction"])
-            profile = cls(
-                model=str(data["model"]),
-                rows=int(data["rows"]),
-                features={n: Binning.from_json(n, f) for n, f in data["features"].items()},
-                prediction=Binning.from_json(prediction.pop("name"), prediction),
-                extras=data.get("extras", {}),
-                source=data.get("source", ""),
-            )
-        except (KeyError, TypeError, ValueError) as error:
-            raise ProfileError(f"malformed profile: {error}") from None
+        features, prediction = data.get("features"), data.get("prediction")
+        if not isinstance(features, dict):
+            raise ProfileError("malformed profile: `features` must be an object {name: binning}")
+        if not isinstance(prediction, dict) or not isinstance(prediction.get("name"), str):
+            raise ProfileError("malformed profile: `prediction` must be an object with a `name`")
+        rows, model = data.get("rows"), data.get("model")
+        if type(rows) is not int or rows < 0:
+            raise ProfileError("malformed profile: `rows` must be a non-negative integer")
+        if not isinstance(model, str):
+            raise ProfileError("malformed profile: `model` must be a string")
+        extras, source = data.get("extras", {}), data.get("source", "")
+        if not isinstance(extras, dict) or not isinstance(source, str):
+            raise ProfileError("malformed profile: `extras` must be an object and `source` a string")
+        prediction = dict(prediction)
+        profile = cls(
+            model=model,
+            rows=rows,
+            features={str(n): Binning.from_json(str(n), f) for n, f in features.items()},
+            prediction=Binning.from_json(prediction.pop("name"), prediction),
+            extras=extras,
+            source=source,
+        )
         stored = data.get("content_hash")
         if stored and stored != profile.content_hash:
             raise ProfileError("content_hash does not match the content (edited by hand? rebuild the profile)")
@@ -248,12 +298,13 @@ class Profile:
 
     @classmethod
     def read(cls, path: str | Path) -> Profile:
+        """A profile from a file, for tools and tests; `mlmon serve` reads through exporter/profiles/load.py."""
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except OSError as error:
             raise ProfileError(f"{path}: cannot read ({error.strerror})") from None
-        except json.JSONDecodeError as error:
-            raise ProfileError(f"{path}: not JSON ({error})") from None
+        except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError, deep nesting
+            raise ProfileError(f"{path}: not JSON ({str(error)[:200]})") from None
         try:
             return cls.from_json(data)
         except ProfileError as error:

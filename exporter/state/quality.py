@@ -26,6 +26,7 @@ from exporter.stats.bias import SegmentCodec
 from exporter.config.model import ModelConfig
 from exporter.stats.quality_math import LOG_LOSS_EPS
 from exporter.state.windows import WindowRing
+from exporter.stats.calibration import Calibration
 
 CONFUSION = ("tp", "fp", "tn", "fn")
 REGRESSION_SUMS = ("over", "under", "squared", "ape", "nonzero", "label_pos", "label_neg", "label_squared")
@@ -85,9 +86,10 @@ class QualityLayout:
         return slice(start, start + 4 * self.codec.width)
 
     # predicted vector (binary only): expected tp, fp, tn, fn | bin counts | bin score sums | segment n, positive
+    # | sum of q(1 - q) over predicted positives and negatives (the variance of the realised TP and FN)
     @property
     def predicted_width(self) -> int:
-        return 4 + 2 * self.bins + 2 * self.codec.width if self.task == "binary_classification" else 0
+        return 4 + 2 * self.bins + 2 * self.codec.width + 2 if self.task == "binary_classification" else 0
 
     def count_hist(self) -> slice:
         return slice(4, 4 + self.bins)
@@ -99,12 +101,19 @@ class QualityLayout:
         start = 4 + 2 * self.bins
         return slice(start, start + 2 * self.codec.width)
 
+    def bernoulli_variance(self) -> slice:
+        start = 4 + 2 * self.bins + 2 * self.codec.width
+        return slice(start, start + 2)
+
 
 class ModelQuality:
     """The quality state of one model version. Thread-safe; every update is a few numpy calls."""
 
-    def __init__(self, model: ModelConfig, slots: int) -> None:
+    def __init__(self, model: ModelConfig, slots: int, calibration: Calibration | None = None) -> None:
         self.model = model
+        # Scores become probabilities through the reference's calibration map before estimation (CBPE);
+        # None: the raw scores are taken as probabilities (no labelled reference).
+        self.calibration = calibration
         self.layout = QualityLayout.of(model)
         self.threshold = model.quality.decision_threshold
         self.edges = score_edges(self.layout.bins)
@@ -145,15 +154,18 @@ class ModelQuality:
             return
         layout = self.layout
         p = np.clip(np.asarray(scores, dtype=np.float64), 0.0, 1.0)
-        positive = p >= self.threshold
+        positive = p >= self.threshold  # the model's own decision is made on the raw score
+        q = self.calibration(p) if self.calibration is not None else p  # P(label = 1 | score)
         vector = np.zeros(layout.predicted_width)
-        vector[0] = p[positive].sum()
-        vector[1] = (1 - p[positive]).sum()
-        vector[2] = (1 - p[~positive]).sum()
-        vector[3] = p[~positive].sum()
-        bins = self.score_bins(p)
+        vector[0] = q[positive].sum()
+        vector[1] = (1 - q[positive]).sum()
+        vector[2] = (1 - q[~positive]).sum()
+        vector[3] = q[~positive].sum()
+        spread = q * (1 - q)
+        vector[layout.bernoulli_variance()] = spread[positive].sum(), spread[~positive].sum()
+        bins = self.score_bins(p)  # ranked by the raw score; calibration is monotone, so the order is the same
         vector[layout.count_hist()] = np.bincount(bins, minlength=layout.bins)
-        vector[layout.score_sum_hist()] = np.bincount(bins, weights=p, minlength=layout.bins)
+        vector[layout.score_sum_hist()] = np.bincount(bins, weights=q, minlength=layout.bins)
         if layout.codec.width:
             columns = layout.codec.columns(segment_codes) * 2
             selection = np.bincount(columns.ravel(), minlength=2 * layout.codec.width)

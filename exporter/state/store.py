@@ -3,7 +3,7 @@
 All bins of a version (every feature's, then the prediction's) live in one flat vector, so a
 batch becomes one ``np.bincount`` and one vector add per window. Nothing here grows with
 traffic: the state is O(features x bins x window slots) per version, and versions per model are
-capped (the least recently seen is evicted and the eviction counted).
+capped; which versions may be created or evicted is decided in exporter/state/versions.py.
 """
 
 from __future__ import annotations
@@ -22,10 +22,12 @@ from exporter.config.model import CaptureReference, MlmonConfig, ModelConfig
 from exporter.ingest.decode import Batch
 from exporter.state.label_store import LabelStore
 from exporter.state.labels import observe_batch
-from exporter.profiles.profile import Binning, Profile, ProfileError, categorical_binning, numeric_binning
+from exporter.profiles.profile import Binning, Profile, categorical_binning, numeric_binning
 from exporter.state.quality import ModelQuality
 from exporter.state.multivariate import MultivariateState
+from exporter.state.versions import NewVersionBudget, admission_problem, evictable, rate_limited
 from exporter.state.windows import WindowRing
+from exporter.stats.calibration import EXTRAS_KEY as CALIBRATION_KEY, Calibration
 
 log = logging.getLogger("mlmon")
 
@@ -54,17 +56,10 @@ class Layout:
         return slice(int(self.offsets[column]), int(self.offsets[column + 1]))
 
 
-def check_profile(profile: Profile, model: ModelConfig) -> None:
-    """A profile must describe exactly the configured features with the configured types."""
-    for feature in model.features:
-        binning = profile.features.get(feature.name)
-        if binning is None:
-            raise ProfileError(f"profile of {profile.model!r} has no feature {feature.name!r}; rebuild it")
-        if binning.kind != feature.type:
-            raise ProfileError(f"feature {feature.name!r} is {feature.type} in the config, {binning.kind} in the profile")
-    expected = "numeric" if model.prediction.type == "numeric" else "categorical"
-    if profile.prediction.kind != expected:
-        raise ProfileError(f"prediction is {expected} in the config, {profile.prediction.kind} in the profile")
+def calibration_of(profile: Profile | None) -> Calibration | None:
+    """The score calibration map a profile built with --label-column carries, else None."""
+    data = profile.extras.get(CALIBRATION_KEY) if profile is not None else None
+    return Calibration.from_json(data) if data else None
 
 
 def prediction_sums(values: np.ndarray) -> np.ndarray:
@@ -129,7 +124,8 @@ class VersionState:
         self.prediction_sums = np.zeros(2, dtype=np.float64)
         self.prediction_values = 0
         self.window_samples = [WindowRing(s, self.slots, 0) for s in self.window_seconds]
-        self.model_quality = ModelQuality(self.model, self.slots)  # labels, performance, estimates, bias
+        # labels, performance, estimates (with the profile's calibration map when it has one), bias
+        self.model_quality = ModelQuality(self.model, self.slots, calibration_of(self.profile))
         self.layout: Layout | None = None
         self.multivariate: MultivariateState | None = None  # PCA error histograms (exporter/stats/multivariate.py)
         if self.profile is not None:
@@ -223,38 +219,52 @@ class StateStore:
         self.clock = clock
         self.versions: dict[str, OrderedDict[str, VersionState]] = {m.name: OrderedDict() for m in config.models}
         self.evictions = {m.name: 0 for m in config.models}
+        now = clock()
+        self.new_version_budget = {m.name: NewVersionBudget(m.versions.max_new_per_minute, now) for m in config.models}
         self.lock = threading.Lock()
         # Predictions waiting for their labels, shared by all models (ids are unique per exporter).
         self.labels = LabelStore(config.exporter.max_pending_predictions, config.exporter.label_ttl)
 
     def version_state(self, model: ModelConfig, version: str) -> VersionState:
-        """The state of a version, created on first sight; may evict the least recently seen version."""
+        """The state of a version, created on first sight within the rules of exporter/state/versions.py.
+
+        Raises VersionRefused, before any state changes, when a new version is not allowed, over
+        the new-version budget, or would have to evict a version that is still receiving traffic.
+        """
+        now = self.clock()
         with self.lock:
             versions = self.versions[model.name]
             state = versions.get(version)
             if state is not None:
-                versions.move_to_end(version)
+                versions.move_to_end(version)  # kept in order of last sight: the first is the most idle
+                state.last_seen = now
                 return state
-            if len(versions) >= self.config.exporter.max_versions_per_model:
-                evicted, _ = versions.popitem(last=False)
+            cap = self.config.exporter.max_versions_per_model
+            victim = evictable(versions, model.versions.evict_idle_after, now) if len(versions) >= cap else None
+            refusal = admission_problem(model, version, len(versions), cap, has_room=victim is not None)
+            if refusal is None and not self.new_version_budget[model.name].take(now):
+                refusal = rate_limited(model)
+            if refusal is not None:
+                raise refusal
+            if victim is not None:
+                idle = now - versions.pop(victim).last_seen
                 self.evictions[model.name] += 1
-                log.warning(
-                    "model %s: evicted version %s to stay within max_versions_per_model=%d",
-                    model.name, evicted, self.config.exporter.max_versions_per_model,
-                )
-            state = self._new_state(model, version)
+                log.warning("model %s: evicted version %s (idle %.0f s) to make room for version %s",
+                            model.name, victim, idle, version)
+            state = self._new_state(model, version, now)
             versions[version] = state
             log.info("model %s: first record of version %s", model.name, version)
             return state
 
-    def _new_state(self, model: ModelConfig, version: str) -> VersionState:
+    def _new_state(self, model: ModelConfig, version: str, now: float | None = None) -> VersionState:
+        now = self.clock() if now is None else now  # a snapshot restore overwrites last_seen afterwards
         windows = tuple(model.drift.windows)
         slots = self.config.exporter.window_slots
         if isinstance(model.reference, CaptureReference):
-            state = VersionState(model, version, windows, slots)
+            state = VersionState(model, version, windows, slots, last_seen=now)
             state.capture = ReferenceCapture(model, model.reference.capture)
             return state
-        return VersionState(model, version, windows, slots, profile=self.profiles[model.name])
+        return VersionState(model, version, windows, slots, profile=self.profiles[model.name], last_seen=now)
 
     def ingest(self, batch: Batch) -> None:
         now = self.clock()

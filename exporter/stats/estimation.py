@@ -56,3 +56,44 @@ def estimated_metrics(
     out = {name: ratios[name] for name in ESTIMATED_METRICS if name in ratios}
     out["roc_auc"] = estimated_auc(bin_counts, bin_score_sums)
     return out
+
+
+def hanley_mcneil_se(auc: float, positives: float, negatives: float) -> float:
+    """Standard error of an ROC AUC measured on `positives` and `negatives` (Hanley & McNeil, 1982)."""
+    if not (positives > 1 and negatives > 1) or not np.isfinite(auc):
+        return float("nan")
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    variance = (auc * (1 - auc) + (positives - 1) * (q1 - auc * auc) + (negatives - 1) * (q2 - auc * auc)) / (
+        positives * negatives
+    )
+    return float(np.sqrt(max(variance, 0.0)))
+
+
+def estimated_standard_errors(
+    etp: float, efp: float, etn: float, efn: float, var_positive: float, var_negative: float, auc: float
+) -> dict[str, float]:
+    """How far the realised metric of the window may be from the estimate when the calibrated scores are right.
+
+    Given the scores, each predicted positive is a true positive with probability q, so the realised
+    TP is a sum of Bernoulli(q) with mean `etp` and variance `var_positive` = sum q(1-q) over predicted
+    positives; likewise FN over the predicted negatives. The predicted counts are known exactly.
+    accuracy and precision are linear in TP and FN; recall and F1 use the delta method; ROC AUC uses
+    Hanley & McNeil with the expected class counts. NaN where the metric is undefined.
+    """
+    predicted_pos, predicted_neg = etp + efp, etn + efn
+    n = predicted_pos + predicted_neg
+    out = {name: float("nan") for name in ESTIMATED_METRICS}
+    if n > 0:
+        out["accuracy"] = float(np.sqrt(var_positive + var_negative) / n)
+    if predicted_pos > 0:
+        out["precision"] = float(np.sqrt(var_positive) / predicted_pos)
+    actual_pos = etp + efn
+    if actual_pos > 0:
+        out["recall"] = float(np.sqrt(efn**2 * var_positive + etp**2 * var_negative) / actual_pos**2)
+    denominator = predicted_pos + etp + efn
+    if denominator > 0:
+        out["f1"] = float(
+            2 * np.sqrt((predicted_pos + efn) ** 2 * var_positive + etp**2 * var_negative) / denominator**2
+        )
+    out["roc_auc"] = hanley_mcneil_se(auc, actual_pos, n - actual_pos)
+    return out

@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from exporter.profiles.pca import PcaBasis
 from exporter.stats import drift
 
 
-def multivariate_scores(basis: PcaBasis, counts: np.ndarray) -> tuple[float, float, int]:
-    """(PSI, KS p-value, N) of a window's error histogram against the reference's."""
-    binning = basis.error_binning
-    seg = drift.Segments.of_sizes([binning.n_bins])
+def multivariate_scores(reference_ratio: np.ndarray, reference_total: float, counts: np.ndarray) -> tuple[float, float, int]:
+    """(PSI, KS p-value, N) of a window's error histogram against the reference's fractions and size."""
+    seg = drift.Segments.of_sizes([len(reference_ratio)])
     q, n = drift.fractions(counts, seg)
-    p = binning.reference_ratio
-    score = drift.psi(p, q, seg)[0]
-    ks = drift.ks(p, q, seg, np.array([float(binning.reference_total)]), n)
+    score = drift.psi(reference_ratio, q, seg)[0]
+    ks = drift.ks(reference_ratio, q, seg, np.array([float(reference_total)]), n)
     return float(score), float(ks.p_value[0]), int(n[0])

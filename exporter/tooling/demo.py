@@ -39,6 +39,8 @@ class DemoOptions:
     version: str = "v1"
     label_delay: float = 20.0     # seconds before ground truth arrives for a prediction
     label_share: float = 0.8      # share of predictions that ever get a label
+    prometheus_port: int | None = None    # --stack: fixed ports, else free ones
+    alertmanager_port: int | None = None
     metrics_listen: str | None = None  # override the config's listeners (tests use port 0)
     ingest_listen: str | None = None
 
@@ -72,7 +74,8 @@ def run_demo(config: MlmonConfig, options: DemoOptions, out=sys.stdout, render: 
         if render is not None and webhook is not None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mlmon-stack-")))
             local = stack.enter_context(
-                run_stack(config, render, [f"127.0.0.1:{running.metrics_port}"], workdir, webhook)
+                run_stack(config, render, [f"127.0.0.1:{running.metrics_port}"], workdir, webhook,
+                          options.prometheus_port, options.alertmanager_port)
             )
             print(f"  prometheus:   {local.prometheus.url} (rules loaded: try ALERTS)", file=out)
             print(f"  alertmanager: {local.alertmanager.url}; alerts are printed here as they arrive", file=out)

@@ -96,11 +96,11 @@ class LocalServer:
 
     binary_name = ""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
         self.binary = find_binary(self.binary_name)
         self.workdir = workdir / self.binary_name
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = port or free_port()  # a fixed port when the user asked for one (`mlmon demo --stack`)
         self.address = f"127.0.0.1:{self.port}"
         self.url = f"http://{self.address}"
 
@@ -132,8 +132,9 @@ class PrometheusProcess(LocalServer):
         rule_files: Sequence[Path] = (),
         alertmanager: str | None = None,
         interval: str = "1s",
+        port: int | None = None,
     ) -> None:
-        super().__init__(workdir)
+        super().__init__(workdir, port)
         config: dict[str, Any] = {
             "global": {"scrape_interval": interval, "evaluation_interval": interval},
             "rule_files": [str(p) for p in rule_files],
@@ -169,8 +170,8 @@ class AlertmanagerProcess(LocalServer):
 
     binary_name = "prometheus-alertmanager"
 
-    def __init__(self, workdir: Path, config_path: Path) -> None:
-        super().__init__(workdir)
+    def __init__(self, workdir: Path, config_path: Path, port: int | None = None) -> None:
+        super().__init__(workdir, port)
         self.process = self._process([
             f"--config.file={config_path}",
             f"--storage.path={self.workdir / 'data'}",

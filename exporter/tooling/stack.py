@@ -68,6 +68,8 @@ def run_stack(
     scrape_targets: list[str],
     workdir: Path,
     webhook: WebhookReceiver,
+    prometheus_port: int | None = None,
+    alertmanager_port: int | None = None,
 ) -> Iterator[RunningStack]:
     """Write the generated files for `config`, then run Alertmanager and Prometheus until the block exits."""
     files = render(config)
@@ -76,10 +78,10 @@ def run_stack(
         (workdir / name).write_text(files[name], encoding="utf-8")
     with contextlib.ExitStack() as stack:
         stack.enter_context(webhook)
-        alertmanager = stack.enter_context(AlertmanagerProcess(workdir, workdir / ALERTMANAGER_FILE))
+        alertmanager = stack.enter_context(AlertmanagerProcess(workdir, workdir / ALERTMANAGER_FILE, alertmanager_port))
         prometheus = stack.enter_context(PrometheusProcess(
             workdir, scrape_targets, rule_files=[workdir / name for name in RULE_FILES],
-            alertmanager=alertmanager.address,
+            alertmanager=alertmanager.address, port=prometheus_port,
         ))
         yield RunningStack(prometheus, alertmanager, webhook)
 

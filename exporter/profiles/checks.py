@@ -1,0 +1,57 @@
+"""A profile against the config model it is the reference of: same model, same features, same types.
+
+:class:`~exporter.profiles.profile.Profile` checks that a file is a well-formed profile (finite,
+increasing edges; non-negative counts); this module checks that it is *this model's* profile, so
+that a reference built for another model, or before a feature changed type, is refused at startup
+instead of being served as garbage.
+"""
+
+from __future__ import annotations
+
+from exporter.config.model import ModelConfig
+from exporter.profiles.pca import basis_of
+from exporter.profiles.profile import Profile, ProfileError
+from exporter.stats.calibration import EXTRAS_KEY as CALIBRATION_KEY, Calibration
+
+
+def check_profile(profile: Profile, model: ModelConfig) -> None:
+    """Raise ProfileError when the profile cannot be the reference of `model` as configured.
+
+    Extra features in the profile are allowed (a feature dropped from the config is simply not
+    watched); every configured feature must be there with the configured type.
+    """
+    if profile.model != model.name:
+        raise ProfileError(f"is the profile of model {profile.model[:64]!r}, not of {model.name!r}")
+    for feature in model.features:
+        binning = profile.features.get(feature.name)
+        if binning is None:
+            raise ProfileError(f"profile of {profile.model!r} has no feature {feature.name!r}; rebuild it")
+        if binning.kind != feature.type:
+            raise ProfileError(f"feature {feature.name!r} is {feature.type} in the config, {binning.kind} in the profile")
+    expected = "numeric" if model.prediction.type == "numeric" else "categorical"
+    if profile.prediction.kind != expected:
+        raise ProfileError(f"prediction is {expected} in the config, {profile.prediction.kind} in the profile")
+    check_pca(profile, model)
+    check_calibration(profile)
+
+
+def check_pca(profile: Profile, model: ModelConfig) -> None:
+    """The PCA basis reads raw columns of configured numeric features on every ingest: check them now."""
+    basis = basis_of(profile)  # raises ProfileError on a malformed block
+    if basis is None:
+        return
+    numeric = {f.name for f in model.features if f.type == "numeric"}
+    unknown = [name for name in basis.features if name not in numeric]
+    if unknown:
+        raise ProfileError(f"extras.pca uses {', '.join(map(repr, unknown[:5]))}, not numeric features of {model.name!r}")
+
+
+def check_calibration(profile: Profile) -> None:
+    """The score calibration map (profiles built with labels) is read when a version is created: check it now."""
+    data = profile.extras.get(CALIBRATION_KEY)
+    if not data:
+        return
+    try:
+        Calibration.from_json(data)
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        raise ProfileError(f"bad calibration block ({str(error)[:120]})") from None
