@@ -12,7 +12,7 @@ from typing import Any
 from exporter.config.model import MlmonConfig
 from exporter.config.alerting import Receiver, Route, Timing
 
-from alert_rules.factory import EXPORTER_DOWN_ALERTS, MUTED_BY_EXPORTER_DOWN
+from alert_rules.factory import EXPORTER_ABSENT, EXPORTER_DOWN, MUTED_BY_EXPORTER_DOWN
 from alert_rules.naming import ALERT_PREFIX
 
 NULL_RECEIVER = "mlmon-null"  # used when the config declares no receivers: alerts go nowhere
@@ -93,17 +93,23 @@ def route_config(route: Route) -> dict[str, Any]:
 
 
 def inhibit_rules() -> list[dict[str, Any]]:
-    down = "|".join(EXPORTER_DOWN_ALERTS)
-    muted = "|".join(MUTED_BY_EXPORTER_DOWN)
+    muted = [MLMON_ALERTS, f'category=~"{"|".join(MUTED_BY_EXPORTER_DOWN)}"']
     return [
         {   # a critical alert mutes the warning of the same alert and model
             "source_matchers": [MLMON_ALERTS, 'severity="critical"'],
             "target_matchers": [MLMON_ALERTS, 'severity="warning"'],
             "equal": SAME_ALERT,
         },
-        {   # a down exporter leaves gaps that read as drift or missing traffic: mute those
-            "source_matchers": [f'alertname=~"{down}"'],
-            "target_matchers": [MLMON_ALERTS, f'category=~"{muted}"'],
+        {   # a down exporter leaves gaps that read as drift or missing traffic in the models it
+            # served. The drift and traffic alerts are fleet-wide (no instance label); what they share
+            # with ExporterDown is `model`, which ExporterDown carries once per model the pod served.
+            "source_matchers": [f'alertname="{EXPORTER_DOWN}"'],
+            "target_matchers": muted,
+            "equal": ["model"],
+        },
+        {   # no exporter at all: every model's drift and traffic are gaps
+            "source_matchers": [f'alertname="{EXPORTER_ABSENT}"'],
+            "target_matchers": muted,
         },
     ]
 

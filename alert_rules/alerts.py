@@ -18,6 +18,21 @@ from alert_rules.naming import PROMETHEUS_UP, matcher, selector
 from alert_rules.quality_alerts import quality_alerts
 from alert_rules.rules import AlertRule, RuleGroup
 
+# How far back a down exporter's models are remembered: its `mlmon_model_info` series go stale
+# once scrapes fail, and the last value names the models it served.
+MODELS_REMEMBERED = "1d"
+
+
+def exporter_down_expr(job: str) -> str:
+    """`up == 0` once per model the target served, with a `model` label, so that Alertmanager can
+    mute only that model's drift and traffic alerts (`equal: [model]`); a target that never
+    reported a model still alerts, without one."""
+    down = f"({PROMETHEUS_UP}{{{job}}} == 0)"
+    served = f"last_over_time({c.MODEL_INFO.name}{{{job}}}[{MODELS_REMEMBERED}])"
+    per_model = f"group without (model_version, task, reference_hash) (\n  {served}\n  and on (job, instance) {down}\n)"
+    return f"{per_model}\nor\n{down} unless on (job, instance) {served}"
+
+
 def exporter_group(config: MlmonConfig) -> RuleGroup:
     cfg = config.alerting.exporter
     alert = AlertFactory(config, {"team": cfg.team})
@@ -26,9 +41,10 @@ def exporter_group(config: MlmonConfig) -> RuleGroup:
     unknown = matcher("model", UNKNOWN_MODEL_LABEL)
     rules = [
         alert(
-            "ExporterDown", f"{PROMETHEUS_UP}{{{job}}} == 0", for_=cfg.down_for, severity="critical", category=EXPORTER,
+            "ExporterDown", exporter_down_expr(job), for_=cfg.down_for, severity="critical", category=EXPORTER,
             summary="Prometheus cannot scrape an mlmon exporter.",
-            description="The mlmon exporter {{ $labels.instance }} (job {{ $labels.job }}) has failed every scrape "
+            description="The mlmon exporter {{ $labels.instance }} (job {{ $labels.job }}"
+            "{{ with $labels.model }}, model {{ . }}{{ end }}) has failed every scrape "
             f"for {cfg.down_for}; its models' drift and traffic are not being measured.",
         ),
         alert(
@@ -64,6 +80,12 @@ def exporter_group(config: MlmonConfig) -> RuleGroup:
     return RuleGroup("mlmon.exporter.alerts", rules)
 
 
+def history_guard(band: str, m: str, min_history: str) -> str:
+    """`and on (model) (band offset 1d)`: the band existed `min_history` ago, so it has at least that
+    much history. A band of minutes (a new model, a fresh Prometheus) has no spread to judge by."""
+    return f"and on (model)\n({band}{m} offset {min_history})"
+
+
 def model_group(config: MlmonConfig, model: ModelConfig) -> RuleGroup:
     team = model.team or config.alerting.exporter.team
     alert = AlertFactory(config, {"team": team})
@@ -83,7 +105,8 @@ def model_group(config: MlmonConfig, model: ModelConfig) -> RuleGroup:
         alert(
             "PredictionVolumeAnomaly",
             f"abs({r.anomaly_record('zscore')}{m}) > {traffic.anomaly_z:g}\n"
-            f"and on (model)\n{r.anomaly_record('avg')}{m} > {traffic.anomaly_min_rate:g}",
+            f"and on (model)\n{r.anomaly_record('avg')}{m} > {traffic.anomaly_min_rate:g}\n"
+            f"{history_guard(r.anomaly_record('avg'), m, traffic.anomaly_min_history)}",
             for_=traffic.anomaly_for, severity="warning", category=TRAFFIC,
             summary="Prediction volume is far from its weekly norm.",
             description="The prediction rate of model {{ $labels.model }} is {{ $value | printf \"%.1f\" }} standard "
@@ -94,7 +117,8 @@ def model_group(config: MlmonConfig, model: ModelConfig) -> RuleGroup:
         rules.append(alert(
             "PredictionMeanAnomaly",
             f"abs({r.mean_anomaly_record('zscore')}{m}) > {traffic.anomaly_z:g}\n"
-            f"and on (model)\n{r.anomaly_record('avg')}{m} > {traffic.anomaly_min_rate:g}",
+            f"and on (model)\n{r.anomaly_record('avg')}{m} > {traffic.anomaly_min_rate:g}\n"
+            f"{history_guard(r.mean_anomaly_record('avg'), m, traffic.anomaly_min_history)}",
             for_=traffic.anomaly_for, severity="warning", category=TRAFFIC,
             summary="The mean prediction is far from its weekly norm.",
             description="The mean prediction of model {{ $labels.model }} is {{ $value | printf \"%.1f\" }} standard "

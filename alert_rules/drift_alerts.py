@@ -15,7 +15,7 @@ from alert_rules import fleet_rules
 from exporter.config.model import ModelConfig, format_duration
 
 from alert_rules.factory import DRIFT, AlertFactory
-from alert_rules.naming import selector
+from alert_rules.naming import matcher, selector
 from alert_rules.rules import AlertRule
 
 # Multivariate drift is a PSI of reconstruction errors; its bounds are the PSI field defaults
@@ -79,6 +79,15 @@ def drift_alerts(alert: AlertFactory, model: ModelConfig, for_: str) -> list[Ale
             f"(warning at {drift.warning if psi else PSI_WARNING:g}, critical at {drift.critical if psi else PSI_CRITICAL:g}): "
             "features moved together in a way no single feature shows.",
         ))
+    out.append(alert(
+        "ReferenceMismatch", fleet_rules.reference_mismatch(matcher("model", model.name)),
+        for_=for_, severity="warning", category=DRIFT,
+        summary="Replicas of a model version judge drift against different references.",
+        description="The pods serving model {{ $labels.model }} version {{ $labels.model_version }} export "
+        "{{ $value }} different reference profiles (reference_hash on mlmon_model_info), so their bin counts "
+        "cannot be summed: the fleet drift scores and alerts of this version are off until they agree. "
+        "Build one profile with `mlmon profile build` instead of capturing per pod.",
+    ))
     sel = selector(model=model.name, window=window)
     out.append(alert(
         "DriftedFeatureShare",

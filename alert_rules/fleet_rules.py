@@ -21,7 +21,10 @@ distribution (O(bins^2) sample reads, on recorded series of a few hundred sample
 no extra exported series, unlike exporting cumulative ("le"-style) counters would.
 
 Replicas of one model version must share a reference profile (same ``reference_hash`` on
-``mlmon_model_info``); the reference side is de-duplicated with ``max by``.
+``mlmon_model_info``); the reference side is de-duplicated with ``max by``. When they do not (a
+`reference: {capture: N}` model with replicas: each pod captures its own first N samples), summed
+counts would be scored against a reference that is no pod's: the fleet rules refuse, recording no
+counts for that version (`unless` the hashes agree), and MLMonReferenceMismatch says why.
 """
 
 from __future__ import annotations
@@ -92,6 +95,12 @@ def _cumulative(source: Callable[[str], str], by: str, bins: int, selector: str)
     return "\n  or ".join(terms)
 
 
+def reference_mismatch(select: str) -> str:
+    """Model versions whose pods export more than one reference_hash."""
+    hashes = f"count by (model, model_version, reference_hash) ({c.MODEL_INFO.name}{{{select}}})"
+    return f"count by (model, model_version) ({hashes}) > 1"
+
+
 def _side_rules(side: Side, window: int, models: list[ModelConfig]) -> list[dict[str, str]]:
     w = format_duration(window)
     on = f"on({side.by})"
@@ -104,7 +113,8 @@ def _side_rules(side: Side, window: int, models: list[ModelConfig]) -> list[dict
     q_eps, p_eps = f"clamp_min({share}, {EPS})", f"clamp_min({ref}, {EPS})"
     mid = f"(({share} + {ref}) / 2)"
     rules = [
-        {"record": counts, "expr": f"sum by ({side.by}, bin) (increase({side.counter}{{{select}}}[{w}]))"},
+        {"record": counts, "expr": f"sum by ({side.by}, bin) (increase({side.counter}{{{select}}}[{w}]))\n"
+                                   f"unless on (model, model_version) ({reference_mismatch(select)})"},
         {"record": total, "expr": f"sum by ({side.by}) ({counts})"},
         {"record": share, "expr": f"{counts} / {on} group_left {total}"},
         {"record": rule_name(side, "psi", window),

@@ -3,7 +3,8 @@
 Recording rules are `level:metric:operation` (https://prometheus.io/docs/practices/rules/):
 the level lists the labels kept, the metric drops `_total` once a rate is taken, and the
 operation names what was done (`rate5m`, `ratio_rate10m`). Alerts are CamelCase with the
-`MLMon` prefix; each links a runbook at `<base>/<AlertName>.md`.
+`MLMon` prefix; each links a runbook at `<base>/<AlertName>.md`, or wherever a base with an
+`{alert}` placeholder says.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import re
 
 from exporter.catalog import Metric
+from exporter.config import alerting as alerting_config
 
 ALERT_PREFIX = "MLMon"
 GENERATED_HEADER = (
@@ -59,8 +61,7 @@ def level_for(labels: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(parts)
 
 
-def runbook_url(base: str, alert: str) -> str:
-    return f"{base.rstrip('/')}/{alert}.md"
+runbook_url = alerting_config.runbook_url  # one rule for alerts and dashboard links
 
 
 def by(labels: tuple[str, ...]) -> str:

@@ -12,6 +12,7 @@ from typing import Callable
 from exporter import catalog as c
 from exporter.config.model import MlmonConfig
 from alert_rules.fleet_rules import fleet_recording_rules
+from alert_rules.quality_rules import fleet_quality_groups
 
 from alert_rules.naming import by, level_for, matcher, record_name
 from alert_rules.rules import RecordingRule, RuleGroup
@@ -136,6 +137,7 @@ def recording_groups(config: MlmonConfig) -> list[RuleGroup]:
     """Every recording rule group, in file order."""
     groups = [traffic_group(), data_quality_group(config.alerting.data_quality.rate_window), anomaly_group()]
     groups += fleet_drift_groups(config)
+    groups += fleet_quality_groups(config)
     return groups
 
 

@@ -1,7 +1,11 @@
-"""Drift panels (model, overview and versions dashboards) over the exporter's drift gauges.
+"""Drift panels (model, overview and versions dashboards).
 
-Scores are read for each model's own `drift.method`, the score its warning/critical thresholds
-are written in; models that share a method share one selector.
+Feature and prediction drift scores are the fleet's: the recording rules of
+:mod:`alert_rules.fleet_rules` (bin counts summed over replicas, then scored), the series the
+drift alerts judge, so a panel and an alert never disagree however many pods serve a model. The
+exporter's own gauges are per pod; they stay for what PromQL cannot score (wasserstein), for the
+p-value and verdict columns, and for the multivariate and drifted-share panels, which say "worst
+pod". Scores are read for each model's own `drift.method`, the score its thresholds are written in.
 """
 
 from __future__ import annotations
@@ -9,11 +13,12 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from alert_rules import fleet_rules
 from alert_rules.drift_alerts import PSI_CRITICAL, PSI_WARNING
 from alert_rules.naming import alert_name
 from exporter import catalog
 from exporter.catalog import Metric
-from exporter.config.model import MlmonConfig
+from exporter.config.model import MlmonConfig, ModelConfig, format_duration
 from dashboards import links
 from dashboards.common import shared_drift_thresholds
 from dashboards.panels import (
@@ -22,20 +27,34 @@ from dashboards.panels import (
 from dashboards.promql import selector
 
 
-def method_selector(config: MlmonConfig, metric: Metric, **matchers: str) -> str:
-    """`metric{..., method="psi"}`; with several methods, one arm per method restricted to the
-    models that use it (PromQL allows two matchers on `model`)."""
-    models_by_method: dict[str, list[str]] = defaultdict(list)
+SIDES = {catalog.FEATURE_DRIFT_SCORE: fleet_rules.FEATURES, catalog.PREDICTION_DRIFT_SCORE: fleet_rules.PREDICTION}
+
+
+def alert_window(model: ModelConfig) -> str:
+    """The window the drift alerts judge: the model's longest (alert_rules.drift_alerts)."""
+    return format_duration(max(model.drift.windows))
+
+
+def fleet_score(config: MlmonConfig, gauge: Metric, by: tuple[str, ...], window: str | None = None,
+                **matchers: str) -> str:
+    """`max by (by)` of the fleet drift score of each model's method, over `window` (e.g. "$window")
+    or, when None, over each model's alert window: exactly what MLMonFeatureDrift/PredictionDrift
+    compare with their thresholds. `gauge` names the side (feature or prediction drift score)."""
+    side = SIDES[gauge]
+    arms: dict[tuple[str, str], list[str]] = defaultdict(list)
     for model in config.models:
-        models_by_method[model.drift.method].append(model.name)
-    if len(models_by_method) == 1:
-        (method,) = models_by_method
-        return selector(metric, method=f'"{method}"', **matchers)
-    arms = []
-    for method, names in sorted(models_by_method.items()):
-        inner = selector(metric, method=f'"{method}"', **matchers)
-        arms.append(inner[:-1] + f',model=~"{"|".join(names)}"}}')
-    return "(" + " or ".join(arms) + ")"
+        arms[(model.drift.method, window or alert_window(model))].append(model.name)
+    terms = []
+    for (method, w), names in sorted(arms.items()):
+        def only(series: str) -> str:  # PromQL allows a second matcher on `model`
+            extra = f'model=~"{"|".join(names)}"'
+            return series[:-1] + f",{extra}}}" if series.endswith("}") else series + f"{{{extra}}}"
+        if method in fleet_rules.SCORES:
+            terms.append(only(selector(f"{side.level}:{side.stem}_{method}:{w}", **matchers)))
+        else:  # no PromQL form (wasserstein): the worst pod's gauge, as the alert falls back to
+            gauge_selector = only(selector(gauge, method=f'"{method}"', window=f'"{w}"', **matchers))
+            terms.append(f"max by ({side.by}) ({gauge_selector})")
+    return f"max by ({', '.join(by)}) ({' or '.join(terms)})"
 
 
 def methods_text(config: MlmonConfig) -> str:
@@ -69,10 +88,10 @@ def feature_drift_table(config: MlmonConfig, **version: str) -> Panel:
     thresholds, _ = shared_drift_thresholds(config)
     window = {**version, "window": '"$window"'}
     queries = [
-        Query(f"max by (feature) ({method_selector(config, catalog.FEATURE_DRIFT_SCORE, **window)})",
+        Query(fleet_score(config, catalog.FEATURE_DRIFT_SCORE, ("feature",), "$window", **version),
               instant=True, table=True),
         Query(f"min by (feature) ({selector(catalog.FEATURE_DRIFT_P_VALUE, **window)})", instant=True, table=True),
-        Query(f"max by (feature) ({selector(catalog.FEATURE_WINDOW_SAMPLES, **window)})", instant=True, table=True),
+        Query(f"sum by (feature) ({selector(catalog.FEATURE_WINDOW_SAMPLES, **window)})", instant=True, table=True),
         Query(f"max by (feature) ({selector(catalog.FEATURE_DRIFT_DETECTED, **window)})", instant=True, table=True),
     ]
     renames = {"Value #A": "score", "Value #B": "p-value", "Value #C": "samples", "Value #D": "drifted"}
@@ -96,10 +115,11 @@ def feature_drift_table(config: MlmonConfig, **version: str) -> Panel:
                                        "renameByName": renames}},
     ]
     return table(
-        "Feature drift", f"Every feature's drift score ({methods_text(config)}, the configured drift.method) over "
-        "the selected window, worst first, coloured by drift.warning/critical; the p-value of its test (KS numeric, "
-        "chi-square categorical), the samples behind it, and the verdict (drifted needs samples >= min_samples, "
-        "p < alpha and score >= min_effect).", "none", queries, width=12, height=10, thresholds=thresholds,
+        "Feature drift", f"Every feature's fleet drift score ({methods_text(config)}, the configured drift.method; "
+        "bin counts summed over every pod, the series the drift alerts judge) over the selected window, worst first, "
+        "coloured by drift.warning/critical; the samples behind it (all pods); and, per pod, the lowest p-value of "
+        "its test (KS numeric, chi-square categorical) and whether any pod's verdict says drifted (samples >= "
+        "min_samples, p < alpha and score >= min_effect).", "none", queries, width=12, height=10, thresholds=thresholds,
         sort_by="score", overrides=overrides, transformations=transformations, links=runbook(config, "FeatureDrift"),
     )
 
@@ -109,37 +129,43 @@ def drift_section_panels(config: MlmonConfig, **version: str) -> list[Panel]:
     share, share_overrides = drifted_share_thresholds(config)
     multivariate, multivariate_overrides = multivariate_thresholds(config)
     window = {**version, "window": '"$window"'}
-    score = method_selector(config, catalog.FEATURE_DRIFT_SCORE, **window)
     return [
-        stat("Drifted features", "Share of features (with enough samples for a verdict) that drifted in the window; "
-             "red from drift.drifted_share, where the whole dataset counts as drifted.", "percentunit",
+        stat("Drifted features", "Worst pod: the highest share, over the pods, of features (with enough samples for "
+             "a verdict) that drifted in the window; red from drift.drifted_share, where the whole dataset counts as "
+             "drifted (MLMonDriftedFeatureShare judges each pod the same way).", "percentunit",
              [Query(f"max by (model) ({selector(catalog.DRIFTED_FEATURES, **window)})", "{{model}}")],
              thresholds=share, overrides=share_overrides, links=runbook(config, "DriftedFeatureShare")),
-        stat("Prediction drift", "Drift of the model's predictions against the reference predictions "
-             f"({methods_text(config)}); colours are drift.warning/critical.", "none",
-             [Query(f"max by (model) ({method_selector(config, catalog.PREDICTION_DRIFT_SCORE, **window)})",
+        stat("Prediction drift", "Fleet drift of the model's predictions against the reference predictions "
+             f"({methods_text(config)}, bins summed over every pod: what MLMonPredictionDrift judges); colours are "
+             "drift.warning/critical.", "none",
+             [Query(fleet_score(config, catalog.PREDICTION_DRIFT_SCORE, ("model",), "$window", **version),
                     "{{model}}")], thresholds=thresholds, overrides=overrides, decimals=3,
              links=runbook(config, "PredictionDrift")),
-        stat("Multivariate drift", "PSI of the PCA reconstruction error against the reference's: joint drift that no "
-             "single feature shows (numeric features only); colours are the MultivariateDrift alert thresholds.",
+        stat("Multivariate drift", "Worst pod: PSI of the PCA reconstruction error against the reference's, the "
+             "highest over the pods: joint drift that no single feature shows (numeric features only); colours are "
+             "the MultivariateDrift alert thresholds.",
              "none", [Query(f"max by (model) ({selector(catalog.MULTIVARIATE_DRIFT_SCORE, **window)})", "{{model}}")],
              decimals=3, thresholds=multivariate, overrides=multivariate_overrides,
              links=runbook(config, "MultivariateDrift")),
-        stat("Dataset drift", "Yes when the drifted share reached drift.drifted_share in the window.", "bool_yes_no",
+        stat("Dataset drift", "Worst pod: yes when any pod's drifted share reached drift.drifted_share in the "
+             "window.", "bool_yes_no",
              [Query(f"max by (model) ({selector(catalog.DATASET_DRIFT, **window)})", "{{model}}")],
              thresholds=Thresholds("green", ((1, "red"),)), graph=False),
         feature_drift_table(config, **version),
-        heatmap("Feature drift over time", "Drift score of every feature over time (rows: features); hot rows are "
-                "drifting features.", "none",
-                [Query(f"max by (feature) ({score})", "{{feature}}")], width=12, height=10,
+        heatmap("Feature drift over time", "Fleet drift score of every feature over time (rows: features); hot rows "
+                "are drifting features.", "none",
+                [Query(fleet_score(config, catalog.FEATURE_DRIFT_SCORE, ("feature",), "$window", **version),
+                       "{{feature}}")], width=12, height=10,
                 links=runbook(config, "FeatureDrift")),
-        timeseries("Feature drift score", "Drift score per feature over the selected window; the bands are "
-                   "drift.warning and drift.critical, the alert thresholds.", "none",
-                   [Query(f"max by (model, feature) ({score})", "{{model}} {{feature}}")],
+        timeseries("Feature drift score", "Fleet drift score per feature over the selected window (bins summed over "
+                   "every pod); the bands are drift.warning and drift.critical, the alert thresholds, and at the "
+                   "longest window this is the series MLMonFeatureDrift judges.", "none",
+                   [Query(fleet_score(config, catalog.FEATURE_DRIFT_SCORE, ("model", "feature"), "$window", **version),
+                          "{{model}} {{feature}}")],
                    thresholds=thresholds, overrides=overrides, show_thresholds=True, minimum=0,
                    links=runbook(config, "FeatureDrift")),
-        timeseries("Multivariate drift", "Joint drift score over time (left axis) and the records with every "
-                   "numeric feature present behind it (right axis).", "none",
+        timeseries("Multivariate drift", "Worst pod: joint drift score over time (left axis) and the records with "
+                   "every numeric feature present behind it (right axis), the highest over the pods.", "none",
                    [Query(f"max by (model) ({selector(catalog.MULTIVARIATE_DRIFT_SCORE, **window)})", "{{model}} score"),
                     Query(f"max by (model) ({selector(catalog.MULTIVARIATE_WINDOW_SAMPLES, **window)})",
                           "{{model}} samples")],
@@ -151,5 +177,6 @@ def drift_section_panels(config: MlmonConfig, **version: str) -> list[Panel]:
     ]
 
 
-def worst_drift(config: MlmonConfig, by: tuple[str, ...], **matchers: str) -> str:
-    return f"max by ({', '.join(by)}) ({method_selector(config, catalog.FEATURE_DRIFT_SCORE, **matchers)})"
+def worst_drift(config: MlmonConfig, by: tuple[str, ...], window: str | None = None, **matchers: str) -> str:
+    """The highest fleet feature drift score per `by` group, over `window` or each model's alert window."""
+    return fleet_score(config, catalog.FEATURE_DRIFT_SCORE, by, window, **matchers)

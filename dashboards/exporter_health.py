@@ -16,7 +16,8 @@ from dashboards.promql import (
     increase, rate, selector, sum_by,
 )
 
-JOB = {"job": '=~"$job"'}
+# Per pod by nature: every query follows the cluster, namespace and pod pickers ("All" by default).
+JOB = {"job": '=~"$job"', "cluster": '=~"$cluster"', "namespace": '=~"$namespace"', "instance": '=~"$instance"'}
 
 
 def exporter_health(config: MlmonConfig) -> dict[str, Any]:
@@ -78,5 +79,5 @@ def exporter_health(config: MlmonConfig) -> dict[str, Any]:
         uid=links.EXPORTER_UID, title="Exporter",
         description="The mlmon sidecar's own health: scrapes, render time, ingest, rejections and limits.",
         sections=[scrapes, ingest],
-        variables=[variables.datasource(), variables.job()],
+        variables=[variables.datasource(), variables.job(), *variables.targets()],
     ))

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from exporter.config import alerting as alerting_config
+
 OVERVIEW_UID = "mlmon-overview"
 MODEL_UID = "mlmon-model"
 QUALITY_UID = "mlmon-quality"
@@ -18,9 +20,8 @@ TAG = "mlmon"
 
 
 
-def runbook_url(base: str, alert: str) -> str:
-    """docs/runbooks/<Alert>.md under the base the alert rules use too (alerting.runbook_url)."""
-    return f"{base.rstrip('/')}/{alert}.md"
+# The same link the alert's runbook_url annotation carries (alerting.runbook_url).
+runbook_url = alerting_config.runbook_url
 
 
 def dashboard_url(uid: str, *variables: str) -> str:

@@ -12,8 +12,8 @@ from dashboards import links, variables
 from dashboards.common import DashboardSpec, build, min_samples_thresholds
 from dashboards.drift import drift_section_panels
 from dashboards.layout import Section
-from dashboards.panels import Panel, Query, heatmap, stat, table, timeseries, upper_thresholds
-from dashboards.promql import bin_share, rate, selector, sum_by
+from dashboards.panels import Panel, Query, Thresholds, heatmap, stat, table, timeseries, upper_thresholds
+from dashboards.promql import bin_share, rate, reference_share, selector, sum_by
 from dashboards.queries import predictions_rate, quality_kinds, quality_ratio
 
 VERSION = {"model": '"$model"', "model_version": '"$version"'}
@@ -63,6 +63,12 @@ def traffic_section(config: MlmonConfig) -> Section:
         stat("Reference capturing", "Yes while the reference is still being captured from the first live samples "
              "of this version; drift is measured only once it is complete.", "bool_yes_no",
              [Query(f"max({selector(catalog.REFERENCE_CAPTURING, **VERSION)})")], graph=False),
+        stat("Reference profiles in use", "Distinct reference profiles (reference_hash) the pods of this version "
+             "judge drift against. Above 1 (red) the pods disagree, typically capture mode with replicas: the "
+             "fleet drift rules then record nothing for this version and MLMonReferenceMismatch fires.", "short",
+             [Query(f"count(count by (reference_hash) ({selector(catalog.MODEL_INFO, **VERSION)}))")],
+             thresholds=Thresholds("green", ((2, "red"),)), graph=False,
+             links=[links.runbook_link(config.alerting.runbook_url, alert_name("ReferenceMismatch"))]),
         timeseries("Predictions per second", "Accepted predictions per second, and feature keys per second that "
                    "mlmon.yaml does not declare (a sign that the model's input schema changed).", "cps",
                    [Query(predictions_rate((), **VERSION), "predictions"),
@@ -76,7 +82,7 @@ def traffic_section(config: MlmonConfig) -> Section:
 
 def predictions_section() -> Section:
     now = bin_share(catalog.PREDICTION_BIN_COUNT, "$window", (), **VERSION)
-    reference = sum_by(("bin",), selector(catalog.PREDICTION_REFERENCE, **VERSION))
+    reference = reference_share(catalog.PREDICTION_REFERENCE, (), **VERSION)
     return Section("Predictions", [
         distribution_table(
             "Prediction distribution: now vs reference",
@@ -103,7 +109,7 @@ def _mean_prediction() -> str:
 
 def features_section() -> Section:
     now = bin_share(catalog.FEATURE_BIN, "$window", ("feature",), **FEATURE)
-    reference = sum_by(("feature", "bin"), selector(catalog.FEATURE_REFERENCE, **FEATURE))
+    reference = reference_share(catalog.FEATURE_REFERENCE, ("feature",), **FEATURE)
     return Section("Feature distributions", [
         distribution_table(
             "$feature: now vs reference",

@@ -11,7 +11,7 @@ from dashboards.common import DashboardSpec, build, min_samples_thresholds, shar
 from dashboards.drift import drifted_share_thresholds, methods_text, worst_drift
 from dashboards.layout import Section
 from dashboards.panels import Query, Thresholds, stat, table, timeseries, upper_thresholds
-from dashboards.promql import PROMETHEUS_ALERTS, selector
+from dashboards.promql import PROMETHEUS_ALERTS, selector, sum_by
 from dashboards.queries import predictions_rate, quality_kinds, quality_ratio, rejected_ratio
 from alert_rules.naming import ALERT_PREFIX, alert_name
 
@@ -28,17 +28,19 @@ def _model_link() -> dict[str, Any]:
 
 
 def _models_table(config: MlmonConfig) -> Any:
-    window = variables.window_names(config)[0]
+    window = variables.window_names(config)[-1]  # the longest: the one the drift alerts judge
     samples_thresholds, _ = min_samples_thresholds(config)
     queries = [
         Query(predictions_rate(("model", "model_version"), **ALL), instant=True, table=True),
-        Query(selector(catalog.WINDOW_SAMPLES, window=f'"{window}"', **ALL), instant=True, table=True),
+        Query(sum_by(("model", "model_version"), selector(catalog.WINDOW_SAMPLES, window=f'"{window}"', **ALL)),
+              instant=True, table=True),
         Query(selector(catalog.REFERENCE_SAMPLES, **ALL), instant=True, table=True),
-        Query(worst_drift(config, ("model", "model_version"), window=f'"{window}"', **ALL), instant=True, table=True),
-        Query(selector(catalog.DRIFTED_FEATURES, window=f'"{window}"', **ALL), instant=True, table=True),
+        Query(worst_drift(config, ("model", "model_version"), **ALL), instant=True, table=True),
+        Query(f"max by (model, model_version) ({selector(catalog.DRIFTED_FEATURES, window=f'{chr(34)}{window}{chr(34)}', **ALL)})",
+              instant=True, table=True),
     ]
     renames = {"Value #A": "predictions/s", "Value #B": f"samples ({window})", "Value #C": "reference rows",
-               "Value #D": f"worst drift ({window})", "Value #E": f"drifted features ({window})"}
+               "Value #D": "worst fleet drift (alert window)", "Value #E": f"drifted features ({window})"}
     drift, _ = shared_drift_thresholds(config)
     share, _ = drifted_share_thresholds(config)
     transformations = [
@@ -58,7 +60,7 @@ def _models_table(config: MlmonConfig) -> Any:
             {"id": "thresholds", "value": samples_thresholds.to_json()},
             {"id": "custom.cellOptions", "value": {"type": "color-text"}},
         ]},
-        {"matcher": {"id": "byName", "options": f"worst drift ({window})"}, "properties": [
+        {"matcher": {"id": "byName", "options": "worst fleet drift (alert window)"}, "properties": [
             {"id": "thresholds", "value": drift.to_json()}, {"id": "decimals", "value": 3},
             {"id": "custom.cellOptions", "value": {"type": "color-background", "mode": "basic"}},
         ]},
@@ -70,8 +72,9 @@ def _models_table(config: MlmonConfig) -> Any:
     return table(
         "Models and versions",
         f"Every model version seen in the time range: traffic now, predictions in the {window} window (red below "
-        "drift.min_samples, where no drift verdict is given), the size of its reference, its worst feature drift "
-        f"({methods_text(config)}, coloured by drift.warning/critical) and the share of drifted features. Click a "
+        "drift.min_samples, where no drift verdict is given; summed over pods), the size of its reference, its worst fleet "
+        f"feature drift over the window its alerts judge ({methods_text(config)}, coloured by drift.warning/critical) "
+        "and the worst pod's share of drifted features. Click a "
         "model to open its dashboard.",
         "short", queries, height=8, sort_by="predictions/s", overrides=overrides, transformations=transformations,
     )
@@ -105,19 +108,21 @@ def overview(config: MlmonConfig) -> dict[str, Any]:
     ])
     drift, drift_overrides = shared_drift_thresholds(config)
     share, share_overrides = drifted_share_thresholds(config)
-    window = variables.window_names(config)[0]
+    window = variables.window_names(config)[-1]  # the longest: the one the drift alerts judge
     drift_section = Section("Drift", [
-        timeseries(f"Worst feature drift ({window})", "The highest feature drift score of each model version over the "
-                   f"{window} window ({methods_text(config)}); the bands are each model's drift.warning and "
+        timeseries("Worst feature drift (alert window)", "The highest fleet feature drift score of each model version "
+                   f"({methods_text(config)}; bin counts summed over every pod) over the window its drift alerts judge "
+                   "(each model's longest drift window); the bands are each model's drift.warning and "
                    "drift.critical, the alert thresholds.", "none",
-                   [Query(worst_drift(config, ("model", "model_version"), window=f'"{window}"', **ALL),
+                   [Query(worst_drift(config, ("model", "model_version"), **ALL),
                           "{{model}} {{model_version}}")],
                    thresholds=drift, overrides=drift_overrides, show_thresholds=True, minimum=0,
                    links=[links.runbook_link(base, alert_name("FeatureDrift"))]),
-        timeseries(f"Drifted features ({window})", "Share of each model version's features that drifted (with a "
-                   "verdict); the band starts at drift.drifted_share, where the dataset counts as drifted.",
+        timeseries(f"Drifted features ({window})", "Worst pod: the highest share, over the pods, of each model "
+                   "version's features that drifted (with a verdict); the band starts at drift.drifted_share, where "
+                   "the dataset counts as drifted.",
                    "percentunit",
-                   [Query(selector(catalog.DRIFTED_FEATURES, window=f'"{window}"', **ALL),
+                   [Query(f"max by (model, model_version) ({selector(catalog.DRIFTED_FEATURES, window=chr(34) + window + chr(34), **ALL)})",
                           "{{model}} {{model_version}}")],
                    thresholds=share, overrides=share_overrides, show_thresholds=True, minimum=0, maximum=1,
                    links=[links.runbook_link(base, alert_name("DriftedFeatureShare"))]),

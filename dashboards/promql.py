@@ -57,6 +57,12 @@ def share(numerator: str, denominator: str, on: tuple[str, ...] = ()) -> str:
     return f"({numerator}) / on ({', '.join(on)}) group_left () ({denominator})"
 
 
+def reference_share(metric: Metric, by: tuple[str, ...], /, **matchers: str) -> str:
+    """Each reference bin's share. Every pod of a version exports the same reference distribution,
+    so pods are collapsed with `max` (a sum would add up to the replica count, not to 1)."""
+    return f"max by ({', '.join((*by, 'bin'))}) ({selector(metric, **matchers)})"
+
+
 def bin_share(metric: Metric, window: str, by: tuple[str, ...], /, **matchers: str) -> str:
     """Each bin's share of the counts in `window`, per `by` group (e.g. per feature): the live
     distribution that is compared with the reference ratios bin for bin."""

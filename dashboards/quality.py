@@ -12,6 +12,7 @@ from dashboards import links, variables
 from dashboards.common import DashboardSpec, build
 from dashboards.layout import Section
 from dashboards.panels import Panel, Query, Thresholds, stat, timeseries
+from alert_rules.quality_rules import ratio_name
 from dashboards.promql import increase, rate, selector, sum_by
 
 MODEL = {"model": '"$model"'}
@@ -80,6 +81,15 @@ def bias_panel(config: MlmonConfig) -> Panel:
     )
 
 
+def fleet_ratio(gauge: catalog.Metric, **matchers: str) -> str:
+    """The fleet's ratio from the quality recording rules (counts summed over pods, then divided:
+    alert_rules.quality_rules), or for what they do not record (f1, roc_auc, multiclass) the
+    highest pod's gauge."""
+    fleet = selector(ratio_name(gauge, "$window"), **VERSION, **matchers)
+    pods = f"max by (model, model_version, metric) ({selector(gauge, **WINDOW, **matchers)})"
+    return f"{fleet} or {pods}"
+
+
 def quality(config: MlmonConfig) -> dict[str, Any]:
     qa = config.alerting.quality
     base = config.alerting.runbook_url
@@ -115,12 +125,14 @@ def quality(config: MlmonConfig) -> dict[str, Any]:
                    links=[links.runbook_link(base, alert_name("LabelDelayHigh"))] if qa.max_label_delay else None),
     ])
     performance = Section("Performance", [
-        timeseries("Quality ratios with 95% Wilson intervals", "Realised 0-1 quality metrics over the selected "
-                   "window (accuracy, precision, recall, f1, ...), with the lower and upper bounds of their Wilson "
-                   "intervals dashed: a wide band means too few labels to conclude.", "percentunit",
-                   [Query(selector(catalog.QUALITY_RATIO, **WINDOW), "{{metric}}"),
-                    Query(selector(catalog.QUALITY_LOWER, **WINDOW), "{{metric}} lower"),
-                    Query(selector(catalog.QUALITY_UPPER, **WINDOW), "{{metric}} upper")],
+        timeseries("Quality ratios with 95% Wilson intervals", "Realised 0-1 quality metrics of the whole fleet "
+                   "over the selected window (confusion counts summed over every pod, then divided: accuracy, "
+                   "precision, recall, ...), with the lower and upper bounds of their Wilson intervals dashed: a wide "
+                   "band means too few labels to conclude. Metrics the fleet rules do not record (f1, roc_auc, "
+                   "multiclass) show the highest pod.", "percentunit",
+                   [Query(fleet_ratio(catalog.QUALITY_RATIO), "{{metric}}"),
+                    Query(fleet_ratio(catalog.QUALITY_LOWER), "{{metric}} lower"),
+                    Query(fleet_ratio(catalog.QUALITY_UPPER), "{{metric}} upper")],
                    minimum=0, maximum=1, overrides=[BAND]),
         timeseries("Quality scores", "Realised quality that is not a 0-1 ratio over the selected window: Brier "
                    "score and log loss (binary), MAE, RMSE, MAPE, bias and R2 (regression), expected cost.", "short",
@@ -129,8 +141,8 @@ def quality(config: MlmonConfig) -> dict[str, Any]:
         timeseries("Estimated vs realised", "Performance estimated from calibrated scores of every prediction (no "
                    "labels needed) against the realised performance of the labelled ones: estimates lead when "
                    "labels come late; a gap means the scores are no longer calibrated.", "percentunit",
-                   [Query(selector(catalog.ESTIMATED_QUALITY, **WINDOW), "{{metric}} estimated"),
-                    Query(selector(catalog.QUALITY_RATIO, metric='=~"accuracy|precision|recall|f1|roc_auc"', **WINDOW),
+                   [Query(fleet_ratio(catalog.ESTIMATED_QUALITY), "{{metric}} estimated"),
+                    Query(fleet_ratio(catalog.QUALITY_RATIO, metric='=~"accuracy|precision|recall|f1|roc_auc"'),
                           "{{metric}} realised")], minimum=0, maximum=1),
         timeseries("Confusion matrix", "Labelled predictions per second by outcome at the decision threshold "
                    "(binary): tp, fp, tn, fn.", "cps",

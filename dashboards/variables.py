@@ -11,7 +11,7 @@ from typing import Any
 from exporter import catalog
 from exporter.config.model import MlmonConfig, format_duration
 from dashboards.panels import DATASOURCE
-from dashboards.promql import selector
+from dashboards.promql import PROMETHEUS_UP, selector
 
 # Grafana's value for "All" in multi-value variables: a regex matching every label value.
 ALL_VALUE = ".*"
@@ -77,6 +77,23 @@ def job() -> dict[str, Any]:
     return _query("job", "Job", f"label_values({catalog.SCRAPE_DURATION.name}, job)", multi=True, include_all=True)
 
 
+def target_label(name: str, label: str) -> dict[str, Any]:
+    """A scrape-target label of the exporter's job (`namespace`, `cluster`, `instance`) with "All".
+    Outside Kubernetes there is no namespace or cluster label: the list is empty, and All (`.*`)
+    still matches, because a regex that matches "" selects series without the label."""
+    narrower = {"namespace": "", "cluster": "", "instance": ',namespace=~"$namespace",cluster=~"$cluster"'}[name]
+    query = f'label_values({PROMETHEUS_UP}{{job=~"$job"{narrower}}}, {name})'
+    variable = _query(name, label, query, multi=True, include_all=True)
+    variable["current"] = {"selected": True, "text": ["All"], "value": ["$__all"]}
+    return variable
+
+
+def targets() -> list[dict[str, Any]]:
+    """cluster, namespace and pod (instance) pickers for per-pod dashboards."""
+    return [target_label("cluster", "Cluster"), target_label("namespace", "Namespace"),
+            target_label("instance", "Pod / instance")]
+
+
 def window_names(config: MlmonConfig, kind: str = "drift") -> list[str]:
     """Every drift (or quality) window any model uses, shortest first (e.g. ["5m", "1h"]): the
     windows the exporter computes its windowed gauges over, so every option has data."""
@@ -86,15 +103,17 @@ def window_names(config: MlmonConfig, kind: str = "drift") -> list[str]:
 
 
 def window(config: MlmonConfig, kind: str = "drift") -> dict[str, Any]:
-    """The time window of the exporter's windowed gauges and of the bin-share queries."""
+    """The time window of the exporter's windowed gauges and of the bin-share queries. Drift opens
+    at the longest window, the one the drift alerts judge; the others stay a click away."""
     names = window_names(config, kind)
-    options = [{"selected": i == 0, "text": n, "value": n} for i, n in enumerate(names)]
+    default = names[-1] if kind == "drift" else names[0]
+    options = [{"selected": n == default, "text": n, "value": n} for n in names]
     return {
         "name": "window",
         "label": "Window",
         "type": "custom",
         "query": ",".join(names),
-        "current": {"selected": True, "text": names[0], "value": names[0]},
+        "current": {"selected": True, "text": default, "value": default},
         "hide": 0,
         "includeAll": False,
         "multi": False,

@@ -14,7 +14,7 @@ from dashboards.drift import methods_text, worst_drift
 from dashboards.layout import Section
 from dashboards.model import distribution_table
 from dashboards.panels import Panel, Query, stat, timeseries, upper_thresholds
-from dashboards.promql import bin_share, rate, selector, sum_by
+from dashboards.promql import bin_share, rate, reference_share, selector, sum_by
 from dashboards.queries import predictions_rate, quality_kinds, quality_ratio
 
 MODEL = {"model": '"$model"'}
@@ -34,10 +34,10 @@ def _side(config: MlmonConfig, name: str, variable: str) -> list[Panel]:
             f"Version {name}: prediction distribution vs reference",
             f"Share of version {name}'s predictions in each reference bin over the selected window, next to the "
             "reference share.", bin_share(catalog.PREDICTION_BIN_COUNT, "$window", (), **version),
-            sum_by(("bin",), selector(catalog.PREDICTION_REFERENCE, **version)), ()),
-        timeseries(f"Version {name}: worst feature drift", f"Highest feature drift score of version {name} over the "
+            reference_share(catalog.PREDICTION_REFERENCE, (), **version), ()),
+        timeseries(f"Version {name}: worst feature drift", f"Highest fleet feature drift score of version {name} over the "
                    f"selected window ({methods_text(config)}); bands: drift.warning and drift.critical.", "none",
-                   [Query(worst_drift(config, ("model",), window='"$window"', **version), "{{model}}")],
+                   [Query(worst_drift(config, ("model",), "$window", **version), "{{model}}")],
                    thresholds=drift, overrides=drift_overrides, show_thresholds=True, minimum=0,
                    links=[links.runbook_link(config.alerting.runbook_url, alert_name("FeatureDrift"))]),
         timeseries(f"Version {name}: feature values {missing.what}", f"Worst feature of version {name}: values "

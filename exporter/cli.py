@@ -219,6 +219,18 @@ def cmd_dashboards_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_chart_values(args: argparse.Namespace) -> int:
+    from chart_values.values import render  # composes alert_rules and dashboards, like the two above
+
+    text = render(Path(args.config), under=args.under, references_configmap=args.references_configmap)
+    if args.out == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(args.out)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="mlmon", description="Prometheus-native monitoring for ML models.")
     parser.add_argument("--version", action="version", version=f"mlmon {__version__}")
@@ -324,6 +336,20 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(dashboards_build)
     _output_args(dashboards_build, None)
     dashboards_build.set_defaults(run=cmd_dashboards_build)
+
+    chart = commands.add_parser("chart", help="the Helm chart helm/mlmon")
+    chart_commands = chart.add_subparsers(dest="chart_command", required=True)
+    chart_values = chart_commands.add_parser(
+        "values", help="chart values deploying the config with its profiles, rules and dashboards (docs/kubernetes.md)"
+    )
+    _config_arg(chart_values)
+    chart_values.add_argument("-o", "--out", required=True, help="the values file to write; - for stdout")
+    chart_values.add_argument("--under", help="nest the values under this key, e.g. mlmon in a parent chart's values")
+    chart_values.add_argument(
+        "--references-configmap", metavar="NAME",
+        help="the profiles are in this ConfigMap of yours (flat keys) instead of in the values",
+    )
+    chart_values.set_defaults(run=cmd_chart_values)
 
     docs = commands.add_parser("docs", help="generate reference docs")
     docs_commands = docs.add_subparsers(dest="docs_command", required=True)

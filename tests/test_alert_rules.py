@@ -162,7 +162,7 @@ def test_recording_rules_are_named_level_metric_operation() -> None:
             level, metric, operation = rule["record"].split(":")
             assert re.fullmatch(r"[a-z][a-z_]*", level) and re.fullmatch(r"[a-z0-9][a-z0-9_]*", operation), rule["record"]
             # The fleet drift groups (alert_rules/fleet_rules.py) name derived scores such as mlmon_feature_psi.
-            if not group["name"].startswith("mlmon-fleet-drift-"):
+            if not group["name"].startswith("mlmon-fleet-drift-"):  # mlmon-fleet-quality-* use catalog families
                 assert metric in families, f"{rule['record']}: {metric} is not a catalog metric"
 
 
@@ -198,3 +198,22 @@ def test_thresholds_come_from_the_config() -> None:
     assert 'mlmon_feature_missing:ratio_rate10m{model="fraud"} > 0.125' in alerts
     assert "(threshold 12.5%)" in alerts
     assert 'metric="recall"} < 0.42' in alerts
+
+
+def test_runbook_url_with_an_alert_placeholder_is_used_as_written() -> None:
+    """Wikis have no `.md` pages: `{alert}` marks where the name goes and nothing is appended."""
+    data = example_config_data()
+    data["alerting"]["runbook_url"] = "https://wiki.example.com/display/ML/{alert}?src=alert"
+    alerts = yaml.safe_load(render(build_config(data))[ALERTS_FILE])
+    urls = {r["alert"]: r["annotations"]["runbook_url"] for g in alerts["groups"] for r in g["rules"]}
+    assert urls["MLMonExporterDown"] == "https://wiki.example.com/display/ML/MLMonExporterDown?src=alert"
+    assert not [url for url in urls.values() if ".md" in url]
+
+
+def test_anomaly_alerts_wait_for_the_configured_minimum_history() -> None:
+    data = example_config_data()
+    data["alerting"].setdefault("traffic", {})["anomaly_min_history"] = "3d"
+    alerts = yaml.safe_load(render(build_config(data))[ALERTS_FILE])
+    anomalies = [r for g in alerts["groups"] for r in g["rules"] if r["alert"].endswith("Anomaly")]
+    assert {r["alert"] for r in anomalies} == {"MLMonPredictionVolumeAnomaly", "MLMonPredictionMeanAnomaly"}
+    assert all("offset 3d)" in r["expr"] for r in anomalies)

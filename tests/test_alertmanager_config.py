@@ -215,7 +215,7 @@ def test_critical_mutes_the_warning_of_the_same_alert_and_model_only(alertmanage
 def test_a_down_exporter_mutes_drift_and_traffic_alerts_but_not_data_quality(alertmanager: str) -> None:
     _post(alertmanager, [
         {"alertname": "MLMonExporterDown", "severity": "critical", "category": "exporter", "instance": "a:8710",
-         "job": "mlmon", "id": "down"},
+         "job": "mlmon", "model": "fraud", "id": "down"},
         {"alertname": "MLMonFeatureDrift", "severity": "warning", "category": "drift", "model": "fraud",
          "feature": "amount", "id": "drift"},
         {"alertname": "MLMonNoPredictions", "severity": "warning", "category": "traffic", "model": "fraud",
@@ -224,3 +224,43 @@ def test_a_down_exporter_mutes_drift_and_traffic_alerts_but_not_data_quality(ale
          "feature": "amount", "id": "data-quality"},
     ])
     assert _inhibited(alertmanager, 4) == {"down": False, "drift": True, "traffic": True, "data-quality": False}
+
+
+def test_a_down_pod_mutes_only_the_models_it_served(alertmanager: str) -> None:
+    """ExporterDown carries the model the pod served; the fleet-wide drift alerts have no pod, so
+    `model` is what the two share: pod a (fraud) going down mutes fraud, never delivery_time."""
+    _post(alertmanager, [
+        {"alertname": "MLMonExporterDown", "severity": "critical", "category": "exporter", "instance": "a:8710",
+         "pod": "shop-a", "job": "mlmon", "model": "fraud", "id": "down-a-fraud"},
+        {"alertname": "MLMonFeatureDrift", "severity": "warning", "category": "drift", "model": "fraud",
+         "model_version": "v1", "feature": "amount", "id": "fraud-drift"},
+        {"alertname": "MLMonFeatureDrift", "severity": "warning", "category": "drift", "model": "delivery_time",
+         "model_version": "v1", "feature": "distance_km", "id": "delivery-drift"},
+        {"alertname": "MLMonNoPredictions", "severity": "warning", "category": "traffic", "model": "delivery_time",
+         "id": "delivery-traffic"},
+    ])
+    assert _inhibited(alertmanager, 4) == {
+        "down-a-fraud": False, "fraud-drift": True, "delivery-drift": False, "delivery-traffic": False,
+    }
+
+
+def test_a_down_pod_that_never_reported_a_model_mutes_no_model(alertmanager: str) -> None:
+    _post(alertmanager, [
+        {"alertname": "MLMonExporterDown", "severity": "critical", "category": "exporter", "instance": "a:8710",
+         "job": "mlmon", "id": "down"},
+        {"alertname": "MLMonFeatureDrift", "severity": "warning", "category": "drift", "model": "fraud",
+         "feature": "amount", "id": "drift"},
+    ])
+    assert _inhibited(alertmanager, 2) == {"down": False, "drift": False}
+
+
+def test_no_exporter_at_all_mutes_every_models_drift_and_traffic(alertmanager: str) -> None:
+    _post(alertmanager, [
+        {"alertname": "MLMonExporterAbsent", "severity": "critical", "category": "exporter", "job": "mlmon",
+         "id": "absent"},
+        {"alertname": "MLMonFeatureDrift", "severity": "warning", "category": "drift", "model": "fraud",
+         "feature": "amount", "id": "fraud-drift"},
+        {"alertname": "MLMonNoPredictions", "severity": "warning", "category": "traffic", "model": "delivery_time",
+         "id": "delivery-traffic"},
+    ])
+    assert _inhibited(alertmanager, 3) == {"absent": False, "fraud-drift": True, "delivery-traffic": True}

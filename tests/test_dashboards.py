@@ -31,7 +31,7 @@ WITHOUT_MODEL_VARIABLES = {"mlmon-exporter"}
 # Values Grafana would put in for the variables, for promtool (any valid value makes the same syntax).
 VARIABLE_VALUES = {
     "model": "fraud", "version": "v1", "version_a": "v1", "version_b": "v2", "window": "5m", "feature": ".*",
-    "job": "mlmon", "__rate_interval": "1m", "__range": "1h", "__interval": "15s",
+    "job": "mlmon", "cluster": ".*", "namespace": ".*", "instance": ".*", "__rate_interval": "1m", "__range": "1h", "__interval": "15s",
 }
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
@@ -173,8 +173,25 @@ def test_every_mlmon_metric_queried_is_in_the_catalog(dashboards):
     known = {m.name for m in catalog.CATALOG}
     known |= {f"{m.name}{suffix}" for m in catalog.CATALOG if m.type == "histogram" for suffix in ("_bucket", "_sum", "_count")}
     for query in all_queries(dashboards):
-        for name in re.findall(r"\bmlmon_[a-z0-9_]+", query.expr):
+        for name in re.findall(r"(?<![:\w])mlmon_[a-z0-9_]+", query.expr):  # `a:mlmon_x:b` is a recorded series
             assert name in known, (name, query)
+
+
+def test_every_recorded_series_queried_is_one_the_rules_record(dashboards):
+    """Fleet panels read recording rules; a name the rules do not record would be a dead panel."""
+    from alert_rules.recording import recording_groups
+    from dashboards.variables import window_names
+
+    config = load_config(EXAMPLE)
+    recorded = {rule.record for group in recording_groups(config) for rule in group.rules}
+    windows = {"mlmon-quality": window_names(config, "quality")}
+    queried = set()
+    for query in all_queries(dashboards):
+        for name in re.findall(r"\b[a-z_]+:mlmon_[a-z0-9_]+:[$a-z0-9_]+", query.expr):
+            options = windows.get(query.dashboard, window_names(config))
+            queried |= {name.replace("$window", w) for w in options} if "$window" in name else {name}
+    assert queried, "the drift and quality panels should read the fleet recording rules"
+    assert queried <= recorded, queried - recorded
 
 
 def test_no_metric_name_is_typed_in_the_dashboards_package():
@@ -210,8 +227,25 @@ def test_drift_panel_colours_equal_each_models_drift_thresholds():
 def test_drift_queries_read_each_models_own_method():
     model = json.loads(build_all(mixed_drift_config())["mlmon-model.json"])
     expr = panel_titled(model, "Feature drift score")["targets"][0]["expr"]
-    arms = dict(re.findall(r'method="(\w+)"[^}]*,model=~"(\w+)"\}', expr))
+    arms = dict(re.findall(r'mlmon_feature_(\w+):\$window\{[^}]*,model=~"(\w+)"\}', expr))
     assert arms == {"psi": "fraud", "js": "delivery_time"}, expr
+
+
+def test_drift_panels_read_the_fleet_rules_and_open_at_the_window_the_alerts_judge():
+    model = json.loads(build_all(load_config(EXAMPLE))["mlmon-model.json"])
+    window = next(v for v in model["templating"]["list"] if v["name"] == "window")
+    assert window["current"]["value"] == "1h" and [o["value"] for o in window["options"]] == ["5m", "1h"]
+    for title in ("Feature drift score", "Feature drift over time", "Prediction drift"):
+        expr = panel_titled(model, title)["targets"][0]["expr"]
+        assert expr.startswith("max by (") and ":$window{" in expr, (title, expr)
+        assert "instance" not in expr and "mlmon_feature_drift_score" not in expr, (title, expr)
+
+
+def test_reference_distributions_collapse_pods_with_max_never_sum():
+    for text in build_all(load_config(EXAMPLE)).values():
+        for query in queries(json.loads(text)):
+            if "reference_ratio" in query.expr and query.where.startswith("panel"):
+                assert "sum by" not in query.expr and query.expr.startswith("max by ("), query
 
 
 def test_multivariate_drift_uses_the_psi_defaults_for_models_not_scored_by_psi():

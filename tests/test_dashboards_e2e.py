@@ -19,6 +19,7 @@ import pytest
 import requests
 import yaml
 
+from alert_rules.build import RULES_FILE, render as render_rules
 from dashboards.build import build_all
 from dashboards.inspect import DashboardQuery, panels, queries, substitute
 from exporter import catalog
@@ -74,7 +75,7 @@ SCENARIOS: list[tuple[str, dict[str, str], dict[tuple[str, str], str]]] = [
         ("Label delay", "C"): "labels arrive inline with the predictions: no delay observed",
     }),
     ("mlmon-versions", {"model": "fraud", "version_a": "v1", "version_b": "v2", "window": "5m"}, {}),
-    ("mlmon-exporter", {"job": "mlmon"}, {}),
+    ("mlmon-exporter", {"job": "mlmon", "cluster": ".*", "namespace": ".*", "instance": ".*"}, {}),
 ]
 
 
@@ -171,8 +172,12 @@ def scenario_queries(dashboard: dict[str, Any]) -> list[tuple[tuple[str, str], D
 def live(tmp_path_factory):
     config = e2e_config()
     exporter = start(config, "127.0.0.1:0", "127.0.0.1:0")
+    workdir = tmp_path_factory.mktemp("e2e")
+    # The drift panels read the fleet recording rules, as the alerts do: load the generated ones.
+    rules = workdir / RULES_FILE
+    rules.write_text(render_rules(config)[RULES_FILE])
     try:
-        with PrometheusProcess(tmp_path_factory.mktemp("e2e"), [f"127.0.0.1:{exporter.metrics_port}"]) as prom:
+        with PrometheusProcess(workdir, [f"127.0.0.1:{exporter.metrics_port}"], [rules]) as prom:
             # Prometheus's first scrape comes only after its discovery reload (~5 s): traffic sent
             # before that would land in the first sample and never show as a rate.
             prom.wait_for(lambda: prom.query("up == 1"), timeout=20, what="the first scrape")

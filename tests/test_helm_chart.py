@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from types import ModuleType
@@ -257,21 +258,7 @@ def test_config_change_changes_the_pod_checksum(helm: ModuleType) -> None:
     assert checksum(None) != checksum({"config": {"exporter": {"window_slots": 30}}})
 
 
-def test_sidecar_template_works_from_a_parent_chart(helm: ModuleType, tmp_path: Path) -> None:
-    """A user's chart depends on mlmon and includes the sidecar in its own Deployment."""
-    parent = tmp_path / "shop"
-    (parent / "templates").mkdir(parents=True)
-    shutil.copytree(CHART, parent / "charts" / "mlmon")
-    (parent / "Chart.yaml").write_text(
-        "apiVersion: v2\nname: shop\nversion: 1.0.0\ndependencies:\n  - {name: mlmon, version: 0.1.0}\n"
-    )
-    model = {"name": "basket", "task": "regression", "reference": {"capture": 1000}, "features": [{"name": "items", "type": "numeric"}]}
-    (parent / "values.yaml").write_text(yaml.safe_dump({"mlmon": {
-        "exampleModel": {"enabled": False}, "exampleReferences": False, "image": {"tag": "9.9.9"},
-        "sidecar": {"metricsPort": 9000}, "config": {"models": [model]},
-    }}))
-    (parent / "templates" / "deployment.yaml").write_text(
-        """apiVersion: apps/v1
+PARENT_DEPLOYMENT = """apiVersion: apps/v1
 kind: Deployment
 metadata: {name: shop-model}
 spec:
@@ -288,10 +275,44 @@ spec:
       volumes:
         {{- include "mlmon.volumes" . | nindent 8 }}
 """
+
+
+def parent_chart(where: Path, mlmon_values: dict[str, Any]) -> Path:
+    """A user's chart `shop` (no appVersion of its own) that depends on mlmon and includes the
+    sidecar in its own Deployment, with `mlmon_values` under `mlmon:` in its values.yaml."""
+    parent = where / "shop"
+    (parent / "templates").mkdir(parents=True)
+    shutil.copytree(CHART, parent / "charts" / "mlmon")
+    (parent / "Chart.yaml").write_text(
+        "apiVersion: v2\nname: shop\nversion: 1.0.0\ndependencies:\n  - {name: mlmon, version: 0.1.0}\n"
     )
+    (parent / "values.yaml").write_text(yaml.safe_dump({"mlmon": mlmon_values}))
+    (parent / "templates" / "deployment.yaml").write_text(PARENT_DEPLOYMENT)
+    return parent
+
+
+def render_parent(helm: ModuleType, parent: Path) -> list[dict[str, Any]]:
     rendered = render_files(helm, None, chart=parent)
-    objects = [doc for path, text in rendered.items() if not path.endswith(".txt") for doc in yaml.safe_load_all(text) if doc]
-    deployment = next(o for o in objects if o["metadata"]["name"] == "shop-model")
+    return [doc for path, text in rendered.items() if not path.endswith(".txt") for doc in yaml.safe_load_all(text) if doc]
+
+
+def parent_deployment(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    return next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "shop-model")
+
+
+def mlmon_app_version() -> str:
+    return str(yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"])
+
+
+def test_sidecar_template_works_from_a_parent_chart(helm: ModuleType, tmp_path: Path) -> None:
+    """A user's chart depends on mlmon and includes the sidecar in its own Deployment."""
+    model = {"name": "basket", "task": "regression", "reference": {"capture": 1000}, "features": [{"name": "items", "type": "numeric"}]}
+    parent = parent_chart(tmp_path, {
+        "exampleModel": {"enabled": False}, "exampleReferences": False, "image": {"tag": "9.9.9"},
+        "sidecar": {"metricsPort": 9000}, "config": {"models": [model]},
+    })
+    objects = render_parent(helm, parent)
+    deployment = parent_deployment(objects)
     sidecar = container(deployment, "mlmon")
     assert sidecar["image"] == "mlmon/exporter:9.9.9"
     assert sidecar["ports"][0]["containerPort"] == 9000
@@ -299,6 +320,31 @@ spec:
     config_map = next(o for o in objects if o["kind"] == "ConfigMap" and "mlmon.yaml" in o["data"])
     assert deployment["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"] == config_map["metadata"]["name"]
     assert not [o for o in objects if o["kind"] == "Deployment" and o is not deployment]
+
+
+def test_a_parent_chart_setting_only_config_runs_mlmons_own_app_version(helm: ModuleType, tmp_path: Path) -> None:
+    """The parent has no appVersion: the tag must come from mlmon's Chart.yaml, never render empty."""
+    model = {"name": "basket", "task": "regression", "reference": {"capture": 1000}, "features": [{"name": "items", "type": "numeric"}]}
+    objects = render_parent(helm, parent_chart(tmp_path, {"config": {"models": [model]}}))
+    image = container(parent_deployment(objects), "mlmon")["image"]
+    assert image == f"mlmon/exporter:{mlmon_app_version()}"
+    assert mlmon_app_version() != ""
+
+
+def test_native_sidecar_starts_before_and_stops_after_the_model(helm: ModuleType, kubernetes_validate: ModuleType) -> None:
+    """sidecar.native: an init container with restartPolicy Always (Kubernetes >= 1.29)."""
+    deployment = one(render(helm, {"sidecar": {"native": True}}), "Deployment")
+    spec = deployment["spec"]["template"]["spec"]
+    assert "mlmon" not in {c["name"] for c in spec["containers"]}
+    (sidecar,) = spec["initContainers"]
+    assert sidecar["name"] == "mlmon" and sidecar["restartPolicy"] == "Always"
+    assert sidecar["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    kubernetes_validate.validate(deployment, "1.33.0", strict=True)
+
+
+def test_the_sidecar_is_an_ordinary_container_by_default(objects: list[dict[str, Any]]) -> None:
+    spec = one(objects, "Deployment")["spec"]["template"]["spec"]
+    assert "initContainers" not in spec and "restartPolicy" not in container(one(objects, "Deployment"), "mlmon")
 
 
 # ----------------------------------------------------------------------------- scraping
@@ -407,9 +453,31 @@ def test_alertmanager_config_routes_mlmon_alerts_to_its_receiver(helm: ModuleTyp
     assert config["spec"]["inhibitRules"][0]["equal"] == ["alertname", "model"]
 
 
+def test_alertmanager_config_inhibits_as_the_generated_alertmanager_yml_does(helm: ModuleType) -> None:
+    """Same sources, targets and `equal` as alert_rules/alertmanager.py, in the operator's spelling."""
+    from alert_rules.alertmanager import inhibit_rules
+
+    def matchers(rule: list[dict[str, str]]) -> list[str]:
+        return [f'{m["name"]}{m["matchType"]}"{m["value"]}"' for m in rule]
+
+    config = one(render(helm, {"alertmanagerConfig": {"enabled": True}}), "AlertmanagerConfig")
+    rendered = [(matchers(r["sourceMatch"]), matchers(r["targetMatch"]), r.get("equal")) for r in config["spec"]["inhibitRules"][1:]]
+    generated = [(r["source_matchers"], r["target_matchers"], r.get("equal")) for r in inhibit_rules()[1:]]
+    assert [(s, [t.replace('MLMon.+', 'MLMon.*') for t in ts], e) for s, ts, e in generated] == rendered
+
+
 def test_alertmanager_config_rejects_an_undeclared_receiver(helm: ModuleType) -> None:
     with pytest.raises(helm.HelmRenderError, match="alertmanagerConfig.receiver \"pager\" is not one of"):
         render_files(helm, {"alertmanagerConfig": {"enabled": True, "receiver": "pager"}})
+
+
+def test_notes_name_only_metrics_the_exporter_exports(helm: ModuleType) -> None:
+    from exporter.catalog import CATALOG
+
+    notes = next(text for path, text in render_files(helm, None).items() if path.endswith("NOTES.txt"))
+    named = set(re.findall(r"\bmlmon_[a-z_]+", notes))
+    assert named, "NOTES should show a metric to grep for"
+    assert named <= {m.name for m in CATALOG}, named - {m.name for m in CATALOG}
 
 
 def test_notes_warn_when_kube_prometheus_stack_would_not_select_the_objects(helm: ModuleType) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("exporter", "alert_rules", "dashboards")
+PACKAGES = ("exporter", "alert_rules", "dashboards", "chart_values")
 
 # The rooms of exporter/, lowest first: a room may import itself and any room before it.
 EXPORTER_LAYERS = ("catalog", "logs", "config", "stats", "profiles", "ingest", "state", "http", "tooling", "cli")

@@ -51,6 +51,17 @@ def _url(value: str) -> str:
     return value
 
 
+RUNBOOK_PLACEHOLDER = "{alert}"
+
+
+def runbook_url(base: str, alert: str) -> str:
+    """`https://wiki/ml/{alert}` -> `https://wiki/ml/MLMonFeatureDrift` (wikis have no `.md` pages);
+    a base without the placeholder keeps the repository layout, `<base>/<AlertName>.md`."""
+    if RUNBOOK_PLACEHOLDER in base:
+        return base.replace(RUNBOOK_PLACEHOLDER, alert)
+    return f"{base.rstrip('/')}/{alert}.md"
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -187,6 +198,10 @@ class TrafficThresholds(Strict):
     anomaly_min_rate: float = Field(
         0.1, ge=0, description="Predictions/s below which volume and mean anomalies are ignored (quiet models are noisy)."
     )
+    anomaly_min_history: AmDuration = Field(
+        "1d", description="History a model's band needs before volume and mean anomalies can fire: a band of a few "
+        "minutes (a new model, a fresh Prometheus) has no spread worth comparing against.",
+    )
 
 
 class DriftAlerting(Strict):
@@ -231,7 +246,8 @@ class AlertingConfig(Strict):
 
     runbook_url: str = Field(
         "https://github.com/mlmon/mlmon/blob/main/docs/runbooks",
-        description="Base URL of the runbooks; each alert links <base>/<AlertName>.md.",
+        description="Base URL of the runbooks; each alert links <base>/<AlertName>.md. A URL with an `{alert}` "
+        "placeholder is used as written instead (`https://wiki.example.com/ml/{alert}`: no `.md` added).",
     )
     rule_labels: dict[str, str] = Field(
         default_factory=dict,
@@ -247,7 +263,11 @@ class AlertingConfig(Strict):
     route: RootRoute | None = Field(None, description="The root of the routing tree; required with receivers.")
     routes: list[Route] = Field(default_factory=list, description="Child routes, tried in order.")
 
-    _check_base = field_validator("runbook_url")(lambda cls, v: _url(v.rstrip("/")))
+    @field_validator("runbook_url")
+    @classmethod
+    def _check_base(cls, value: str) -> str:
+        _url(runbook_url(value, "Alert"))  # the placeholder filled in must be a URL
+        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _receivers_unique(self) -> AlertingConfig:

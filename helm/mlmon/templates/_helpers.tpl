@@ -78,6 +78,9 @@ container ports, the probes and the exporter cannot disagree.
 {{- $listen := dict "metrics_listen" (printf "0.0.0.0:%d" (int $v.sidecar.metricsPort)) "ingest_listen" (printf "127.0.0.1:%d" (int $v.sidecar.ingestPort)) -}}
 {{- $config := deepCopy $v.config -}}
 {{- if not $config -}}
+{{- if not $v.exampleModel.enabled -}}
+{{- fail (printf "mlmon: `config` is empty and the example model is off: deploy your own config with the values of `%s`" (include "mlmon.valuesCommand" .)) -}}
+{{- end -}}
 {{- $example := .Files.Get "files/mlmon.yaml" -}}
 {{- if not $example -}}
 {{- fail "mlmon: `config` is empty and the chart's example config (files/mlmon.yaml) is not available here: set config (or mlmon.config in a parent chart) to your mlmon.yaml" -}}
@@ -86,6 +89,20 @@ container ports, the probes and the exporter cannot disagree.
 {{- end -}}
 {{- $config = mergeOverwrite $config (dict "exporter" (mergeOverwrite (default (dict) $config.exporter) $listen)) -}}
 {{- toYaml $config -}}
+{{- end -}}
+
+{{/*
+mlmon's own appVersion, whichever chart includes the sidecar. In a parent chart `.Chart` is the
+parent's (often without an appVersion), so the subchart's metadata is read from `.Subcharts`.
+*/}}
+{{- define "mlmon.appVersion" -}}
+{{- if eq .Chart.Name "mlmon" -}}
+{{- .Chart.AppVersion -}}
+{{- else if and .Subcharts (hasKey .Subcharts "mlmon") -}}
+{{- .Subcharts.mlmon.Chart.AppVersion -}}
+{{- else -}}
+{{- fail "mlmon: cannot find the mlmon subchart to read its appVersion: set mlmon.image.tag (or image.digest)" -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "mlmon.image" -}}
@@ -111,7 +128,7 @@ mlmon.dev/scrape: "true"
 {{- define "mlmon.podAnnotations" -}}
 {{- $v := include "mlmon.settings" . | fromYaml -}}
 {{- if not $v.existingConfigMap }}
-checksum/mlmon-config: {{ toYaml (pick $v "config" "references" "sidecar" "exampleReferences") | sha256sum }}
+checksum/mlmon-config: {{ toYaml (pick $v "config" "references" "referencesConfigMap" "sidecar" "exampleReferences") | sha256sum }}
 {{- end }}
 {{- end -}}
 
@@ -130,8 +147,11 @@ Your model server POSTs each prediction batch to http://127.0.0.1:<sidecar.inges
 {{- define "mlmon.sidecar" -}}
 {{- $v := include "mlmon.settings" . | fromYaml -}}
 - name: mlmon
-  image: {{ include "mlmon.image" (dict "repository" $v.image.repository "tag" $v.image.tag "digest" $v.image.digest "appVersion" .Chart.AppVersion) | quote }}
+  image: {{ include "mlmon.image" (dict "repository" $v.image.repository "tag" $v.image.tag "digest" $v.image.digest "appVersion" (include "mlmon.appVersion" .)) | quote }}
   imagePullPolicy: {{ $v.image.pullPolicy }}
+  {{- if $v.sidecar.native }}
+  restartPolicy: Always
+  {{- end }}
   args: ["serve", "--config", "/etc/mlmon/mlmon.yaml"]
   ports:
     - name: metrics
@@ -155,9 +175,48 @@ Your model server POSTs each prediction batch to http://127.0.0.1:<sidecar.inges
       readOnly: true
 {{- end -}}
 
-{{/* The volume the sidecar mounts its config and reference profiles from. */}}
+{{/*
+The volume the sidecar mounts its config and reference profiles from: the chart's ConfigMap, plus
+the user's profiles ConfigMap (referencesConfigMap) projected into the same folder.
+*/}}
 {{- define "mlmon.volumes" -}}
+{{- $v := include "mlmon.settings" . | fromYaml -}}
 - name: mlmon-config
+{{- if $v.referencesConfigMap }}
+  projected:
+    sources:
+      - configMap: {name: {{ include "mlmon.configMapName" . }}}
+      - configMap: {name: {{ $v.referencesConfigMap }}}
+{{- else }}
   configMap:
     name: {{ include "mlmon.configMapName" . }}
+{{- end }}
+{{- end -}}
+
+{{/* The command that writes the values of a user's config (docs/kubernetes.md). */}}
+{{- define "mlmon.valuesCommand" -}}
+mlmon chart values --config <your mlmon.yaml> --out mlmon-values.yaml
+{{- end -}}
+
+{{/*
+Rules or dashboards that `mlmon chart values` generated, checked against the config deployed.
+Each part records the hash of the config it came from; the chart hashes `config` the same way
+(sha256 of toJson) and fails when they differ, so edited config values never ship with the rules
+of the old config. Takes (dict "root" $ "part" "rules"); renders nothing, fails or passes.
+*/}}
+{{- define "mlmon.checkGenerated" -}}
+{{- $values := .root.Values -}}
+{{- $generated := index $values.generated .part -}}
+{{- if not $values.config -}}
+{{- fail (printf "mlmon: generated.%s is set but `config` is empty: deploy the whole output of `%s`" .part (include "mlmon.valuesCommand" .root)) -}}
+{{- end -}}
+{{- $deployed := toJson $values.config | sha256sum -}}
+{{- if ne $deployed (toString $generated.configSha256) -}}
+{{- fail (printf "mlmon: generated.%s is stale: it was generated from config %s, but the config deployed hashes to %s. Regenerate the values with `%s`" .part (toString $generated.configSha256 | trunc 12) (trunc 12 $deployed) (include "mlmon.valuesCommand" .root)) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Whether the chart's own example (its config, profiles, rules, dashboards) is what is deployed. */}}
+{{- define "mlmon.deploysExample" -}}
+{{- if and (not .Values.config) .Values.exampleModel.enabled -}}true{{- end -}}
 {{- end -}}
