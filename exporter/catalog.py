@@ -116,7 +116,9 @@ INGEST_BYTES = Metric(
 )
 LIMIT_HITS = Metric(
     "mlmon_limit_hits_total", "counter",
-    "Times a configured limit was hit (request_bytes, records_per_request, versions_per_model, label_value_length).",
+    "Times a configured limit was hit; `limit` names it (request_bytes, records_per_request, versions_per_model, "
+    "label_value_length, and the server's connections, header_timeout, header_bytes, body_timeout, "
+    "inflight_request_bytes).",
     ("limit",),
 )
 VERSIONS_EVICTED = Metric(

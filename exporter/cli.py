@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -29,10 +30,56 @@ def _output_args(parser: argparse.ArgumentParser, default: str) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from exporter.http.server import serve
+    from exporter.config.model import _check_listen
+    from exporter.http.server import ServeOptions, serve
+    from exporter.http.web_config import WebConfigError
 
-    serve(load_config(args.config))
+    for flag, value in (("--web.listen-address", args.web_listen), ("--ingest.listen-address", args.ingest_listen)):
+        if value is not None:
+            try:
+                _check_listen(value)
+            except ValueError as error:
+                print(f"{flag}: {error}", file=sys.stderr)
+                return EXIT_BAD_INPUT
+    options = ServeOptions(
+        config_path=args.config, web_config_file=args.web_config_file or None,
+        ingest_web_config_file=args.ingest_web_config_file or None,
+        ingest_bearer_token_file=args.ingest_bearer_token_file or None,
+        metrics_listen=args.web_listen, ingest_listen=args.ingest_listen,
+    )
+    try:
+        serve(load_config(args.config), options)
+    except WebConfigError as error:
+        print(f"web config: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     return 0
+
+
+def _serve_args(parser: argparse.ArgumentParser) -> None:
+    """Prometheus-style flags; each also reads an MLMON_* environment variable (the flag wins)."""
+    env = os.environ.get
+    parser.add_argument(
+        "--web.config.file", dest="web_config_file", default=env("MLMON_WEB_CONFIG_FILE"), metavar="FILE",
+        help="exporter-toolkit web config (TLS, client certs, basic auth, headers) for the metrics listener; "
+             "env MLMON_WEB_CONFIG_FILE (docs/security.md)",
+    )
+    parser.add_argument(
+        "--ingest.web.config.file", dest="ingest_web_config_file", default=env("MLMON_INGEST_WEB_CONFIG_FILE"),
+        metavar="FILE", help="the same format for the ingest listener; env MLMON_INGEST_WEB_CONFIG_FILE",
+    )
+    parser.add_argument(
+        "--ingest.bearer-token-file", dest="ingest_bearer_token_file", default=env("MLMON_INGEST_BEARER_TOKEN_FILE"),
+        metavar="FILE", help="ingest requests must send 'Authorization: Bearer <the file's content>'; "
+                             "env MLMON_INGEST_BEARER_TOKEN_FILE (overrides exporter.ingest_bearer_token_file)",
+    )
+    parser.add_argument(
+        "--web.listen-address", dest="web_listen", default=env("MLMON_WEB_LISTEN_ADDRESS"), metavar="HOST:PORT",
+        help="metrics listener (overrides exporter.metrics_listen); env MLMON_WEB_LISTEN_ADDRESS",
+    )
+    parser.add_argument(
+        "--ingest.listen-address", dest="ingest_listen", default=env("MLMON_INGEST_LISTEN_ADDRESS"), metavar="HOST:PORT",
+        help="ingest listener (overrides exporter.ingest_listen); env MLMON_INGEST_LISTEN_ADDRESS",
+    )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -124,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the sidecar exporter")
     _config_arg(serve)
+    _serve_args(serve)
     serve.set_defaults(run=cmd_serve)
 
     demo = commands.add_parser("demo", help="run the exporter with synthetic traffic that drifts")

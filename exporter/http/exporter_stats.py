@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("mlmon")
 
 LIMITS = ("request_bytes", "records_per_request", "versions_per_model", "label_value_length")
+# The HTTP server's own limits (exporter/http/protocol.py, listener.py; docs/security.md).
+SERVER_LIMITS = ("connections", "header_timeout", "header_bytes", "body_timeout", "inflight_request_bytes")
+LIMITS += SERVER_LIMITS
 ENDPOINTS = ("predictions", "labels")
 
 
