@@ -35,6 +35,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self.message_started = False
         self.headers_too_large = False
         self.eof = False
+        self.body_bytes = 0
         self.refused = False
 
     # -- connection ---------------------------------------------------------------------------
@@ -89,7 +90,11 @@ class GuardedProtocol(HttpToolsProtocol):
             if not cycle.more_body:
                 self.eof = True
                 return True  # the request is whole and its answer is coming: keep the write side open
-            if not cycle.response_started:
+            limit = self.listener.max_body_bytes()
+            if not cycle.response_started and self.body_bytes > limit:
+                self.listener.hit("request_bytes")
+                self.transport.write(raw_error(413, f"request body exceeds max_request_bytes ({limit})", "request_bytes"))
+            elif not cycle.response_started:
                 self.transport.write(raw_error(400, "the request body ended before its declared end (connection "
                                                     "closed mid-body)"))
             cycle.disconnected = True
@@ -115,8 +120,13 @@ class GuardedProtocol(HttpToolsProtocol):
         self._count_parsed(len(name) + len(value) + 4)
         super().on_header(name, value)
 
+    def on_body(self, body: bytes) -> None:
+        self.body_bytes += len(body)
+        super().on_body(body)
+
     def on_headers_complete(self) -> None:
         self.awaiting_headers = self.message_started = False
+        self.body_bytes = 0
         self._disarm_header_deadline()
         super().on_headers_complete()
 
