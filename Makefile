@@ -6,9 +6,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 MLMON  := $(VENV)/bin/mlmon
 STAMP  := $(VENV)/.installed-stamp
-DEBIAN_PACKAGES := prometheus prometheus-alertmanager docker-compose
+DEBIAN_PACKAGES := prometheus prometheus-alertmanager docker-compose curl
 
-.PHONY: venv system-deps demo test generate chart-files check-generated bench clean
+.PHONY: venv system-deps demo test soak generate chart-files check-generated bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +18,10 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Debian packages the tests use (promtool, amtool, prometheus, alertmanager, docker-compose).
+# Debian packages the tests use (promtool, amtool, prometheus, alertmanager, docker-compose, curl).
 # Only as root and only when missing; policy-rc.d stops the packages from starting services.
 system-deps:
-	@if [ "$$(id -u)" = 0 ] && ! (command -v promtool && command -v amtool && command -v docker-compose) >/dev/null; then \
+	@if [ "$$(id -u)" = 0 ] && ! (command -v promtool && command -v amtool && command -v docker-compose && command -v curl) >/dev/null; then \
 		echo "installing Debian packages: $(DEBIAN_PACKAGES)"; \
 		[ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; }; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES) >/dev/null; \
@@ -32,6 +32,10 @@ demo: venv
 
 test: venv system-deps
 	$(PY) -m pytest -q
+
+# The long versions of bounded suites: 200 SIGTERM trials under load (make test runs a seeded 20).
+soak: venv system-deps
+	MLMON_SIGTERM_TRIALS=200 $(PY) -m pytest -q tests/test_server_signals.py
 
 generate: venv
 	$(MLMON) docs metrics --out docs/metrics.md
