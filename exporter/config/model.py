@@ -132,7 +132,8 @@ class ExporterConfig(Strict):
                     "503 with Retry-After (limit `inflight_request_bytes`). Bounds memory under many concurrent posters.",
     )
     ingest_threads: int = Field(
-        2, ge=1, le=64, description="Worker threads for ingest requests (the GIL makes more than the cores no faster)."
+        1, ge=1, le=64, description="Worker threads for ingest requests. One is as fast as more (the GIL), holds one "
+                                    "decoded body at a time and leaves the GIL to scrapes more often."
     )
     metrics_threads: int = Field(
         2, ge=1, le=64, description="Worker threads of the metrics listener, separate so ingest load never queues a scrape."

@@ -3,7 +3,7 @@
 Order matters: credentials are checked from the headers before a single body byte is read (a
 refused client cannot make the sidecar buffer anything), and the whole body is read here, on
 the event loop, with the size limit enforced while reading and a deadline for the whole body.
-Only then does a worker thread (a bounded pool per listener, via a2wsgi) run Flask, with a body
+Only then does a worker thread (a bounded pool per listener, wsgi_pool.py) run Flask, with a body
 already in memory: a slow client never holds a worker thread, and metrics and ingest never wait
 for each other's threads.
 """
@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 import orjson
-from a2wsgi import WSGIMiddleware
 
+from exporter.http.priority import ScrapePriority
 from exporter.http.raw_answers import Send, send_error, send_json
 from exporter.http.web_config import TLSSettings, TokenFile, WebConfig, WebConfigError, WebConfigSource
+from exporter.http.wsgi_pool import WsgiPool
 
 if TYPE_CHECKING:
     from exporter.config.model import ExporterConfig
@@ -47,11 +48,12 @@ class Listener:
     web: WebConfigSource | None = None
     token: TokenFile | None = None
     reload: Callable[[], tuple[bool, str]] | None = None  # POST /-/reload, metrics listener only
+    priority: ScrapePriority | None = None  # shared by both listeners: scrapes go first (priority.py)
     inflight_bytes: int = 0
-    wsgi: WSGIMiddleware = field(init=False)
+    wsgi: WsgiPool = field(init=False)
 
     def __post_init__(self) -> None:
-        self.wsgi = WSGIMiddleware(self.app, workers=self.threads)
+        self.wsgi = WsgiPool(self.app, self.threads, self.name)
 
     @property
     def limits(self) -> ExporterConfig:
@@ -98,7 +100,15 @@ class Listener:
             return
         body, held = read
         try:
-            await self._run_app(scope, receive, send, body, extra)
+            if self.priority is None:
+                await self._run_app(scope, receive, send, body, extra)
+            elif self.name == "metrics" and path == "/metrics":
+                async with self.priority.scrape():
+                    await self._run_app(scope, receive, send, body, extra)
+            else:
+                if self.name == "ingest":
+                    await self.priority.before_ingest()
+                await self._run_app(scope, receive, send, body, extra)
         finally:
             self.inflight_bytes -= held
 
@@ -180,30 +190,11 @@ class Listener:
         # Flask sees a plain body with its length, whatever the framing on the wire was.
         headers = [(k, v) for k, v in scope["headers"] if k not in (b"content-length", b"transfer-encoding")]
         headers.append((b"content-length", str(len(body)).encode()))
-        delivered = False
-        started = False
-
-        async def receive_body() -> dict[str, Any]:
-            nonlocal delivered
-            if not delivered:
-                delivered = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        async def send_with_headers(message: dict[str, Any]) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                if extra:
-                    message = {**message, "headers": [*message.get("headers", []), *extra]}
-            await send(message)
-
         try:
-            await self.wsgi({**scope, "headers": headers}, receive_body, send_with_headers)
-        except Exception:  # Flask answers its own errors; this is the adapter failing, never a text 500
+            await self.wsgi.respond({**scope, "headers": headers}, body, send, extra)
+        except Exception:  # Flask answers its own errors; this is the bridge failing, never a text 500
             log.exception("%s listener: request failed outside the app", self.name)
-            if not started:
-                await send_error(send, 500, "internal error", headers=extra)
+            await send_error(send, 500, "internal error", headers=extra)
 
     async def _answer(self, send: Send, path: str, status: int, message: str, limit: str | None = None,
                       extra: tuple[tuple[bytes, bytes], ...] = ()) -> None:

@@ -34,6 +34,7 @@ import uvicorn
 from exporter.config.model import MlmonConfig
 from exporter.http.app import create_ingest_app, create_metrics_app
 from exporter.http.listener import Listener
+from exporter.http.priority import ScrapePriority
 from exporter.http.protocol import GuardedProtocol
 from exporter.http.reload import reload_exporter
 from exporter.http.service import Exporter
@@ -192,12 +193,13 @@ def start(config: MlmonConfig, metrics_listen: str | None = None, ingest_listen:
     if token_file and options.ingest_bearer_token_file is None:
         token_file = str(config.base_dir / token_file)  # relative to mlmon.yaml, like reference paths
     running = RunningExporter(exporter, [], [], [], options)
+    priority = ScrapePriority()
     metrics = Listener("metrics", exporter, create_metrics_app(exporter), limits.metrics_threads,
                        web=WebConfigSource(options.web_config_file) if options.web_config_file else None,
-                       reload=running.reload)
+                       reload=running.reload, priority=priority)
     ingest = Listener("ingest", exporter, create_ingest_app(exporter), limits.ingest_threads,
                       web=WebConfigSource(options.ingest_web_config_file) if options.ingest_web_config_file else None,
-                      token=TokenFile(token_file) if token_file else None)
+                      token=TokenFile(token_file) if token_file else None, priority=priority)
     running.listeners = [metrics, ingest]
     uvicorn_configs = [_uvicorn_config(listener, config) for listener in running.listeners]
     running.sockets = [bind(metrics_listen or limits.metrics_listen), bind(ingest_listen or limits.ingest_listen)]
