@@ -35,6 +35,7 @@ METRICS_MAX_BODY_BYTES = 64 * 1024
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 INGEST_ENDPOINTS = {"/v1/predictions": "predictions", "/v1/labels": "labels"}
 RELOAD_PATH = "/-/reload"
+INGEST_NICE = 5
 
 
 @dataclass
@@ -53,7 +54,8 @@ class Listener:
     wsgi: WsgiPool = field(init=False)
 
     def __post_init__(self) -> None:
-        self.wsgi = WsgiPool(self.app, self.threads, self.name)
+        # Ingest work is bulk work: at a lower CPU priority it yields to scrapes and to the model's own process.
+        self.wsgi = WsgiPool(self.app, self.threads, self.name, nice=INGEST_NICE if self.name == "ingest" else 0)
 
     @property
     def limits(self) -> ExporterConfig:
