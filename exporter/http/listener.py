@@ -182,6 +182,9 @@ class Listener:
                                "body_timeout")
         except _Refused as error:
             refusal = error
+        except BaseException:  # cancelled (shutdown deadline): give the bytes back before leaving
+            self.inflight_bytes -= held
+            raise
         self.inflight_bytes -= held
         retry = ((b"retry-after", b"1"),) if refusal.status == 503 else ()
         await self._answer(send, path, refusal.status, refusal.message, refusal.limit, extra + retry)

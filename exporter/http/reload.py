@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from typing import Callable
 
 from exporter.config.model import ConfigError, MlmonConfig, load_config
 from exporter.http.service import Exporter
@@ -31,10 +32,12 @@ def _hash(profile: Profile | None) -> str | None:
     return profile.content_hash if profile is not None else None
 
 
-def reload_exporter(exporter: Exporter, path: str | Path) -> tuple[bool, str]:
-    """(True, what changed) after a reload, or (False, why not) with the running config untouched."""
-    from exporter.http.server import load_profiles  # the server owns profile loading
+def reload_exporter(exporter: Exporter, path: str | Path,
+                    load_profiles: Callable[[MlmonConfig], dict[str, Profile]]) -> tuple[bool, str]:
+    """(True, what changed) after a reload, or (False, why not) with the running config untouched.
 
+    `load_profiles` is the same function the server starts with, so a reload checks profiles alike.
+    """
     with _lock:
         try:
             config = load_config(path)

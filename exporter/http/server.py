@@ -138,7 +138,7 @@ class RunningExporter:
         """Re-read mlmon.yaml and its profiles (SIGHUP, POST /-/reload); see reload.py."""
         if self.options.config_path is None:
             return False, "no config file to reload (started without --config)"
-        ok, message = reload_exporter(self.exporter, self.options.config_path)
+        ok, message = reload_exporter(self.exporter, self.options.config_path, load_profiles)
         if ok:  # Flask's own backstop of the body limit follows the new config
             self.listeners[1].app.config["MAX_CONTENT_LENGTH"] = self.exporter.config.exporter.max_request_bytes
         return ok, message
