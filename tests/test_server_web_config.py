@@ -173,3 +173,18 @@ def test_a_renewed_server_certificate_is_served_from_the_next_connection(setup) 
     finally:
         pki.server_cert.write_bytes(cert)
         pki.server_key.write_bytes(key)
+
+
+def test_client_allowed_sans_admits_only_the_listed_client_names(setup) -> None:
+    served, pki, web = setup
+    client = (pki.client_cert, pki.client_key)  # its SAN is DNS:prometheus.test
+    original = web.read_text()
+    try:
+        for sans, admitted in ((["prometheus.test"], True), (["someone-else.test"], False)):
+            config = web_config(pki)
+            config["tls_server_config"]["client_allowed_sans"] = sans
+            web.write_text(yaml.safe_dump(config))
+            result = metrics(served, pki, "-u", f"prometheus:{PASSWORD}", client=client)
+            assert (result.returncode == 0 and " 200 " in result.stdout) is admitted, (sans, result)
+    finally:
+        web.write_text(original)

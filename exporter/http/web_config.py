@@ -16,8 +16,8 @@ file works for mlmon, node_exporter and `promtool check web-config`:
     basic_auth_users:
       prometheus: $2y$10$...         # bcrypt hashes only
 
-Like the toolkit, the file is re-read when it changes (checked on every request and connection,
-by stat, so an unchanged file costs one syscall): new users, headers, certificates, keys and client
+Like the toolkit, the file is re-read when it changes (checked on every request and connection:
+the small file is read and compared, the certificates it names are compared by stat): new users, headers, certificates, keys and client
 CAs apply to the next request or connection. A file that turns invalid fails closed (500 for
 requests, failed handshakes for TLS) until it is fixed, as in the toolkit. Whether a listener
 speaks TLS at all is fixed at start, as in the toolkit.
@@ -280,13 +280,22 @@ class WebConfigSource:
         extra = self.config.tls.files() if self.config is not None and self.config.tls is not None else ()
         return (self.path, *extra)
 
+    def _key(self) -> tuple[Any, ...]:
+        # The file's own bytes (it is small, and the toolkit reads it per request too: a stat alone
+        # can miss two same-size writes within one timestamp tick), and the stat of the files it names.
+        try:
+            text: Any = self.path.read_bytes()
+        except OSError as error:
+            text = error.errno
+        return (text, _stat_key(self._files()[1:]))
+
     def current(self) -> WebConfig:
         """The config as the file says now; raises WebConfigError while the file is invalid."""
-        key = _stat_key(self._files())
+        key = self._key()
         with self.lock:
             if key != self.key:
                 self._reload()
-                self.key = _stat_key(self._files())
+                self.key = self._key()
             if self.error is not None:
                 raise WebConfigError(f"{self.path}: {self.error}")
             assert self.config is not None
@@ -377,29 +386,24 @@ def san_allowed(peercert: dict[str, Any] | None, allowed: tuple[str, ...]) -> bo
 
 
 class TokenFile:
-    """A bearer token kept in a file (a Kubernetes Secret), re-read when the file changes."""
+    """A bearer token kept in a file (a Kubernetes Secret), read for every request, so a rotation applies at once."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.lock = threading.Lock()
-        self.key: tuple[Any, ...] | None = None
-        self.token: bytes | None = None
-        self.current()
-        if self.token is None:
+        self.failing = False
+        if self.current() is None:
             raise WebConfigError(f"{self.path}: the bearer token file is empty or unreadable")
 
     def current(self) -> bytes | None:
-        key = _stat_key((self.path,))
-        with self.lock:
-            if key != self.key:
-                self.key = key
-                try:
-                    token = self.path.read_bytes().strip()
-                except OSError as error:
-                    log.error("bearer token file %s: %s; ingest requests are refused", self.path, error.strerror)
-                    token = b""
-                self.token = token or None
-            return self.token
+        try:
+            token = self.path.read_bytes().strip()  # a few bytes: cheaper than being clever about changes
+        except OSError as error:
+            if not self.failing:
+                log.error("bearer token file %s: %s; ingest requests are refused", self.path, error.strerror)
+            self.failing = True
+            return None
+        self.failing = False
+        return token or None
 
     def check(self, authorization: bytes | None) -> bool:
         token = self.current()
