@@ -4,7 +4,8 @@ Why uvicorn (benchmarks/README.md has the comparison and the numbers): it is a m
 production server whose event loop holds any number of slow clients without a thread each,
 parses with llhttp, speaks TLS with client certificates, and drains on shutdown with a deadline.
 Two `uvicorn.Server`s share one event loop thread here; each listener runs its Flask app in its
-own small thread pool (a2wsgi), so scrapes never queue behind ingest. What uvicorn lacks is added
+own small thread pool (`wsgi_pool.py`), so scrapes never queue behind ingest, and scrapes go
+first (`priority.py`). What uvicorn lacks is added
 in small glue: a connection cap, a header deadline and a header size limit (`protocol.py`);
 credentials before the body, the body limit while reading and a body deadline (`listener.py`).
 
