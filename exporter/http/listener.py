@@ -35,7 +35,6 @@ METRICS_MAX_BODY_BYTES = 64 * 1024
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 INGEST_ENDPOINTS = {"/v1/predictions": "predictions", "/v1/labels": "labels"}
 RELOAD_PATH = "/-/reload"
-INGEST_NICE = 5
 
 
 @dataclass
@@ -54,8 +53,7 @@ class Listener:
     wsgi: WsgiPool = field(init=False)
 
     def __post_init__(self) -> None:
-        # Ingest work is bulk work: at a lower CPU priority it yields to scrapes and to the model's own process.
-        self.wsgi = WsgiPool(self.app, self.threads, self.name, nice=INGEST_NICE if self.name == "ingest" else 0)
+        self.wsgi = WsgiPool(self.app, self.threads, self.name)
 
     @property
     def limits(self) -> ExporterConfig:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -23,20 +21,10 @@ from exporter.http.raw_answers import Send
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Any]
 
 
-def _lower_priority(nice: int) -> None:
-    """Raise this thread's nice value (Linux schedules threads on their own; no privilege needed)."""
-    if nice > 0:
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + nice)
-        except (AttributeError, OSError):
-            pass
-
-
 class WsgiPool:
-    def __init__(self, app: WSGIApp, threads: int, name: str, nice: int = 0) -> None:
+    def __init__(self, app: WSGIApp, threads: int, name: str) -> None:
         self.app = app
-        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"mlmon-{name}",
-                                           initializer=_lower_priority, initargs=(nice,))
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"mlmon-{name}")
 
     async def respond(self, scope: dict[str, Any], body: bytes, send: Send,
                       extra_headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
