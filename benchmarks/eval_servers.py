@@ -1,7 +1,7 @@
 """How candidate servers take the hostile cases of issue 16, measured the same way for each (not in `make bench`).
 
-    pip install waitress cheroot       # candidates that are not mlmon dependencies
-    python -m benchmarks.eval_servers  # about 2 minutes; skips what is not installed
+    .venv/bin/pip install waitress cheroot       # candidates that are not mlmon dependencies
+    .venv/bin/python -m benchmarks.eval_servers  # about 4 minutes; skips what is not installed
 
 Each candidate serves mlmon's two Flask apps (the benchmark model) in a child process on free
 loopback ports, then:
