@@ -26,7 +26,6 @@ import sys
 import tempfile
 import threading
 import time
-from pathlib import Path
 
 from benchmarks.bench_serving import measure
 from benchmarks.common import bodies, free_port, workspace

@@ -74,6 +74,7 @@ def test_sigterm_always_stops_within_the_grace_period_and_answers_the_request_in
     for trial in range(TRIALS):
         served = ServedExporter(config, log_name=f"sigterm-{trial}.log")
         stop = threading.Event()
+        clients: list[threading.Thread] = []
         try:
             served.wait_ready()
             clients = busy_clients(served, stop)
