@@ -63,3 +63,23 @@ def test_a_body_beyond_max_inflight_request_bytes_is_a_503_and_the_bytes_are_giv
     assert b'"limit":"inflight_request_bytes"' in answers[1]["body"]
     assert held_meanwhile == 3000 and listener.inflight_bytes == 0
     assert listener.exporter.stats.limits["inflight_request_bytes"] == 1
+
+
+def test_failed_accepts_at_the_fd_limit_log_one_line_a_minute_not_a_traceback_each() -> None:
+    import logging
+
+    from exporter.http.server import AcceptErrorFilter
+
+    accept_filter = AcceptErrorFilter()
+    passed = []
+    for _ in range(1000):
+        try:
+            raise OSError(24, "Too many open files")
+        except OSError as error:
+            record = logging.LogRecord("asyncio", logging.ERROR, __file__, 1, "socket.accept() out of system resource",
+                                       (), (type(error), error, error.__traceback__))
+        if accept_filter.filter(record):
+            passed.append(record)
+    assert len(passed) == 1 and passed[0].exc_info is None
+    other = logging.LogRecord("asyncio", logging.ERROR, __file__, 1, "something else", (), None)
+    assert accept_filter.filter(other)

@@ -49,6 +49,7 @@ class Listener:
     token: TokenFile | None = None
     reload: Callable[[], tuple[bool, str]] | None = None  # POST /-/reload, metrics listener only
     priority: ScrapePriority | None = None  # shared by both listeners: scrapes go first (priority.py)
+    fd_cap: int | None = None  # what the open-files limit leaves for this listener's connections
     inflight_bytes: int = 0
     wsgi: WsgiPool = field(init=False)
 
@@ -58,6 +59,12 @@ class Listener:
     @property
     def limits(self) -> ExporterConfig:
         return self.exporter.config.exporter  # read per use, so a reload's new limits apply at once
+
+    @property
+    def max_connections(self) -> int:
+        """The configured cap, lowered to fit the open-files limit: refusing beats running out of fds."""
+        configured = self.limits.max_connections
+        return configured if self.fd_cap is None else min(configured, self.fd_cap)
 
     def hit(self, limit: str) -> None:
         self.exporter.stats.limit_hit(limit)

@@ -40,14 +40,13 @@ class GuardedProtocol(HttpToolsProtocol):
 
     # -- connection ---------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        limits = self.listener.limits
-        if len(self.connections) >= limits.max_connections:
+        cap = self.listener.max_connections
+        if len(self.connections) >= cap:
             # Refused at once: an idle or slow connection beyond the cap costs nothing but its fd.
             self.refused = True
             self.transport = transport
             self.listener.hit("connections")
-            transport.write(raw_error(503, f"too many connections (max_connections={limits.max_connections})",
-                                      "connections"))
+            transport.write(raw_error(503, f"too many connections (max_connections={cap})", "connections"))
             transport.close()
             return
         super().connection_made(transport)

@@ -109,6 +109,32 @@ class ListenerServer(uvicorn.Server):
         self.started = True
 
 
+class AcceptErrorFilter(logging.Filter):
+    """asyncio logs every failed accept() with a traceback: thousands of lines a second at the fd limit.
+
+    One line a minute says it instead, with how many were dropped; asyncio itself already waits a
+    second before accepting again, so nothing spins.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last = -60.0
+        self.suppressed = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "accept() out of system resource" not in str(record.msg):
+            return True
+        now = time.monotonic()
+        if now - self.last < 60:
+            self.suppressed += 1
+            return False
+        record.msg = ("accept() failed: out of file descriptors or memory (%d more in the last minute); "
+                      "lower exporter.max_connections or raise the open-files limit")
+        record.args, record.exc_info, record.exc_text = (self.suppressed,), None, None
+        self.last, self.suppressed = now, 0
+        return True
+
+
 def bind(listen: str) -> socket.socket:
     host, port = split_listen(listen)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -198,6 +224,9 @@ def start(config: MlmonConfig, metrics_listen: str | None = None, ingest_listen:
     options = options or ServeOptions()
     # uvicorn warns once per malformed request; mlmon counts those instead of flooding the log.
     logging.getLogger("uvicorn.error").setLevel(logging.ERROR)
+    asyncio_log = logging.getLogger("asyncio")
+    if not any(isinstance(f, AcceptErrorFilter) for f in asyncio_log.filters):
+        asyncio_log.addFilter(AcceptErrorFilter())
     exporter = Exporter(config, StateStore(config, load_profiles(config)))
     limits = config.exporter
     token_file = options.ingest_bearer_token_file or limits.ingest_bearer_token_file
@@ -212,6 +241,12 @@ def start(config: MlmonConfig, metrics_listen: str | None = None, ingest_listen:
                       web=WebConfigSource(options.ingest_web_config_file) if options.ingest_web_config_file else None,
                       token=TokenFile(token_file) if token_file else None, priority=priority)
     running.listeners = [metrics, ingest]
+    cap = fd_cap()
+    for listener in running.listeners:
+        listener.fd_cap = cap
+    if cap is not None and cap < limits.max_connections:
+        log.warning("the open-files limit allows %d connections per listener, fewer than max_connections=%d: "
+                    "connections beyond %d are refused", cap, limits.max_connections, cap)
     uvicorn_configs = [_uvicorn_config(listener, config) for listener in running.listeners]
     running.sockets = [bind(metrics_listen or limits.metrics_listen), bind(ingest_listen or limits.ingest_listen)]
     running.servers = [ListenerServer(c, s, limits.header_timeout) for c, s in zip(uvicorn_configs, running.sockets)]
@@ -236,18 +271,26 @@ def start(config: MlmonConfig, metrics_listen: str | None = None, ingest_listen:
     return running
 
 
+FD_RESERVE = 128  # files, pipes, the listeners, a reload's reads: what connections must leave free
+
+
 def raise_fd_limit(config: MlmonConfig) -> None:
-    """Lift the soft open-files limit to the hard one (as Go programs do), enough for both connection caps."""
+    """Lift the soft open-files limit towards the hard one (as Go programs do), enough for both connection caps."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = 2 * config.exporter.max_connections + 256  # both caps, plus files, pipes and the listeners
+    wanted = 2 * config.exporter.max_connections + FD_RESERVE
     if soft != resource.RLIM_INFINITY and soft < wanted:
         target = hard if hard == resource.RLIM_INFINITY else min(hard, max(wanted, soft))
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        log.warning("open-files limit %d is below 2 x max_connections + 256 = %d: at that limit new connections "
-                    "wait in the backlog", soft, wanted)
+
+
+def fd_cap() -> int | None:
+    """Connections per listener that the open-files limit allows; below it the cap refuses, so accept()
+    never fails with EMFILE (issue 16: at the fd limit werkzeug's accept loop spun and both ports hung)."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY:
+        return None
+    return max(8, (soft - FD_RESERVE) // 2)
 
 
 def serve(config: MlmonConfig, options: ServeOptions | None = None) -> None:
