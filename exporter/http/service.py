@@ -7,13 +7,17 @@ none, and any error answer means nothing was counted.
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import Any, Callable
 
 from exporter.config.model import MlmonConfig
 from exporter.http.exporter_stats import ExporterStats
 from exporter.http.idempotency import IN_FLIGHT, KEY_PATTERN, AnswerCache
-from exporter.ingest.decode import BodyError, Decoded, decode_body
-from exporter.ingest.limits import LimitExceeded
+from exporter.ingest import cloudevents
+from exporter.ingest.cloudevents import EventStore
+from exporter.ingest.decode import BodyError, Decoded, decode_body, parse_json
+from exporter.ingest.limits import LimitExceeded, check_structure
+from exporter.ingest.serving import decode_serving, join, path_version
 from exporter.state.snapshot import Snapshotter
 from exporter.state.store import StateStore
 
@@ -29,6 +33,10 @@ class Exporter:
         self.stats = ExporterStats([m.name for m in config.models])
         self.answers = AnswerCache(config.exporter.idempotency_keys)
         self.stats.idempotency = self.answers.counts
+        limits = config.exporter
+        self.events = EventStore(limits.cloudevents_pending, limits.cloudevents_pending_bytes, limits.cloudevents_ttl)
+        self.stats.cloudevents = self.events.counts
+        self.stats.cloudevents_pending = self.events.__len__
         self.snapshotter: Snapshotter | None = None  # set by the server when exporter.state_dir is configured
         self.ready = True
 
@@ -53,8 +61,50 @@ class Exporter:
 
     def _ingest(self, body: bytes, content_type: str) -> Answer:
         limits = self.config.exporter
+        return self._apply(lambda: decode_body(body, content_type, self.config, limits.max_records_per_request))
+
+    def ingest_serving(self, body: bytes, model: str, version: str | None) -> Answer:
+        """A KServe v1 or OIP v2 body holding the request and its response (docs/ingest.md#serving-platforms)."""
+        limits = self.config.exporter
+
+        def decode() -> Decoded:
+            check_structure(body, limits.max_nesting_depth, limits.max_decoded_bytes)
+            return decode_serving(parse_json(body), model, path_version(version, self.config), self.config,
+                                  limits.max_records_per_request)
+
+        return self._apply(decode)
+
+    def ingest_cloudevent(self, body: bytes, headers: dict[str, str]) -> Answer:
+        """One half of a KServe logger pair (binary CloudEvent); the pair is ingested when both are here."""
+        limits = self.config.exporter
+        event_id, half = headers.get("ce-id", ""), cloudevents.HALVES.get(headers.get("ce-type", ""))
+        if not event_id or half is None:
+            return {"error": f"expected Ce-Id and Ce-Type {' or '.join(cloudevents.HALVES)} (binary-mode CloudEvent)"}, 400
         try:
-            decoded = decode_body(body, content_type, self.config, limits.max_records_per_request)
+            check_structure(body, limits.max_nesting_depth, limits.max_decoded_bytes)
+        except LimitExceeded as error:
+            self.stats.limit_hit(error.limit)
+            return error.to_json(), error.status
+        attributes = {k: headers[k] for k in ("ce-inferenceservicename", "ce-endpoint") if k in headers}
+        pair, attributes = self.events.offer_with(event_id, half, body, time.monotonic(), attributes)
+        if pair is None:
+            return {"accepted": 0, "rejected": 0, "rejections": [], "pending": True}, 200
+
+        def decode() -> Decoded:
+            request, response = parse_json(pair[0]), parse_json(pair[1])
+            if not isinstance(request, dict) or not isinstance(response, dict):
+                raise BodyError("a KServe logger request and response must each be a JSON object")
+            endpoint = attributes.get("ce-endpoint") or None
+            version = response.get("model_version") if isinstance(response.get("model_version"), str) else endpoint
+            return decode_serving(join(request, response), attributes.get("ce-inferenceservicename", ""),
+                                  path_version(version, self.config), self.config, limits.max_records_per_request,
+                                  request_id=event_id)
+
+        return self._apply(decode)
+
+    def _apply(self, decode: Callable[[], Decoded]) -> Answer:
+        try:
+            decoded = decode()
         except LimitExceeded as error:
             self.stats.limit_hit(error.limit)
             return error.to_json(), error.status
