@@ -126,3 +126,60 @@ def test_kserve_logger_pairs_are_joined_by_ce_id_in_either_order(toy_exporter: L
     assert toy_exporter.value("mlmon_cloudevents_pending") == 1
     bad = ingest(toy_exporter, "/v1/cloudevents", v1, {"Ce-Id": "x", "Ce-Type": "something.else"})
     assert bad.status_code == 400
+
+
+# ----------------------------------------------------------------------------- predictions as models emit them
+
+from types import SimpleNamespace  # noqa: E402
+
+from exporter.ingest.decode import check_prediction, valid_version  # noqa: E402
+
+
+def fake_model(task: str, kind: str, classes: list[str] | None = None) -> Any:
+    return SimpleNamespace(name="m", task=task, prediction=SimpleNamespace(type=kind, classes=classes),
+                           quality_classes=tuple(classes or ()))
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ([0.2, 0.8], 0.8), ([0.7], 0.7), ({"0": 0.3, "1": 0.7}, 0.7), ({"false": 0.9, "true": 0.1}, 0.1),
+])
+def test_a_binary_model_takes_its_predict_proba_row_or_class_scores(value: Any, expected: float) -> None:
+    assert check_prediction(fake_model("binary_classification", "numeric"), value) == expected
+
+
+def test_binary_class_scores_use_the_configured_positive_class() -> None:
+    model = fake_model("binary_classification", "numeric", ["stay", "churn"])
+    assert check_prediction(model, {"stay": 0.25, "churn": 0.75}) == 0.75
+    with pytest.raises(ValueError, match="positive class"):
+        check_prediction(model, {"0": 0.25, "1": 0.75})
+
+
+def test_a_multiclass_row_is_read_in_class_order_and_ties_go_to_the_first_class() -> None:
+    model = fake_model("multiclass_classification", "categorical", ["cat", "dog", "fox"])
+    assert check_prediction(model, [0.1, 0.7, 0.2]) == "dog"
+    assert check_prediction(model, [0.4, 0.4, 0.2]) == "cat"
+    assert check_prediction(model, {"fox": 0.4, "dog": 0.4, "cat": 0.2}) == "dog"  # class order, not key order
+    with pytest.raises(ValueError, match="one finite number per class"):
+        check_prediction(model, [0.5, 0.5])
+
+
+def test_a_regression_model_still_needs_a_number() -> None:
+    with pytest.raises(ValueError):
+        check_prediction(fake_model("regression", "numeric"), [1.0, 2.0])
+
+
+@pytest.mark.parametrize(("raw", "label"), [
+    ("models:/churn/3", "churn.3"), ("models:/churn@champion", "churn.champion"),
+    ("sha256:" + "0123456789abcdef" * 4, "sha256:0123456789ab"),
+    ("registry.example/churn@sha256:" + "f" * 64, "sha256:ffffffffffff"),
+    ("v1.2.3", "v1.2.3"), ("a/b", None), ("models:/churn/3/extra", None),
+])
+def test_registry_versions_map_to_short_label_safe_values(raw: str, label: str | None) -> None:
+    assert valid_version(raw, 64) == label
+
+
+def test_an_mlflow_version_over_http_is_counted_under_its_label(toy_exporter: LiveExporter) -> None:
+    record = {"model": "toy", "model_version": "models:/toy/3", "features": {"x": 1.0, "color": "red", "flag": True},
+              "prediction": 0.5}
+    assert toy_exporter.post_ok([record])["accepted"] == 1
+    assert toy_exporter.value("mlmon_predictions_total", model="toy", model_version="toy.3") == 1
