@@ -183,3 +183,51 @@ def test_an_mlflow_version_over_http_is_counted_under_its_label(toy_exporter: Li
               "prediction": 0.5}
     assert toy_exporter.post_ok([record])["accepted"] == 1
     assert toy_exporter.value("mlmon_predictions_total", model="toy", model_version="toy.3") == 1
+
+
+# ----------------------------------------------------------------------------- type errors: count, parse or reject
+
+
+@pytest.fixture
+def typed_exporter(start_exporter, toy_data, toy_dir):
+    def start(mode: str) -> LiveExporter:
+        data = {**toy_data, "exporter": {**toy_data["exporter"], "type_errors": mode}}
+        return start_exporter(build_config(data, base_dir=toy_dir))
+    return start
+
+
+STRINGY = [{"model": "toy", "model_version": "v1", "features": {"x": "12", "color": "red", "flag": "True"},
+            "prediction": 0.5},
+           {"model": "toy", "model_version": "v1", "features": {"x": 12.0, "color": "red", "flag": True},
+            "prediction": 0.5}]
+
+
+def test_numeric_strings_are_counted_and_said_by_default(typed_exporter) -> None:
+    answer = typed_exporter("count").post_ok(STRINGY)
+    assert answer["accepted"] == 2 and answer["quality"]["type_errors"] == 2
+    assert {e["feature"] for e in answer["quality"]["examples"]} == {"x", "flag"}
+
+
+def test_numeric_strings_are_parsed_when_asked(typed_exporter) -> None:
+    live = typed_exporter("parse")
+    answer = live.post_ok(STRINGY)
+    assert answer == {"accepted": 2, "rejected": 0, "rejections": []}
+    assert live.value("mlmon_feature_type_errors_total", model="toy", model_version="v1", feature="x") == 0
+
+
+def test_type_errors_reject_their_records_when_strict(typed_exporter) -> None:
+    live = typed_exporter("reject")
+    answer = live.post_ok(STRINGY)
+    assert (answer["accepted"], answer["rejected"]) == (1, 1)
+    assert answer["rejections"][0]["index"] == 0 and answer["rejections"][0]["reason"] == "type_error"
+    assert live.value("mlmon_predictions_total", model="toy", model_version="v1") == 1
+    assert live.value("mlmon_records_rejected_total", model="toy", reason="type_error") == 1
+
+
+def test_records_without_their_segments_are_said_in_the_answer(example_exporter: LiveExporter) -> None:
+    body = {"model": "fraud", "model_version": "v1", "predictions": [0.1, 0.9],
+            "features": {"amount": [12.5, 900.0], "account_age_days": [300, 2], "country": ["DE", "FR"],
+                         "channel": ["web", "app"], "is_international": [False, True]},
+            "segments": [{"country": "DE", "channel": "web"}, {"country": "FR"}]}
+    answer = example_exporter.post_ok(body)
+    assert answer["quality"]["missing_segments"] == 1

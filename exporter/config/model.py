@@ -156,6 +156,12 @@ class ExporterConfig(Strict):
         description="Answers remembered by Idempotency-Key so a retried batch is not counted twice; 0 turns it off.",
     )
 
+    type_errors: Literal["count", "parse", "reject"] = Field(
+        "count",
+        description="A feature value of the wrong type (\"12\" for a number): count (counted, reported in the answer, "
+        "record kept), parse (numeric and true/false strings read as such; other type errors counted) or reject "
+        "(its record is rejected with type_error).",
+    )
     cloudevents_pending: int = Field(
         1000, ge=1, le=1_000_000,
         description="KServe logger halves (request or response) held by ce-id until the other arrives; oldest evicted.",

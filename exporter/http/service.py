@@ -15,9 +15,11 @@ from exporter.http.exporter_stats import ExporterStats
 from exporter.http.idempotency import IN_FLIGHT, KEY_PATTERN, AnswerCache
 from exporter.ingest import cloudevents
 from exporter.ingest.cloudevents import EventStore
+from exporter.ingest.columns import reject_type_errors
 from exporter.ingest.decode import BodyError, Decoded, decode_body, parse_json
 from exporter.ingest.limits import LimitExceeded, check_structure
 from exporter.ingest.serving import decode_serving, join, path_version
+from exporter.state.prepare import Prepared
 from exporter.state.snapshot import Snapshotter
 from exporter.state.store import StateStore
 
@@ -103,6 +105,7 @@ class Exporter:
         return self._apply(decode)
 
     def _apply(self, decode: Callable[[], Decoded]) -> Answer:
+        limits = self.config.exporter
         try:
             decoded = decode()
         except LimitExceeded as error:
@@ -110,6 +113,8 @@ class Exporter:
             return error.to_json(), error.status
         except BodyError as error:
             return {"error": str(error)}, 400
+        if limits.type_errors == "reject":
+            reject_type_errors(decoded, limits.max_string_length, parse=False)
         prepared = self.store.prepare(decoded.batches)  # may fail; nothing is changed yet
         admitted, refused = self.store.admit(prepared)   # new versions: allowed, within budget and room?
         for batch, refusal in refused:  # refused before any state changed: its records are rejections
@@ -120,7 +125,11 @@ class Exporter:
         too_long = sum(column.too_long for _, batch in admitted for column in batch.columns)
         if too_long:
             self.stats.limit_hit("string_length", too_long)
-        return self._answer(decoded), 200 if decoded.records - len(decoded.rejections) or not decoded.records else 422
+        answer = self._answer(decoded)
+        report = quality_report([batch for _, batch in admitted])
+        if report:
+            answer["quality"] = report
+        return answer, 200 if decoded.records - len(decoded.rejections) or not decoded.records else 422
 
     def _answer(self, decoded: Decoded) -> dict[str, Any]:
         for rejection in decoded.rejections:
@@ -136,3 +145,45 @@ class Exporter:
             answer["rejections_truncated"] = True
         # 200 when anything was kept; 422 when every record of a non-empty body was rejected.
         return answer
+
+
+QUALITY_EVENTS = ("type_errors", "null", "missing", "nonfinite", "unknown_features", "out_of_range", "missing_segments")
+MAX_EXAMPLES = 5
+
+
+def quality_report(batches: list[Prepared]) -> dict[str, Any]:
+    """Data-quality events of this request's accepted records, with the first few examples; {} when none.
+
+    The same events the mlmon_feature_*_total counters count, said in the answer so the engineer
+    integrating a model sees them at once (docs/ingest.md#answers).
+    """
+    counts = dict.fromkeys(QUALITY_EVENTS, 0)
+    examples: list[dict[str, Any]] = []
+    for prepared in batches:
+        batch = prepared.batch
+        names = [f.name for f in batch.model.features] + [batch.model.prediction.name]
+        features = prepared.quality_counts[:-1].sum(axis=0)
+        counts["missing"] += int(features[0])
+        counts["null"] += int(features[1])
+        counts["nonfinite"] += int(features[2])
+        counts["type_errors"] += int(features[3])
+        counts["unknown_features"] += batch.unknown_features
+        counts["out_of_range"] += prepared.out_of_range
+        counts["missing_segments"] += missing_segments(batch)
+        for name, column in zip(names, prepared.columns):
+            for row, problem, value in column.examples:
+                if len(examples) < MAX_EXAMPLES:
+                    examples.append({"index": batch.indices[row], "feature": name, "problem": problem,
+                                     "value": ascii(value)[:64]})
+    if not any(counts.values()):
+        return {}
+    return {**{k: v for k, v in counts.items() if v}, "examples": examples}
+
+
+def missing_segments(batch: Any) -> int:
+    """Records of a model with segments whose `segments` lack a configured attribute (they fall in __other__)."""
+    attributes = [s.attribute for s in batch.model.segments]
+    if not attributes:
+        return 0
+    return sum(1 for s in batch.segments or [None] * batch.size
+               if not isinstance(s, dict) or any(a not in s for a in attributes))

@@ -35,6 +35,7 @@ REJECTION_REASONS = (
     "invalid_model_version",  # missing, not a string/number, or outside [A-Za-z0-9_.:+-]
     "model_version_too_long", # longer than exporter.max_label_value_length (a label-value limit)
     "invalid_features",       # `features` missing or not an object
+    "type_error",             # a feature value of the wrong type, with exporter.type_errors: reject
     "missing_prediction",     # no `prediction`
     "invalid_prediction",     # prediction of the wrong type for the model
     "invalid_id",             # `id` present but not a string or integer
