@@ -390,10 +390,16 @@ def _to_batch(
     fast = _transpose(feature_dicts, names)
     if fast is not None:
         columns, unknown = fast
-    else:
-        known = set(names)
-        unknown = sum(len(d.keys() - known) for d in feature_dicts if len(d) > 0)
-        columns = {name: [d.get(name, MISSING) for d in feature_dicts] for name in names}
+    else:  # column by column: only a column with an absent key walks its records in Python
+        columns, present = {}, 0
+        for name in names:
+            try:
+                columns[name] = list(map(operator.itemgetter(name), feature_dicts))
+                present += len(feature_dicts)
+            except KeyError:
+                column = columns[name] = [d.get(name, MISSING) for d in feature_dicts]
+                present += len(column) - sum(1 for v in column if v is MISSING)
+        unknown = sum(map(len, feature_dicts)) - present  # keys that are not configured names (names are unique)
     return Batch(
         model=model,
         version=version,
