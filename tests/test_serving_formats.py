@@ -126,6 +126,8 @@ def test_kserve_logger_pairs_are_joined_by_ce_id_in_either_order(toy_exporter: L
     assert toy_exporter.value("mlmon_cloudevents_pending") == 1
     bad = ingest(toy_exporter, "/v1/cloudevents", v1, {"Ce-Id": "x", "Ce-Type": "something.else"})
     assert bad.status_code == 400
+    long_id = ingest(toy_exporter, "/v1/cloudevents", v1, logger_headers("i" * 257, REQUEST_TYPE))
+    assert long_id.status_code == 400 and long_id.json()["limit"] == "string_length"
 
 
 # ----------------------------------------------------------------------------- predictions as models emit them

@@ -82,6 +82,9 @@ class Exporter:
         event_id, half = headers.get("ce-id", ""), cloudevents.HALVES.get(headers.get("ce-type", ""))
         if not event_id or half is None:
             return {"error": f"expected Ce-Id and Ce-Type {' or '.join(cloudevents.HALVES)} (binary-mode CloudEvent)"}, 400
+        if len(event_id) > limits.max_string_length:  # ids are held until the pair is joined: bounded
+            self.stats.limit_hit("string_length")
+            return {"error": "Ce-Id is longer than exporter.max_string_length", "limit": "string_length"}, 400
         try:
             check_structure(body, limits.max_nesting_depth, limits.max_decoded_bytes)
         except LimitExceeded as error:
