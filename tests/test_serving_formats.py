@@ -233,3 +233,11 @@ def test_records_without_their_segments_are_said_in_the_answer(example_exporter:
             "segments": [{"country": "DE", "channel": "web"}, {"country": "FR"}]}
     answer = example_exporter.post_ok(body)
     assert answer["quality"]["missing_segments"] == 1
+
+
+def test_serving_columns_must_name_features(toy_dir) -> None:
+    from exporter.config.errors import ConfigError
+
+    model = {**toy_model_data(), "serving": {"columns": ["x", "colour", "flag"]}}
+    with pytest.raises((ConfigError, ValueError), match="serving.columns"):
+        build_config({"models": [model]}, base_dir=toy_dir)

@@ -440,6 +440,14 @@ class ModelConfig(Strict):
         return self
 
     @model_validator(mode="after")
+    def _serving_columns_are_features(self) -> ModelConfig:
+        columns = self.serving.columns or []
+        unknown = [c for c in columns if c not in {f.name for f in self.features}]
+        if unknown or len(set(columns)) != len(columns):
+            raise ValueError(f"serving.columns must name this model's features, each once; not features: {unknown}")
+        return self
+
+    @model_validator(mode="after")
     def _quality_rules(self) -> ModelConfig:
         check_quality(self)
         return self
