@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -30,6 +31,27 @@ OTHER = "__other__"
 BOOLEAN_CATEGORIES = ("false", "true")
 
 Kind = Literal["numeric", "categorical", "boolean"]
+
+
+_DECIMAL_ZEROS = re.compile(r"-?[0-9]+\.0+")
+
+
+def canonical_category(value: Any) -> str | None:
+    """One text per category however it arrives (None: not a category value).
+
+    Strings stay as they are, except the text of an integral float ("4.0", "-2.00") which becomes
+    "4" / "-2", the way a CSV or pandas writes an integer column that held a null; integers are
+    their decimal text; an integral float is the integer's text (4.0 -> "4"), another finite float
+    its shortest repr ("0.5"). Booleans, NaN, infinities and other types are not categories.
+    """
+    kind = type(value)
+    if kind is str:
+        return value[: value.index(".")] if _DECIMAL_ZEROS.fullmatch(value) else value
+    if kind is int:
+        return str(value)
+    if kind is float and math.isfinite(value):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return None
 
 
 class ProfileError(Exception):
