@@ -236,9 +236,11 @@ def build_profile(
     for (name, kind), column, config, absent in zip(specs, reservoir.columns, configs, missing):
         if kind == "numeric":
             binning = numeric_binning(name, column[~np.isnan(column.astype(float))], config.bins)
-            if binning.n_bins - 2 < config.bins:  # repeated quantiles merge: few distinct values
+            if binning.stats.get("discrete"):
+                say(f"note: {name}: {binning.n_bins - 2} distinct values, one bin each ({config.bins} bins asked for)")
+            elif binning.n_bins - 2 < config.bins:  # repeated quantiles merge
                 say(f"note: {name}: {binning.n_bins - 2} bins instead of the {config.bins} asked for "
-                    "(repeated quantiles of a feature with few distinct values are merged)")
+                    "(repeated quantiles of a feature with many repeated values are merged)")
         else:
             top_k = getattr(config, "max_categories", None) or len(getattr(config, "classes", None) or ()) or 50
             values = [v for v in column if v is not None]
