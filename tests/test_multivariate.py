@@ -138,7 +138,7 @@ def mixed(rng: np.random.Generator, n: int, flip: float = 0.0, contradict: float
 MIXED_FIELDS = FIELDS + (Field("w"),)
 
 
-def reference_and_layout(rng: np.random.Generator):
+def reference_and_layout(rng: np.random.Generator, with_data: bool = False):
     from exporter.profiles.profile import categorical_binning
 
     data = mixed(rng, 20_000)
@@ -147,10 +147,10 @@ def reference_and_layout(rng: np.random.Generator):
     binnings = [numeric_binning("x", data[0], 10), numeric_binning("y", data[1], 10),
                 categorical_binning("c", list(data[2]), 10), categorical_binning("flag", list(data[3]), 2, "boolean"),
                 numeric_binning("w", data[4], 10), numeric_binning("prediction", data[0], 10)]
-    return basis, binnings
+    return (basis, binnings, data) if with_data else (basis, binnings)
 
 
-def verdicts(basis, binnings, windows: list[list[np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+def verdicts(basis, binnings, windows: list[list[np.ndarray]], univariate: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Multivariate and univariate (any feature) verdicts of each window, with mlmon's rules and defaults."""
     from types import SimpleNamespace
 
@@ -170,6 +170,8 @@ def verdicts(basis, binnings, windows: list[list[np.ndarray]]) -> tuple[np.ndarr
                                 errors.stats["mean"], errors.stats["std"], config.alpha, config.effect_floor,
                                 config.min_samples)
         multi.append(mv.verdict)
+        if not univariate:
+            continue
         flat = np.concatenate([np.bincount(b.assign(np.asarray(col) if b.kind == "numeric" else np.asarray(col, dtype=str)),
                                            minlength=b.n_bins) for b, col in zip(binnings, data + [data[0]])])
         uni.append(np.nanmax(score_window(ref, flat.astype(float), config)["verdict"][:-1]))
@@ -188,10 +190,16 @@ def test_a_flipped_correlation_fires_the_multivariate_verdict_and_no_univariate_
 
 def test_a_category_and_a_number_shifting_together_fire_the_multivariate_verdict_only() -> None:
     rng = np.random.default_rng(12)
-    basis, binnings = reference_and_layout(rng)
-    multi, uni = verdicts(basis, binnings, [mixed(rng, N, contradict=0.1) for _ in range(TRIALS)])
+    basis, binnings, reference = reference_and_layout(rng, with_data=True)
+    windows = [mixed(rng, N, contradict=0.1) for _ in range(TRIALS)]
+    multi, uni = verdicts(basis, binnings, windows)
     assert multi.mean() == 1.0
     assert uni.mean() <= 0.01, uni.mean()
+    # The old rule (numeric features only, 80 %, no cap) cannot see it: the test can fail.
+    old = fit_pca(np.column_stack([reference[i] for i in (0, 1, 4)]), ("x", "y", "w"), explained=0.8, residual_share=0.0)
+    numeric_only = [[w[0], w[1], w[4]] for w in windows[:100]]
+    old_multi, _ = verdicts(old, binnings, numeric_only, univariate=False)
+    assert old_multi.mean() <= 0.05, old_multi.mean()
 
 
 def test_the_multivariate_false_alarm_rate_on_reference_data_is_at_most_one_percent() -> None:
