@@ -132,6 +132,14 @@ def score_window(ref: Reference, counts: np.ndarray, config: DriftConfig) -> dic
             "drifted_ratio": ratio, "dataset_drift": dataset}
 
 
+MULTIVARIATE_PSI_FLOOR = 0.01  # the default min_effect of PSI (warning 0.1 / 10)
+
+
+def multivariate_floor(config: DriftConfig) -> float:
+    """The multivariate score is a PSI: the model's min_effect when its method is PSI, else PSI's default."""
+    return config.effect_floor if config.method == "psi" else MULTIVARIATE_PSI_FLOOR
+
+
 def _reference(state: VersionState) -> Reference:
     assert state.layout is not None
     cache: dict[int, Reference] = state.__dict__.setdefault("drift_reference", {})
@@ -166,7 +174,7 @@ def evaluate(state: VersionState, now: float) -> list[WindowDrift] | None:
             errors = mv.basis.error_binning
             multivariate = multivariate_drift(
                 errors.reference_ratio, errors.reference_total, mv_counts, mv_sum, float(errors.stats.get("mean") or 0.0),
-                float(errors.stats.get("std") or 0.0), config.alpha, config.effect_floor, config.min_samples)
+                float(errors.stats.get("std") or 0.0), config.alpha, multivariate_floor(config), config.min_samples)
         results.append(WindowDrift(seconds, counts, multivariate=multivariate, **scored))
     state.__dict__["drift_cache"] = (key, results)
     return results
