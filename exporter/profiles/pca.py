@@ -111,7 +111,7 @@ class PcaBasis:
             if field.kind == "numeric":
                 blocks.append(_numbers(raw)[:, None])
             else:
-                blocks.append(_indicators(_texts(raw, field.kind), field.categories))
+                blocks.append(_indicators(_codes(raw, field.kind, field.categories), len(field.categories)))
         return np.hstack(blocks) if blocks else np.zeros((0, 0))
 
     def standardise(self, matrix: np.ndarray) -> np.ndarray:
@@ -228,24 +228,46 @@ def _text(value: Any, kind: str) -> str | None:
     return canonical_category(value)
 
 
-def _texts(raw: Sequence[Any], kind: str) -> np.ndarray:
-    """Canonical category texts of raw values as an object array (None where missing); vectorised
-    for the common column of plain strings."""
-    if kind != "boolean" and isinstance(raw, (list, np.ndarray)) and len(raw) and all(type(v) is str for v in raw):
-        texts = np.asarray(raw, dtype=object)
-        dotted = np.flatnonzero(np.char.find(np.asarray(raw, dtype=str), ".") >= 0)
-        for i in dotted:  # only "4.0"-like texts change
-            texts[i] = canonical_category(texts[i])
-        return texts
-    return np.array([_text(v, kind) for v in raw] + [None], dtype=object)[:-1]
+MISSING_CODE, OTHER_CODE = -1, -2
 
 
-def _indicators(texts: np.ndarray, categories: tuple[str, ...]) -> np.ndarray:
-    """One column per category: 1.0 where the text is that category, NaN in every column where missing."""
-    out = np.zeros((len(texts), len(categories)))
-    for j, category in enumerate(categories):
-        out[:, j] = texts == category
-    out[np.equal(texts, None)] = np.nan
+def _codes(raw: Sequence[Any], kind: str, categories: tuple[str, ...]) -> np.ndarray:
+    """Per value: the index of its canonical category text in `categories`, OTHER_CODE for a category
+    outside them, MISSING_CODE when missing or not a category. Vectorised for the common columns
+    (all plain strings, or all booleans); value by value otherwise."""
+    n = len(raw)
+    if n and kind == "boolean" and all(type(v) is bool for v in raw) and categories == ("true",):
+        return np.where(np.asarray(raw, dtype=bool), 0, OTHER_CODE)
+    if n and kind != "boolean" and all(type(v) is str for v in raw):
+        texts = np.asarray(raw, dtype=str)
+        dotted = np.flatnonzero(np.strings.endswith(texts, "0") & (np.strings.find(texts, ".") >= 0))
+        if len(dotted):  # only "4.0"-like texts change
+            texts = texts.astype(object)
+            for i in dotted:
+                texts[i] = canonical_category(str(texts[i]))
+            texts = np.asarray(texts, dtype=str)
+        return _lookup(texts, categories)
+    texts = [_text(v, kind) for v in raw]
+    present = np.array([t is not None for t in texts], dtype=bool)
+    codes = np.full(n, MISSING_CODE, dtype=np.int64)
+    if present.any():
+        codes[present] = _lookup(np.asarray([t for t in texts if t is not None], dtype=str), categories)
+    return codes
+
+
+def _lookup(texts: np.ndarray, categories: tuple[str, ...]) -> np.ndarray:
+    order = np.argsort(np.asarray(categories, dtype=str))
+    ranked = np.asarray(categories, dtype=str)[order]
+    position = np.minimum(np.searchsorted(ranked, texts), len(ranked) - 1)
+    return np.where(ranked[position] == texts, order[position], OTHER_CODE)
+
+
+def _indicators(codes: np.ndarray, width: int) -> np.ndarray:
+    """One column per category: 1.0 where the value is that category, NaN in every column where missing."""
+    out = np.zeros((len(codes), width))
+    rows = np.flatnonzero(codes >= 0)
+    out[rows, codes[rows]] = 1.0
+    out[codes == MISSING_CODE] = np.nan
     return out
 
 
