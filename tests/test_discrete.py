@@ -98,3 +98,11 @@ def test_the_multivariate_encoding_uses_the_same_canonical_texts() -> None:
     basis = fit_pca([x, codes, rng.normal(size=500)], [Field("x"), Field("door_code", "categorical", ("4", "5")), Field("y")])
     same = basis.encode_raw([[1.0, 1.0, 1.0], [4, 4.0, "4.0"], [0.0, 0.0, 0.0]])
     assert np.allclose(same, same[0]) and same[0, 1] == 1.0
+
+
+def test_a_very_long_text_is_another_category_and_never_widens_the_encoding() -> None:
+    from exporter.profiles.pca import OTHER_CODE, _codes
+
+    long = "x" * 50_000
+    assert _codes(["a", long], "categorical", ("a",)).tolist() == [0, OTHER_CODE]
+    assert _codes(["a", long, None, 4.0], "categorical", ("a", "4")).tolist() == [0, OTHER_CODE, -1, 1]

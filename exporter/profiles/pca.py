@@ -238,7 +238,10 @@ def _codes(raw: Sequence[Any], kind: str, categories: tuple[str, ...]) -> np.nda
     n = len(raw)
     if n and kind == "boolean" and all(type(v) is bool for v in raw) and categories == ("true",):
         return np.where(np.asarray(raw, dtype=bool), 0, OTHER_CODE)
-    if n and kind != "boolean" and all(type(v) is str for v in raw):
+    # A text longer than every category (plus room for "4.000") cannot be one: it is OTHER, and it
+    # never widens a numpy text array (one 50,000-character value would make every row 200 KB).
+    cap = max(max(len(c) for c in categories), 32)
+    if n and kind != "boolean" and all(type(v) is str and len(v) <= cap for v in raw):
         texts = np.asarray(raw, dtype=str)
         dotted = np.flatnonzero(np.strings.endswith(texts, "0") & (np.strings.find(texts, ".") >= 0))
         if len(dotted):  # only "4.0"-like texts change
@@ -250,8 +253,10 @@ def _codes(raw: Sequence[Any], kind: str, categories: tuple[str, ...]) -> np.nda
     texts = [_text(v, kind) for v in raw]
     present = np.array([t is not None for t in texts], dtype=bool)
     codes = np.full(n, MISSING_CODE, dtype=np.int64)
-    if present.any():
-        codes[present] = _lookup(np.asarray([t for t in texts if t is not None], dtype=str), categories)
+    short = np.array([t is not None and len(t) <= cap for t in texts], dtype=bool)
+    codes[present & ~short] = OTHER_CODE
+    if short.any():
+        codes[short] = _lookup(np.asarray([t for t, keep in zip(texts, short) if keep], dtype=str), categories)
     return codes
 
 
