@@ -409,7 +409,27 @@ MULTIVARIATE_DRIFT_P_VALUE = Metric(
 )
 MULTIVARIATE_WINDOW_SAMPLES = Metric(
     "mlmon_multivariate_window_samples", "gauge",
-    "Records in the window with every numeric feature present (the N of multivariate drift).",
+    "Records in the window with any PCA-encoded feature present (the N of multivariate drift; missing values imputed).",
+    ("model", "model_version", "window"), issue="drift",
+)
+MULTIVARIATE_DRIFT_DETECTED = Metric(
+    "mlmon_multivariate_drift_detected", "gauge",
+    "1 when the reconstruction-error histogram drifted (KS p < alpha and PSI >= min_effect); absent below min_samples.",
+    ("model", "model_version", "window"), issue="drift",
+)
+MULTIVARIATE_ERROR_MEAN = Metric(
+    "mlmon_multivariate_reconstruction_error_mean", "gauge",
+    "Mean PCA reconstruction error (squared standardised distance) of the window's records.",
+    ("model", "model_version", "window"), issue="drift",
+)
+MULTIVARIATE_ERROR_BAND_LOWER = Metric(
+    "mlmon_multivariate_reconstruction_error_band_lower", "gauge",
+    "Reference mean reconstruction error minus 3 reference standard deviations / sqrt(window N).",
+    ("model", "model_version", "window"), issue="drift",
+)
+MULTIVARIATE_ERROR_BAND_UPPER = Metric(
+    "mlmon_multivariate_reconstruction_error_band_upper", "gauge",
+    "Reference mean reconstruction error plus 3 reference standard deviations / sqrt(window N).",
     ("model", "model_version", "window"), issue="drift",
 )
 

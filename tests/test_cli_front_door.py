@@ -147,8 +147,9 @@ def test_profile_build_says_when_a_feature_gets_fewer_bins_than_asked(tmp_path: 
     data_file.write_text("\n".join(lines) + "\n")
     result = run_mlmon("profile", "build", "-c", str(config), "--model", model["name"], str(data_file), "-o", str(tmp_path / "p.json"))
     assert result.returncode == 0, result.stderr
-    found = re.search(rf"{numeric['name']}: (\d+) bins instead of the 6 asked for", result.stderr)
-    assert found and int(found.group(1)) < 6, result.stderr
+    # 3 distinct values <= 6 bins: one bin per value (docs/drift.md, "Discrete values")
+    found = re.search(rf"{numeric['name']}: (\d+) distinct values, one bin each \(6 bins asked for\)", result.stderr)
+    assert found and int(found.group(1)) == 3, result.stderr
 
 
 def test_generators_need_an_out_instead_of_writing_into_the_working_directory(tmp_path: Path) -> None:

@@ -126,3 +126,21 @@ def test_evaluation_is_cached_until_data_or_window_slots_change(running) -> None
     assert evaluate(state, 1000.0 + 0.1) is first  # same scrape interval, nothing new
     send(instance, 10, 0.0, seed=1)
     assert evaluate(state, 1000.0 + 0.2) is not first
+
+
+def test_exports_the_multivariate_verdict_and_the_mean_error_with_its_reference_band(running) -> None:
+    instance = running()
+    send(instance, 1000, 0.0, seed=3)
+    labels = '{model="fraud",model_version="v1",window="5m"}'
+    lines = {line.split(" ")[0]: float(line.split(" ")[1]) for name in (
+        "mlmon_multivariate_drift_detected", "mlmon_multivariate_reconstruction_error_mean",
+        "mlmon_multivariate_reconstruction_error_band_lower", "mlmon_multivariate_reconstruction_error_band_upper",
+        "mlmon_multivariate_window_samples") for line in metric_lines(instance, name)}
+    assert lines[f"mlmon_multivariate_window_samples{labels}"] == 1000
+    assert lines[f"mlmon_multivariate_drift_detected{labels}"] in (0.0, 1.0)
+    low, high = lines[f"mlmon_multivariate_reconstruction_error_band_lower{labels}"], lines[f"mlmon_multivariate_reconstruction_error_band_upper{labels}"]
+    assert low < high and lines[f"mlmon_multivariate_reconstruction_error_mean{labels}"] > 0
+    report = requests.get(f"http://127.0.0.1:{instance.ingest_port}/v1/models/fraud/drift", params={"window": "5m"}, timeout=10).json()
+    mv = report["versions"][0]["multivariate"]
+    assert mv["samples"] == 1000 and mv["drifted"] == bool(lines[f"mlmon_multivariate_drift_detected{labels}"])
+    assert mv["reference_band"] == pytest.approx([low, high])

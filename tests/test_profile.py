@@ -64,15 +64,23 @@ def test_a_constant_feature_gets_one_inner_bin() -> None:
     assert binning.stats["std"] == 0.0 and binning.stats["min"] == binning.stats["max"] == 7.0
 
 
-def test_discrete_data_merges_repeated_quantiles_into_strictly_increasing_edges() -> None:
-    # 70 ones, 20 twos, 10 threes. Deciles by linear interpolation at positions 9.9, 19.8, ...:
-    # 0.1-0.6 all fall on 1, 0.7 at position 69.3 is 1.3, 0.8 at 79.2 is 2, 0.9 at 89.1 is 2.1, 1.0 is 3.
+def test_few_distinct_values_get_one_bin_each() -> None:
+    # 70 ones, 20 twos, 10 threes: 3 distinct values <= 10 bins, so one bin per value (docs/drift.md,
+    # "Discrete values"); quantile edges would have been [1, 1.3, 2, 2.1, 3].
     values = np.array([1.0] * 70 + [2.0] * 20 + [3.0] * 10)
     binning = numeric_binning("items", values, bins=10)
-    assert binning.edges.tolist() == pytest.approx([1.0, 1.3, 2.0, 2.1, 3.0])
-    assert np.all(np.diff(binning.edges) > 0)
-    # Each distinct value lands whole in one bin: [1, 1.3) ones, [2, 2.1) twos, [2.1, 3] threes.
-    assert binning.reference_counts.tolist() == [0, 70, 0, 20, 10, 0]
+    assert binning.edges.tolist()[:3] == [1.0, 2.0, 3.0] and binning.edges[3] == np.nextafter(3.0, 4.0)
+    assert binning.reference_counts.tolist() == [0, 70, 20, 10, 0]
+    assert binning.stats["discrete"] == 1 and binning.stats["distinct"] == 3
+
+
+def test_repeated_quantiles_merge_into_strictly_increasing_edges() -> None:
+    # 70 ones and 30 other values: more distinct values than bins, so quantile edges, and the
+    # deciles that all fall on 1 merge into one edge.
+    values = np.array([1.0] * 70 + list(np.arange(2.0, 32.0)))
+    binning = numeric_binning("items", values, bins=10)
+    assert np.all(np.diff(binning.edges) > 0) and binning.edges[0] == 1.0 and binning.edges[1] > 1.0
+    assert binning.reference_counts[1] == 70 and "discrete" not in binning.stats
 
 
 def test_ignores_non_finite_reference_values() -> None:

@@ -26,7 +26,7 @@ from exporter.config.model import DriftConfig, format_duration, parse_duration
 from exporter.http.exposition import Exposition, lines_for, series_prefix
 from exporter.http.responses import json_response
 from exporter.profiles.bin_labels import display_labels
-from exporter.stats.multivariate import multivariate_scores
+from exporter.stats.multivariate import Multivariate, multivariate_drift
 from exporter.state.store import Layout, VersionState
 
 METHODS = ("psi", "js", "kl", "hellinger", "chisquare", "ks", "wasserstein")
@@ -90,7 +90,7 @@ class WindowDrift(NamedTuple):
     verdict: np.ndarray  # 1.0 drifted, 0.0 not, NaN no verdict (N < min_samples)
     drifted_ratio: float | None
     dataset_drift: bool | None
-    multivariate: tuple[float, float, int] | None
+    multivariate: Multivariate | None
 
     @property
     def label(self) -> str:
@@ -132,6 +132,14 @@ def score_window(ref: Reference, counts: np.ndarray, config: DriftConfig) -> dic
             "drifted_ratio": ratio, "dataset_drift": dataset}
 
 
+MULTIVARIATE_PSI_FLOOR = 0.01  # the default min_effect of PSI (warning 0.1 / 10)
+
+
+def multivariate_floor(config: DriftConfig) -> float:
+    """The multivariate score is a PSI: the model's min_effect when its method is PSI, else PSI's default."""
+    return config.effect_floor if config.method == "psi" else MULTIVARIATE_PSI_FLOOR
+
+
 def _reference(state: VersionState) -> Reference:
     assert state.layout is not None
     cache: dict[int, Reference] = state.__dict__.setdefault("drift_reference", {})
@@ -159,11 +167,14 @@ def evaluate(state: VersionState, now: float) -> list[WindowDrift] | None:
         with state.lock:
             mv = state.multivariate
             mv_counts = mv.window_counts(seconds, now) if mv is not None else None
+            mv_sum = mv.window_sum(seconds, now) if mv is not None else 0.0
         scored = score_window(ref, counts, config)
-        multivariate = (
-            multivariate_scores(mv.basis.error_binning.reference_ratio, mv.basis.error_binning.reference_total, mv_counts)
-            if mv is not None and mv_counts is not None else None
-        )
+        multivariate = None
+        if mv is not None and mv_counts is not None:
+            errors = mv.basis.error_binning
+            multivariate = multivariate_drift(
+                errors.reference_ratio, errors.reference_total, mv_counts, mv_sum, float(errors.stats.get("mean") or 0.0),
+                float(errors.stats.get("std") or 0.0), config.alpha, multivariate_floor(config), config.min_samples)
         results.append(WindowDrift(seconds, counts, multivariate=multivariate, **scored))
     state.__dict__["drift_cache"] = (key, results)
     return results
@@ -250,10 +261,16 @@ def collect_drift(state: VersionState, out: Exposition, now: float) -> None:
             out.add_one(c.DRIFTED_FEATURES, labels, result.drifted_ratio)
             out.add_one(c.DATASET_DRIFT, labels, int(bool(result.dataset_drift)))
         if result.multivariate is not None:
-            score, p_value, n = result.multivariate
-            out.add_one(c.MULTIVARIATE_DRIFT_SCORE, labels, score)
-            out.add_one(c.MULTIVARIATE_DRIFT_P_VALUE, labels, p_value)
-            out.add_one(c.MULTIVARIATE_WINDOW_SAMPLES, labels, n)
+            mv = result.multivariate
+            out.add_one(c.MULTIVARIATE_DRIFT_SCORE, labels, mv.score)
+            out.add_one(c.MULTIVARIATE_DRIFT_P_VALUE, labels, mv.p_value)
+            out.add_one(c.MULTIVARIATE_WINDOW_SAMPLES, labels, mv.n)
+            if mv.verdict == mv.verdict:  # no verdict below min_samples: no series
+                out.add_one(c.MULTIVARIATE_DRIFT_DETECTED, labels, int(mv.verdict))
+            if mv.n:
+                out.add_one(c.MULTIVARIATE_ERROR_MEAN, labels, mv.error_mean)
+                out.add_one(c.MULTIVARIATE_ERROR_BAND_LOWER, labels, mv.band[0])
+                out.add_one(c.MULTIVARIATE_ERROR_BAND_UPPER, labels, mv.band[1])
 
 
 # ---- GET /v1/models/<model>/drift?window=1h: what a person opens when an alert fires ----
@@ -322,7 +339,10 @@ def version_report(state: VersionState, seconds: int, now: float) -> dict[str, A
                        "alpha": config.alpha, "min_effect": config.effect_floor, "drifted_share": config.drifted_share},
         "drifted_features_ratio": result.drifted_ratio,
         "dataset_drift": result.dataset_drift,
-        "multivariate": None if mv is None else {"psi": _number(mv[0]), "p_value": _number(mv[1]), "samples": mv[2]},
+        "multivariate": None if mv is None else {
+            "psi": _number(mv.score), "p_value": _number(mv.p_value), "samples": mv.n,
+            "drifted": None if mv.verdict != mv.verdict else bool(mv.verdict), "error_mean": _number(mv.error_mean),
+            "reference_band": [_number(mv.band[0]), _number(mv.band[1])]},
         "prediction": columns[-1],
         "features": features,
     }

@@ -13,6 +13,7 @@ import numpy as np
 
 from exporter.ingest.decode import MISSING, Batch, Decoded, Rejection
 from exporter.ingest.strings import all_short_strings as _all_short_strings
+from exporter.profiles.profile import canonical_category
 
 
 class Column(NamedTuple):
@@ -129,13 +130,14 @@ def categorical_column(raw: list[Any], max_length: int = DEFAULT_MAX_LENGTH) -> 
     if not raw:
         return Column(np.zeros(0, dtype=str))
     if _all_short_strings(raw, max_length):
-        return Column(np.asarray(raw, dtype=str))
+        return Column(_canonical_texts(np.asarray(raw, dtype=str)))
     good: list[str] = []
     missing = null = type_errors = too_long = 0
     examples: list[tuple[int, str, Any]] = []
     for row, value in enumerate(raw):
         kind = type(value)
-        text = value if kind is str else _decimal(value) if kind is int else None
+        # One canonical text per category (exporter/profiles/profile.py): 4, 4.0 and "4.0" are "4".
+        text = value if kind is str else _decimal(value) if kind is int else canonical_category(value) if kind is float else None
         if text is not None and len(text) <= max_length:
             good.append(text)
             continue
@@ -150,7 +152,20 @@ def categorical_column(raw: list[Any], max_length: int = DEFAULT_MAX_LENGTH) -> 
         type_errors += 1
         if len(examples) < MAX_EXAMPLES:
             examples.append((row, "type_error", value if text is None else text[:32] + "..."))
-    return Column(np.asarray(good, dtype=str), missing, null, 0, type_errors, too_long, tuple(examples))
+    return Column(_canonical_texts(np.asarray(good, dtype=str)), missing, null, 0, type_errors, too_long, tuple(examples))
+
+
+def _canonical_texts(texts: np.ndarray) -> np.ndarray:
+    """Integral-float texts ("4.0") as the integer's text; one vectorised test, a loop only over those."""
+    if not texts.size:
+        return texts
+    dotted = np.flatnonzero(np.char.endswith(texts, "0") & (np.char.find(texts, ".") >= 0))
+    if not len(dotted):
+        return texts
+    out = texts.astype(object)
+    for i in dotted:
+        out[i] = canonical_category(str(texts[i]))
+    return np.asarray(out, dtype=str)
 
 
 def _decimal(value: int) -> str:

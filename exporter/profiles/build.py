@@ -18,8 +18,8 @@ import numpy as np
 import orjson
 
 from exporter.config.model import ModelConfig
-from exporter.profiles.profile import Binning, Profile, ProfileError, categorical_binning, numeric_binning
-from exporter.profiles.pca import EXTRAS_KEY as PCA_KEY, fit_pca
+from exporter.profiles.profile import Binning, Profile, ProfileError, canonical_category, categorical_binning, numeric_binning
+from exporter.profiles.pca import EXTRAS_KEY as PCA_KEY, field_of, fit_pca
 from exporter.stats.calibration import EXTRAS_KEY as CALIBRATION_KEY, REFERENCE_QUALITY_KEY, fit_isotonic, reference_quality
 
 CHUNK_ROWS = 50_000
@@ -56,8 +56,9 @@ def _category(values: list[Any], kind: str) -> np.ndarray:
             out[i] = "true" if text in TRUE_TEXT else "false" if text in FALSE_TEXT else None
         elif isinstance(value, dict):  # per-class scores: the predicted class
             out[i] = max(value, key=value.__getitem__) if value else None
-        else:
-            out[i] = str(value)
+        else:  # one canonical text: 4, 4.0 and "4.0" are all "4" (exporter/profiles/profile.py)
+            text = canonical_category(value)
+            out[i] = text if text is not None else str(value)
     return out
 
 
@@ -235,9 +236,11 @@ def build_profile(
     for (name, kind), column, config, absent in zip(specs, reservoir.columns, configs, missing):
         if kind == "numeric":
             binning = numeric_binning(name, column[~np.isnan(column.astype(float))], config.bins)
-            if binning.n_bins - 2 < config.bins:  # repeated quantiles merge: few distinct values
+            if binning.stats.get("discrete"):
+                say(f"note: {name}: {binning.n_bins - 2} distinct values, one bin each ({config.bins} bins asked for)")
+            elif binning.n_bins - 2 < config.bins:  # repeated quantiles merge
                 say(f"note: {name}: {binning.n_bins - 2} bins instead of the {config.bins} asked for "
-                    "(repeated quantiles of a feature with few distinct values are merged)")
+                    "(repeated quantiles of a feature with many repeated values are merged)")
         else:
             top_k = getattr(config, "max_categories", None) or len(getattr(config, "classes", None) or ()) or 50
             values = [v for v in column if v is not None]
@@ -245,13 +248,15 @@ def build_profile(
         binning.stats["missing"] = int(absent)
         binnings.append(binning)
     features = {b.name: b for b in binnings[:-1]}
-    # Multivariate drift (exporter/profiles/pca.py): a PCA basis of the numeric features, fitted
-    # on the same row-aligned reservoir, stored with the reference error distribution.
-    numeric = [i for i, f in enumerate(model.features) if f.type == "numeric"]
-    if len(numeric) >= 2:
-        say(f"fitting the PCA basis of {len(numeric)} numeric features for multivariate drift")
-    basis = fit_pca(np.column_stack([reservoir.columns[i].astype(float) for i in numeric]), [specs[i][0] for i in numeric]) \
-        if len(numeric) >= 2 else None
+    # Multivariate drift (exporter/profiles/pca.py): a PCA basis of every feature (categorical and
+    # boolean one-hot over their top-K categories), fitted on the same row-aligned reservoir.
+    fields = [field_of(features[name]) for name, _ in specs[:-1]]
+    if len(fields) >= 2:
+        say(f"fitting the PCA basis of {len(fields)} features for multivariate drift")
+    basis = fit_pca([reservoir.columns[i] for i in range(len(fields))], fields) if len(fields) >= 2 else None
+    if basis is not None:
+        say(f"PCA: {len(basis.components)} of {basis.width} encoded dimensions kept "
+            f"({basis.explained:.0%} of the variance); {basis.width - len(basis.components)} residual dimensions watched")
     extras = {PCA_KEY: basis.to_json()} if basis is not None else {}
     if label_column is not None:
         extras.update(calibration_extras(model, reservoir.columns[len(specs) - 1], reservoir.columns[-1], say))

@@ -36,14 +36,23 @@ def check_profile(profile: Profile, model: ModelConfig) -> None:
 
 
 def check_pca(profile: Profile, model: ModelConfig) -> None:
-    """The PCA basis reads raw columns of configured numeric features on every ingest: check them now."""
+    """The PCA basis encodes raw columns of configured features on every ingest: check them now.
+
+    Each encoded feature must be a configured feature of the same kind, and a categorical one's
+    indicator categories must be categories of its profiled binning (the top K).
+    """
     basis = basis_of(profile)  # raises ProfileError on a malformed block
     if basis is None:
         return
-    numeric = {f.name for f in model.features if f.type == "numeric"}
-    unknown = [name for name in basis.features if name not in numeric]
+    kinds = {f.name: f.type for f in model.features}
+    unknown = [f.name for f in basis.fields if kinds.get(f.name) != f.kind]
     if unknown:
-        raise ProfileError(f"extras.pca uses {', '.join(map(repr, unknown[:5]))}, not numeric features of {model.name!r}")
+        raise ProfileError(f"extras.pca uses {', '.join(map(repr, unknown[:5]))}, not features of {model.name!r} "
+                           "of the same type; rebuild the profile")
+    for field in basis.fields:
+        binning = profile.features.get(field.name)
+        if field.kind == "categorical" and binning is not None and not set(field.categories) <= set(binning.categories or ()):
+            raise ProfileError(f"extras.pca: categories of {field.name!r} are not the profile's top-K categories")
 
 
 def check_calibration(profile: Profile) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -30,6 +31,27 @@ OTHER = "__other__"
 BOOLEAN_CATEGORIES = ("false", "true")
 
 Kind = Literal["numeric", "categorical", "boolean"]
+
+
+_DECIMAL_ZEROS = re.compile(r"-?[0-9]+\.0+")
+
+
+def canonical_category(value: Any) -> str | None:
+    """One text per category however it arrives (None: not a category value).
+
+    Strings stay as they are, except the text of an integral float ("4.0", "-2.00") which becomes
+    "4" / "-2", the way a CSV or pandas writes an integer column that held a null; integers are
+    their decimal text; an integral float is the integer's text (4.0 -> "4"). Other floats (0.5,
+    NaN), booleans and other types are not categories (a type error at ingest).
+    """
+    kind = type(value)
+    if kind is str:
+        return value[: value.index(".")] if _DECIMAL_ZEROS.fullmatch(value) else value
+    if kind is int:
+        return str(value)
+    if kind is float and value.is_integer():
+        return str(int(value))
+    return None
 
 
 class ProfileError(Exception):
@@ -185,14 +207,23 @@ def _stats(name: str, value: Any) -> dict[str, float]:
 
 
 def numeric_binning(name: str, values: np.ndarray, bins: int) -> Binning:
-    """Equal-mass bins at the reference quantiles; repeated quantiles (discrete data) are merged."""
+    """Equal-mass bins at the reference quantiles (repeated quantiles merged); or, when the feature has
+    no more distinct values than `bins`, one bin per distinct value (stats["discrete"] = 1).
+
+    Discrete edges are the distinct values themselves plus the float just above the largest: bin i is
+    [v_i, v_i+1), the last [v_d, v_d], so each reference value has its own bin (equal-mass quantile
+    edges would put, say, 4 and 5 of a door count in one bin and hide a shift between them).
+    """
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
     if len(values) == 0:
         raise ProfileError(f"{name}: no finite reference values to build bins from")
-    edges = np.unique(np.quantile(values, np.linspace(0.0, 1.0, bins + 1)))
-    if len(edges) == 1:  # a constant feature: one bin [v, v]
-        edges = np.array([edges[0], np.nextafter(edges[0], np.inf)])
+    distinct = np.unique(values)
+    discrete = len(distinct) <= bins
+    if discrete:
+        edges = np.append(distinct, np.nextafter(distinct[-1], np.inf))
+    else:
+        edges = np.unique(np.quantile(values, np.linspace(0.0, 1.0, bins + 1)))
     binning = Binning(name, "numeric", np.zeros(len(edges) + 1, dtype=np.int64), edges=edges)
     counts = np.bincount(binning.assign(values), minlength=binning.n_bins)
     stats = {
@@ -205,6 +236,9 @@ def numeric_binning(name: str, values: np.ndarray, bins: int) -> Binning:
         "p75": float(np.quantile(values, 0.75)),
         "max": float(values.max()),
     }
+    if discrete:
+        stats["discrete"] = 1  # one bin per distinct reference value
+        stats["distinct"] = int(len(distinct))
     return Binning(name, "numeric", counts.astype(np.int64), edges=edges, stats=stats)
 
 

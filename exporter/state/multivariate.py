@@ -1,7 +1,9 @@
-"""Windowed state of multivariate drift: the reconstruction error of each complete record, binned.
+"""Windowed state of multivariate drift: the reconstruction error of each record, binned and summed.
 
-The basis and the reference error histogram live in the profile (:mod:`exporter.profiles.pca`); the
-score is computed from these counts at scrape time (:mod:`exporter.stats.multivariate`).
+The encoding, basis and reference error histogram live in the profile (:mod:`exporter.profiles.pca`);
+the score and verdict are computed from these counts at scrape time (:mod:`exporter.stats.multivariate`).
+A record counts when at least one of its encoded features is present; missing ones are imputed
+with the reference mean.
 """
 
 from __future__ import annotations
@@ -10,59 +12,53 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from exporter.ingest.columns import NUMBER_TYPES, float_values
 from exporter.profiles.pca import PcaBasis, basis_of
 from exporter.profiles.profile import Profile
+from exporter.state.quality import FloatRing
 from exporter.state.windows import WindowRing
 
 
-def numeric_matrix(raw_columns: Sequence[Sequence[Any]]) -> np.ndarray:
-    """Rows x features of floats from raw JSON values; anything not a finite number becomes NaN."""
-    out = []
-    for raw in raw_columns:
-        if set(map(type, raw)) <= NUMBER_TYPES:
-            out.append(float_values(raw) if len(raw) else np.zeros(0))  # an int past float range is inf
-        else:  # the rare column with nulls, strings or missing keys: value by value
-            numbers = [v if type(v) in NUMBER_TYPES else np.nan for v in raw]
-            out.append(float_values(numbers))
-    matrix = np.column_stack(out) if out else np.zeros((0, 0))
-    return np.where(np.isfinite(matrix), matrix, np.nan)
-
-
 class MultivariateState:
-    """Window histograms of the reconstruction error of complete records; O(window slots x bins)."""
+    """Window histograms (and sums) of the reconstruction error; O(window slots x bins)."""
 
     def __init__(self, basis: PcaBasis, window_seconds: Sequence[int], slots: int) -> None:
         self.basis = basis
         self.window_seconds = tuple(window_seconds)
         self.windows = [WindowRing(s, slots, basis.error_binning.n_bins) for s in window_seconds]
+        self.sums = [FloatRing(s, slots, 1) for s in window_seconds]  # sum of the errors, for the window mean
 
     @classmethod
     def of(cls, profile: Profile, window_seconds: Sequence[int], slots: int) -> MultivariateState | None:
         basis = basis_of(profile)
         return cls(basis, window_seconds, slots) if basis is not None else None
 
-    def counts(self, raw_features: dict[str, list[Any]]) -> np.ndarray | None:
-        """Binned errors of every record whose numeric features are all present and finite; None if none is."""
-        matrix = numeric_matrix([raw_features[name] for name in self.basis.features])
-        matrix = matrix[~np.isnan(matrix).any(axis=1)]
+    def counts(self, raw_features: dict[str, list[Any]]) -> tuple[np.ndarray, float] | None:
+        """Binned errors and their sum over the records with any encoded feature present; None if none is."""
+        n = max((len(v) for v in raw_features.values()), default=0)
+        matrix = self.basis.encode_raw([raw_features.get(name, [None] * n) for name in self.basis.features])
+        matrix = matrix[~np.isnan(matrix).all(axis=1)] if matrix.size else matrix[:0]
         if not len(matrix):
             return None
         binning = self.basis.error_binning
-        with np.errstate(over="ignore", invalid="ignore"):  # 1e308 is finite, its square is not
-            errors = self.basis.errors(matrix)
+        errors = self.basis.errors(matrix)
         errors = errors[np.isfinite(errors)]
-        return np.bincount(binning.assign(errors), minlength=binning.n_bins)
+        if not len(errors):
+            return None
+        return np.bincount(binning.assign(errors), minlength=binning.n_bins), float(np.minimum(errors, 1e12).sum())
 
-    def add_counts(self, counts: np.ndarray, now: float) -> None:
-        for ring in self.windows:
-            ring.add(counts, 0, now)
+    def add_counts(self, counts: tuple[np.ndarray, float], now: float) -> None:
+        histogram, total = counts
+        for ring, sums in zip(self.windows, self.sums):
+            ring.add(histogram, 0, now)
+            sums.add(np.array([total]), 0, now)
 
     def add(self, raw_features: dict[str, list[Any]], now: float) -> None:
-        """Bin the error of every record whose numeric features are all present and finite."""
         counts = self.counts(raw_features)
         if counts is not None:
             self.add_counts(counts, now)
 
     def window_counts(self, window: int, now: float) -> np.ndarray:
         return self.windows[self.window_seconds.index(window)].totals(now)[0]
+
+    def window_sum(self, window: int, now: float) -> float:
+        return float(self.sums[self.window_seconds.index(window)].totals(now)[0][0])

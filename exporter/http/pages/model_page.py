@@ -79,6 +79,11 @@ def multivariate(version: dict[str, Any]) -> str:
         return ""
     rows = [["PCA reconstruction-error PSI", number(mv["psi"])], ["p-value", number(mv["p_value"])],
             ["N (window)", number(mv["samples"])]]
+    if "drifted" in mv:
+        verdict = "no verdict (N < min_samples)" if mv["drifted"] is None else "drifted" if mv["drifted"] else "not drifted"
+        band = mv.get("reference_band") or [None, None]
+        rows += [["verdict", verdict], ["mean error (window)", number(mv.get("error_mean"))],
+                 ["reference band", f"{number(band[0])} – {number(band[1])}"]]
     return f'<h2 id="multivariate">Multivariate</h2>{table(["", ""], rows)}'
 
 

@@ -42,6 +42,8 @@ def firing(version: dict[str, Any]) -> list[str]:
         out.append(f"{badge('drifted', f'{len(drifted)} drifted')} {names}")
     if version.get("prediction", {}).get("drifted"):
         out.append(badge("drifted", "prediction drift"))
+    if (version.get("multivariate") or {}).get("drifted"):
+        out.append(badge("drifted", "multivariate drift"))
     for window in version["quality"]["windows"]:
         for m in window["metrics"]:
             if m["crossed"]:
