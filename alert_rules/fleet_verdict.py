@@ -57,14 +57,16 @@ class Names(NamedTuple):
     grade: str
 
 
-def names(side: Side, window: int) -> Names:
-    w = format_duration(window)
+def names(side: Side, window: int | str) -> Names:
+    """Recorded names over a window in seconds or as a label (`1h`, or `$window` in a dashboard)."""
+    w = format_duration(window) if isinstance(window, int) else window
     return Names(f"{side.level}:{side.stem}_drift_score:{w}", f"{side.level}:{side.stem}_drift_significance:{w}",
                  f"{side.level}:{side.stem}_chisquare_dof:{w}", f"{side.level}:{side.stem}_drift_grade:{w}")
 
 
-def drifted_share_name(window: int) -> str:
-    return f"model_version:{c.DRIFTED_FEATURES.name}:{format_duration(window)}"
+def drifted_share_name(window: int | str) -> str:
+    w = format_duration(window) if isinstance(window, int) else window
+    return f"model_version:{c.DRIFTED_FEATURES.name}:{w}"
 
 
 def _columns(model: ModelConfig, side: Side) -> tuple[list[str], list[str]]:
