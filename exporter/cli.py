@@ -231,6 +231,15 @@ def cmd_chart_values(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_chart_kustomize(args: argparse.Namespace) -> int:
+    from chart_values.kustomize import write  # the chart's objects as plain YAML, for a Deployment Helm does not manage
+
+    for path in write(Path(args.config), Path(args.out), deployment=args.deployment, namespace=args.namespace,
+                      native=args.native, image=args.image):
+        print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="mlmon", description="Prometheus-native monitoring for ML models.")
     parser.add_argument("--version", action="version", version=f"mlmon {__version__}")
@@ -350,6 +359,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="the profiles are in this ConfigMap of yours (flat keys) instead of in the values",
     )
     chart_values.set_defaults(run=cmd_chart_values)
+    kustomize = chart_commands.add_parser(
+        "kustomize", help="a Kustomize component (plain YAML) adding the sidecar, rules and dashboards to your Deployment"
+    )
+    _config_arg(kustomize)
+    kustomize.add_argument("-o", "--out", required=True, help="the folder to write (created if missing)")
+    kustomize.add_argument("--deployment", required=True, help="name of the Deployment the sidecar is added to")
+    kustomize.add_argument("--namespace", help="namespace of the objects (default: the overlay's)")
+    kustomize.add_argument("--native", action="store_true",
+                           help="a native sidecar: initContainers with restartPolicy Always (Kubernetes >= 1.29)")
+    kustomize.add_argument("--image", help="the exporter image (default: mlmon/exporter:<chart appVersion>)")
+    kustomize.set_defaults(run=cmd_chart_kustomize)
 
     docs = commands.add_parser("docs", help="generate reference docs")
     docs_commands = docs.add_subparsers(dest="docs_command", required=True)
