@@ -35,6 +35,7 @@ from alert_rules.fleet_rules import FEATURES, PREDICTION, Side
 NUMERIC_ONLY = frozenset({"ks", "wasserstein"})
 CATEGORICAL_ONLY = frozenset({"chisquare"})
 GRADES = {1: "info", 2: "warning", 3: "critical"}
+COVERAGE = 0.9
 
 
 def ks_lambda(alpha: float) -> float:
@@ -139,8 +140,12 @@ def _grade(model: ModelConfig, side: Side, window: int, n: Names) -> str:
     drift, on = model.drift, f"on ({side.by})"
     s, sig = f"{n.score}{{{_sel(model, side)}}}", f"{n.significance}{{{_sel(model, side)}}}"
     samples = c.FEATURE_WINDOW_SAMPLES if side is FEATURES else c.PREDICTION_WINDOW_SAMPLES
-    enough = (f'sum by ({side.by}) ({samples.name}{{{_sel(model, side)},window="{format_duration(window)}"}})'
-              f" >= {drift.min_samples}")
+    held = f'sum by ({side.by}) ({samples.name}{{{_sel(model, side)},window="{format_duration(window)}"}})'
+    total = f"{side.level}:{side.stem}_bin:increase{format_duration(window)}{{{_sel(model, side)}}}"
+    # The fleet counts must cover the window: while a pod's counters are younger than the window,
+    # increase() extrapolates each bin by its own first value and skews the shares (seen as PSI 0.03
+    # on undrifted traffic), so no verdict until they hold >= COVERAGE of what the pods hold.
+    enough = f"{held} >= {drift.min_samples}\n  and on ({side.by}) {total} >= {on} ({COVERAGE} * {held})"
     drifted = (f"(1 + ({s} >= bool {drift.warning!r}) + ({s} >= bool {drift.critical!r}))\n"
                f"    and {on} ({sig} >= 1) and {on} ({s} >= {drift.effect_floor!r})")
     return f"(\n  {drifted}\n  or {on} 0 * {sig}\n)\nand {on} ({enough})"
