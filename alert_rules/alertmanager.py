@@ -100,6 +100,11 @@ def inhibit_rules() -> list[dict[str, Any]]:
             "target_matchers": [MLMON_ALERTS, 'severity="warning"'],
             "equal": SAME_ALERT,
         },
+        {   # a warning mutes the info of the same alert and model (drift grades: docs/drift.md)
+            "source_matchers": [MLMON_ALERTS, 'severity="warning"'],
+            "target_matchers": [MLMON_ALERTS, 'severity="info"'],
+            "equal": SAME_ALERT,
+        },
         {   # a down exporter leaves gaps that read as drift or missing traffic in the models it
             # served. The drift and traffic alerts are fleet-wide (no instance label); what they share
             # with ExporterDown is `model`, which ExporterDown carries once per model the pod served.

@@ -1,17 +1,17 @@
 """Drift alerts: feature, prediction and multivariate drift, and the share of drifted features.
 
-Feature and prediction drift read the fleet-wide scores recorded by :mod:`alert_rules.fleet_rules`
-(bin counts summed over replicas, then scored), so N replicas give one verdict. A verdict needs
-at least the model's `drift.min_samples` in the window, summed over replicas from the
-`mlmon_*window_samples` gauges; below that a distance is noise and no alert fires. Only the
+Feature and prediction drift fire on the fleet verdict recorded by :mod:`alert_rules.fleet_verdict`
+(bin counts summed over replicas, then the exporter's rule: N >= `min_samples`, the KS or chi-square
+test rejects at `alpha`, the method score >= `min_effect`), with the grade as severity: info
+(drifted, below `warning`), warning, critical. Inhibit rules let the highest grade speak. Only the
 longest configured window is judged: it is the most stable, and one window means one alert.
-The method the fleet rules cannot compute (wasserstein) falls back to the per-pod gauges.
+The share of drifted features is the same verdict's share.
 """
 
 from __future__ import annotations
 
 from exporter import catalog as c
-from alert_rules import fleet_rules
+from alert_rules import fleet_rules, fleet_verdict
 from exporter.config.model import ModelConfig, format_duration
 
 from alert_rules.factory import DRIFT, AlertFactory
@@ -23,47 +23,30 @@ from alert_rules.rules import AlertRule
 PSI_WARNING, PSI_CRITICAL = 0.1, 0.25
 
 
-def _enough(samples: c.Metric, by: str, model: ModelConfig, window: str) -> str:
-    return f"sum by ({by}) ({samples.name}{selector(model=model.name, window=window)}) >= {model.drift.min_samples}"
-
-
-def _score(side: fleet_rules.Side, gauge: c.Metric, model: ModelConfig, window_seconds: int) -> str:
-    """The fleet score of the model's method, or the per-pod gauge when no fleet rule computes it."""
-    method = model.drift.method
-    if method in fleet_rules.SCORES:
-        return f"{fleet_rules.rule_name(side, method, window_seconds)}{selector(model=model.name)}"
-    window = format_duration(window_seconds)
-    return f"max without (instance, method) ({gauge.name}{selector(model=model.name, window=window, method=method)})"
-
-
 def drift_alerts(alert: AlertFactory, model: ModelConfig, for_: str) -> list[AlertRule]:
     drift = model.drift
     seconds = max(drift.windows)
     window = format_duration(seconds)
-    bounds = f"(warning at {drift.warning:g}, critical at {drift.critical:g})"
     labels = {"window": window}
     out = []
-    feature = _score(fleet_rules.FEATURES, c.FEATURE_DRIFT_SCORE, model, seconds)
-    prediction = _score(fleet_rules.PREDICTION, c.PREDICTION_DRIFT_SCORE, model, seconds)
-    for severity, threshold in (("warning", drift.warning), ("critical", drift.critical)):
-        out.append(alert(
-            "FeatureDrift",
-            f"{feature} >= {threshold:g}\nand on (model, model_version, feature)\n"
-            f"{_enough(c.FEATURE_WINDOW_SAMPLES, 'model, model_version, feature', model, window)}",
-            for_=for_, severity=severity, category=DRIFT, labels=labels,
-            summary="A feature's distribution drifted from its reference.",
-            description="Feature {{ $labels.feature }} of model {{ $labels.model }} version {{ $labels.model_version }} "
-            f"has {drift.method} {{{{ $value | printf \"%.3g\" }}}} against its reference over the last {window} {bounds}.",
-        ))
-        out.append(alert(
-            "PredictionDrift",
-            f"{prediction} >= {threshold:g}\nand on (model, model_version)\n"
-            f"{_enough(c.PREDICTION_WINDOW_SAMPLES, 'model, model_version', model, window)}",
-            for_=for_, severity=severity, category=DRIFT, labels=labels,
-            summary="The model's predictions drifted from their reference.",
-            description="Predictions of model {{ $labels.model }} version {{ $labels.model_version }} have "
-            f"{drift.method} {{{{ $value | printf \"%.3g\" }}}} against the reference over the last {window} {bounds}.",
-        ))
+    verdict = (
+        ("FeatureDrift", fleet_rules.FEATURES, "A feature's distribution drifted from its reference.",
+         "Feature {{ $labels.feature }} of model {{ $labels.model }} version {{ $labels.model_version }}"),
+        ("PredictionDrift", fleet_rules.PREDICTION, "The model's predictions drifted from their reference.",
+         "Predictions of model {{ $labels.model }} version {{ $labels.model_version }}"),
+    )
+    rule = (f"drifted: KS or chi-square p < {drift.alpha:g} and {drift.method} >= {drift.effect_floor:g} "
+            f"with N >= {drift.min_samples}; warning at {drift.warning:g}, critical at {drift.critical:g}")
+    for stem, side, summary, subject in verdict:
+        n = fleet_verdict.names(side, seconds)
+        sel = selector(model=model.name)
+        for grade, severity in fleet_verdict.GRADES.items():
+            out.append(alert(
+                stem, f"{n.score}{sel}\nand on ({side.by})\n{n.grade}{sel} >= {grade}",
+                for_=for_, severity=severity, category=DRIFT, labels=labels, summary=summary,
+                description=f"{subject}: {drift.method} {{{{ $value | printf \"%.3g\" }}}} against the "
+                f"reference over the last {window}, fleet-wide ({rule}).",
+            ))
     psi = drift.method == "psi"
     for severity, threshold in (("warning", drift.warning if psi else PSI_WARNING),
                                 ("critical", drift.critical if psi else PSI_CRITICAL)):
@@ -88,15 +71,13 @@ def drift_alerts(alert: AlertFactory, model: ModelConfig, for_: str) -> list[Ale
         "cannot be summed: the fleet drift scores and alerts of this version are off until they agree. "
         "Build one profile with `mlmon profile build` instead of capturing per pod.",
     ))
-    sel = selector(model=model.name, window=window)
     out.append(alert(
         "DriftedFeatureShare",
-        f"{c.DRIFTED_FEATURES.name}{sel} >= {drift.drifted_share:g}\n"
-        f"and\n{c.WINDOW_SAMPLES.name}{sel} >= {drift.min_samples}",
-        for_=for_, severity="warning", category=DRIFT,
+        f"{fleet_verdict.drifted_share_name(seconds)}{selector(model=model.name)} >= {drift.drifted_share:g}",
+        for_=for_, severity="warning", category=DRIFT, labels=labels,
         summary="Many features of a model drifted at once.",
         description="{{ $value | humanizePercentage }} of the features of model {{ $labels.model }} version "
-        "{{ $labels.model_version }} drifted over the last {{ $labels.window }} "
+        "{{ $labels.model_version }} drifted over the last " f"{window}, fleet-wide "
         f"(dataset drift at {drift.drifted_share:.0%}).",
     ))
     return out

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from alert_rules import fleet_rules
+from alert_rules import fleet_rules, fleet_verdict
 from alert_rules.drift_alerts import PSI_CRITICAL, PSI_WARNING
 from alert_rules.naming import alert_name
 from exporter import catalog
@@ -57,6 +57,27 @@ def fleet_score(config: MlmonConfig, gauge: Metric, by: tuple[str, ...], window:
     return f"max by ({', '.join(by)}) ({' or '.join(terms)})"
 
 
+# The fleet verdict's grades (alert_rules.fleet_verdict): one colour each, the alerts' severities.
+GRADE_MAPPINGS = [{"type": "value", "options": {
+    "0": {"text": "not drifted", "color": "green", "index": 0},
+    "1": {"text": "drifted (info)", "color": "blue", "index": 1},
+    "2": {"text": "warning", "color": "orange", "index": 2},
+    "3": {"text": "critical", "color": "red", "index": 3}}}]
+GRADE_PROPERTIES = [
+    {"id": "mappings", "value": GRADE_MAPPINGS},
+    {"id": "thresholds", "value": Thresholds("green", ((1, "blue"), (2, "orange"), (3, "red"))).to_json()},
+    {"id": "custom.cellOptions", "value": {"type": "color-background", "mode": "basic"}},
+]
+
+
+def grade_series(side: fleet_rules.Side, window: str) -> str:
+    """The recorded fleet grade over `window` (e.g. "$window"): 0 not drifted, 1 info, 2 warning, 3 critical."""
+    return fleet_verdict.names(side, window).grade
+
+
+fleet_verdict_share = fleet_verdict.drifted_share_name
+
+
 def methods_text(config: MlmonConfig) -> str:
     methods = sorted({m.drift.method for m in config.models})
     return "/".join(m.upper() if m in ("psi", "js", "kl", "ks") else m for m in methods)
@@ -93,8 +114,11 @@ def feature_drift_table(config: MlmonConfig, **version: str) -> Panel:
         Query(f"min by (feature) ({selector(catalog.FEATURE_DRIFT_P_VALUE, **window)})", instant=True, table=True),
         Query(f"sum by (feature) ({selector(catalog.FEATURE_WINDOW_SAMPLES, **window)})", instant=True, table=True),
         Query(f"max by (feature) ({selector(catalog.FEATURE_DRIFT_DETECTED, **window)})", instant=True, table=True),
+        Query(f"max by (feature) ({selector(grade_series(fleet_rules.FEATURES, '$window'), **version)})",
+              instant=True, table=True),
     ]
-    renames = {"Value #A": "score", "Value #B": "p-value", "Value #C": "samples", "Value #D": "drifted"}
+    renames = {"Value #A": "score", "Value #B": "p-value", "Value #C": "samples", "Value #D": "drifted (a pod)",
+               "Value #E": "verdict"}
     overrides = [
         {"matcher": {"id": "byName", "options": "score"}, "properties": [
             {"id": "custom.cellOptions", "value": {"type": "color-background", "mode": "basic"}},
@@ -103,7 +127,8 @@ def feature_drift_table(config: MlmonConfig, **version: str) -> Panel:
             {"id": "unit", "value": "sci"}, {"id": "thresholds", "value": Thresholds("green").to_json()}]},
         {"matcher": {"id": "byName", "options": "samples"}, "properties": [
             {"id": "unit", "value": "short"}, {"id": "thresholds", "value": Thresholds("green").to_json()}]},
-        {"matcher": {"id": "byName", "options": "drifted"}, "properties": [
+        {"matcher": {"id": "byName", "options": "verdict"}, "properties": GRADE_PROPERTIES},
+        {"matcher": {"id": "byName", "options": "drifted (a pod)"}, "properties": [
             {"id": "unit", "value": "bool_yes_no"},
             {"id": "thresholds", "value": Thresholds("green", ((1, "red"),)).to_json()},
             {"id": "custom.cellOptions", "value": {"type": "color-text"}}]},
@@ -118,8 +143,10 @@ def feature_drift_table(config: MlmonConfig, **version: str) -> Panel:
         "Feature drift", f"Every feature's fleet drift score ({methods_text(config)}, the configured drift.method; "
         "bin counts summed over every pod, the series the drift alerts judge) over the selected window, worst first, "
         "coloured by drift.warning/critical; the samples behind it (all pods); and, per pod, the lowest p-value of "
-        "its test (KS numeric, chi-square categorical) and whether any pod's verdict says drifted (samples >= "
-        "min_samples, p < alpha and score >= min_effect).", "none", queries, width=12, height=10, thresholds=thresholds,
+        "its test (KS numeric, chi-square categorical). verdict is the fleet verdict the alerts fire on "
+        "(docs/drift.md: samples >= min_samples, the test rejects at alpha and score >= min_effect; graded "
+        "drifted (info) below drift.warning, warning, critical); 'drifted (a pod)' is one pod's own verdict on its "
+        "own traffic, for debugging.", "none", queries, width=12, height=10, thresholds=thresholds,
         sort_by="score", overrides=overrides, transformations=transformations, links=runbook(config, "FeatureDrift"),
     )
 
@@ -130,10 +157,10 @@ def drift_section_panels(config: MlmonConfig, **version: str) -> list[Panel]:
     multivariate, multivariate_overrides = multivariate_thresholds(config)
     window = {**version, "window": '"$window"'}
     return [
-        stat("Drifted features", "Worst pod: the highest share, over the pods, of features (with enough samples for "
-             "a verdict) that drifted in the window; red from drift.drifted_share, where the whole dataset counts as "
-             "drifted (MLMonDriftedFeatureShare judges each pod the same way).", "percentunit",
-             [Query(f"max by (model) ({selector(catalog.DRIFTED_FEATURES, **window)})", "{{model}}")],
+        stat("Drifted features", "Fleet-wide share of the features (with enough samples for a verdict) whose fleet "
+             "verdict is drifted in the window (any grade); red from drift.drifted_share, where the whole dataset "
+             "counts as drifted (what MLMonDriftedFeatureShare judges).", "percentunit",
+             [Query(f"max by (model) ({selector(fleet_verdict_share('$window'), **version)})", "{{model}}")],
              thresholds=share, overrides=share_overrides, links=runbook(config, "DriftedFeatureShare")),
         stat("Prediction drift", "Fleet drift of the model's predictions against the reference predictions "
              f"({methods_text(config)}, bins summed over every pod: what MLMonPredictionDrift judges); colours are "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from alert_rules.fleet_verdict import drifted_share_name
 from exporter import catalog
 from exporter.config.model import MlmonConfig
 from dashboards import links, variables
@@ -36,7 +37,7 @@ def _models_table(config: MlmonConfig) -> Any:
               instant=True, table=True),
         Query(selector(catalog.REFERENCE_SAMPLES, **ALL), instant=True, table=True),
         Query(worst_drift(config, ("model", "model_version"), **ALL), instant=True, table=True),
-        Query(f"max by (model, model_version) ({selector(catalog.DRIFTED_FEATURES, window=f'{chr(34)}{window}{chr(34)}', **ALL)})",
+        Query(f"max by (model, model_version) ({selector(drifted_share_name(window), **ALL)})",
               instant=True, table=True),
     ]
     renames = {"Value #A": "predictions/s", "Value #B": f"samples ({window})", "Value #C": "reference rows",
@@ -118,11 +119,11 @@ def overview(config: MlmonConfig) -> dict[str, Any]:
                           "{{model}} {{model_version}}")],
                    thresholds=drift, overrides=drift_overrides, show_thresholds=True, minimum=0,
                    links=[links.runbook_link(base, alert_name("FeatureDrift"))]),
-        timeseries(f"Drifted features ({window})", "Worst pod: the highest share, over the pods, of each model "
-                   "version's features that drifted (with a verdict); the band starts at drift.drifted_share, where "
-                   "the dataset counts as drifted.",
+        timeseries(f"Drifted features ({window})", "Fleet-wide share of each model version's features (with a "
+                   "verdict) whose fleet verdict is drifted (any grade: what MLMonDriftedFeatureShare judges); the "
+                   "band starts at drift.drifted_share, where the dataset counts as drifted.",
                    "percentunit",
-                   [Query(f"max by (model, model_version) ({selector(catalog.DRIFTED_FEATURES, window=chr(34) + window + chr(34), **ALL)})",
+                   [Query(f"max by (model, model_version) ({selector(drifted_share_name(window), **ALL)})",
                           "{{model}} {{model_version}}")],
                    thresholds=share, overrides=share_overrides, show_thresholds=True, minimum=0, maximum=1,
                    links=[links.runbook_link(base, alert_name("DriftedFeatureShare"))]),

@@ -361,7 +361,8 @@ FEATURE_WINDOW_SAMPLES = Metric(
 )
 FEATURE_DRIFT_DETECTED = Metric(
     "mlmon_feature_drift_detected", "gauge",
-    "1 when N >= min_samples, the test p-value < alpha and the method score >= min_effect; absent below min_samples.",
+    "This pod's verdict on its own traffic (debugging; alerts use the fleet verdict): 1 when N >= min_samples, "
+    "the test p-value < alpha and the method score >= min_effect; absent below min_samples.",
     WINDOW_FEATURE, issue="drift",
 )
 FEATURE_REFERENCE_SAMPLES = Metric(
@@ -382,7 +383,7 @@ PREDICTION_WINDOW_SAMPLES = Metric(
     ("model", "model_version", "window"), issue="drift",
 )
 PREDICTION_DRIFT_DETECTED = Metric(
-    "mlmon_prediction_drift_detected", "gauge", "1 when prediction drift passes the same rule as a feature's.",
+    "mlmon_prediction_drift_detected", "gauge", "This pod's verdict on its predictions (debugging; alerts use the fleet verdict), the same rule as a feature's.",
     ("model", "model_version", "window"), issue="drift",
 )
 PREDICTION_REFERENCE_SAMPLES = Metric(
@@ -391,7 +392,8 @@ PREDICTION_REFERENCE_SAMPLES = Metric(
 )
 DRIFTED_FEATURES = Metric(
     "mlmon_drifted_features_ratio", "gauge",
-    "Share of features with a drift verdict that drifted; absent while no feature has min_samples values.",
+    "This pod's share of features with a drift verdict that drifted (debugging; alerts use the fleet share); "
+    "absent while no feature has min_samples values.",
     ("model", "model_version", "window"), issue="drift",
 )
 DATASET_DRIFT = Metric(

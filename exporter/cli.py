@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 from exporter import __version__
-from exporter.config.model import ConfigError, config_json_schema, load_config
+from exporter.config.model import ConfigError, MlmonConfig, config_json_schema, load_config
 from exporter.logs import limit_log_lines
-from exporter.profiles.profile import ProfileError
+from exporter.profiles.profile import Profile, ProfileError
 
 EXIT_BAD_INPUT = 2
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -143,14 +143,32 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     from exporter.profiles.load import load_profiles
 
     try:
-        load_profiles(config)
+        profiles = load_profiles(config)
     except ProfileError as error:
         # One line (the error names the file and its fix); a profile not built yet is a common first run.
         raise ProfileError(
             f"{error} (the config itself is valid: `mlmon config check -c {path} --skip-profiles` checks only it)"
         ) from None
     print(f"{path}: ok ({len(config.models)} model(s), references readable)")
+    _print_series_budget(config, profiles, args.versions)
     return 0
+
+
+def _print_series_budget(config: MlmonConfig, profiles: dict[str, Profile], versions: int) -> None:
+    """Series per exporter by family group and the fleet rules' series; a warning above the budget."""
+    from alert_rules.series import recorded_series  # the composition root may run the generators
+    from exporter.tooling.series_budget import GROUPS, columns, per_exporter
+
+    counts = per_exporter(config, profiles, versions)
+    total = sum(counts.values())
+    parts = ", ".join(f"{group} {counts[group]}" for group in GROUPS)
+    print(f"series per exporter ({versions} version(s) per model, every family reached): {parts}; total {total}")
+    rules = recorded_series(config, {m.name: columns(m, profiles.get(m.name)) for m in config.models}, versions)
+    print(f"fleet recording rules add {rules} series (once per Prometheus, whatever the replica count)")
+    budget = config.exporter.series_budget
+    if total > budget:
+        print(f"warning: {total} series per exporter is above exporter.series_budget ({budget}); fewer drift.export "
+              "methods, windows, bins or segment values lower it (docs/kubernetes.md)", file=sys.stderr)
 
 
 def cmd_config_schema(args: argparse.Namespace) -> int:
@@ -277,6 +295,15 @@ def cmd_chart_values(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_chart_kustomize(args: argparse.Namespace) -> int:
+    from chart_values.kustomize import write  # the chart's objects as plain YAML, for a Deployment Helm does not manage
+
+    for path in write(Path(args.config), Path(args.out), deployment=args.deployment, namespace=args.namespace,
+                      native=args.native, image=args.image):
+        print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="mlmon", description="Prometheus-native monitoring for ML models.")
     parser.add_argument("--version", action="version", version=f"mlmon {__version__}")
@@ -324,6 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--skip-profiles", action="store_true", help="validate only the config (before the profiles are built)"
     )
+    check.add_argument("--versions", type=int, default=1, metavar="N",
+                       help="live versions per model to count series for (default: 1)")
     check.set_defaults(run=cmd_config_check)
     schema = config_commands.add_parser("schema", help="print the JSON Schema of mlmon.yaml")
     schema.add_argument("-o", "--out", help="write to this file instead of stdout")
@@ -397,6 +426,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="the profiles are in this ConfigMap of yours (flat keys) instead of in the values",
     )
     chart_values.set_defaults(run=cmd_chart_values)
+    kustomize = chart_commands.add_parser(
+        "kustomize", help="a Kustomize component (plain YAML) adding the sidecar, rules and dashboards to your Deployment"
+    )
+    _config_arg(kustomize)
+    kustomize.add_argument("-o", "--out", required=True, help="the folder to write (created if missing)")
+    kustomize.add_argument("--deployment", required=True, help="name of the Deployment the sidecar is added to")
+    kustomize.add_argument("--namespace", help="namespace of the objects (default: the overlay's)")
+    kustomize.add_argument("--native", action="store_true",
+                           help="a native sidecar: initContainers with restartPolicy Always (Kubernetes >= 1.29)")
+    kustomize.add_argument("--image", help="the exporter image (default: mlmon/exporter:<chart appVersion>)")
+    kustomize.set_defaults(run=cmd_chart_kustomize)
 
     docs = commands.add_parser("docs", help="generate reference docs")
     docs_commands = docs.add_subparsers(dest="docs_command", required=True)

@@ -114,6 +114,10 @@ class ExporterConfig(Strict):
     ingest_listen: str = Field(DEFAULT_INGEST_LISTEN, description="HOST:PORT for the ingest API; loopback by default.")
     max_request_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Larger request bodies get 413.")
     max_records_per_request: int = Field(100_000, gt=0, description="Larger batches get 413.")
+    series_budget: int = Field(
+        20000, gt=0, description="`mlmon config check` warns when one exporter would export more series than this "
+        "(docs/kubernetes.md: the Prometheus memory it implies).",
+    )
     max_versions_per_model: int = Field(
         10, gt=0, description="Distinct model_version values held per model (see models[].versions for eviction)."
     )

@@ -1,0 +1,125 @@
+"""How many series one exporter exports for a config, by family group, counted as the collectors write them.
+
+Counted per model version for traffic that reaches every family (every bin, every window with at
+least `min_samples`, labels for every outcome and segment value), so it is the ceiling a version
+reaches, not the first scrape. Families whose label values come from traffic and not the config
+(request codes, rejection reasons seen) count every value they can take. Groups:
+
+* ``bins``: the per-bin counters and reference fractions (features and prediction),
+* ``drift``: scores, p-values, window samples, verdicts, reference samples, multivariate,
+* ``quality``: labels, confusion or error sums, windowed quality and estimates, the label store,
+* ``bias``: segment counters, segment quality and bias measures,
+* ``core``: everything else (traffic, data quality, exporter health, Python process metrics).
+
+`mlmon config check` prints these with the fleet recording rules' series (alert_rules/series.py) and
+warns above `exporter.series_budget`; tests/test_series_budget.py compares the count with a live scrape.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import NamedTuple
+
+import numpy as np
+
+from exporter.config.model import MlmonConfig, ModelConfig
+from exporter.http.drift_report import METHODS, applies
+from exporter.http.exporter_stats import ENDPOINTS, LIMITS
+from exporter.ingest.decode import REJECTION_REASONS
+from exporter.profiles.profile import Profile
+from exporter.state.label_store import EVICTION_REASONS, OUTCOMES
+from exporter.state.quality import CONFUSION, DELAY_BUCKETS, QualityLayout
+from exporter.stats.bias import BIAS_METRICS, SEGMENT_METRICS
+from exporter.stats.estimation import estimated_metrics, estimated_standard_errors
+from exporter.stats.quality_math import binary_intervals, binary_ratios, regression_metrics
+
+GROUPS = ("bins", "drift", "quality", "bias", "core")
+# prometheus_client's process and platform collectors (Linux): 6 process_*, 3x3 python_gc_*, python_info.
+PROCESS_SERIES = 16
+
+
+class Column(NamedTuple):
+    numeric: bool
+    bins: int
+
+
+def columns(model: ModelConfig, profile: Profile | None) -> list[Column]:
+    """Features then the prediction, with their bin counts (from the profile, or the config's maxima when
+    the reference is captured from traffic)."""
+    if profile is not None:
+        binnings = [profile.features[f.name] for f in model.features] + [profile.prediction]
+        return [Column(b.kind == "numeric", int(b.n_bins)) for b in binnings]
+    out = []
+    for f in model.features:
+        if f.type == "numeric":
+            out.append(Column(True, f.bins + 2))
+        else:
+            out.append(Column(False, 2 if f.type == "boolean" else f.max_categories + 1))
+    p = model.prediction
+    out.append(Column(True, p.bins + 2) if p.type == "numeric" else Column(False, len(p.classes or []) + 1))
+    return out
+
+
+def _drift(model: ModelConfig, cols: list[Column], multivariate: bool) -> int:
+    drift = model.drift
+    exported = [m for m in METHODS if m in drift.export or m == drift.method]
+    per_window = sum(applies(m, c.numeric) for m in exported for c in cols)
+    per_window += 3 * len(cols)  # p-value, window samples, verdict
+    per_window += 2 + (3 if multivariate else 0)  # drifted share, dataset flag; multivariate score, p, n
+    return len(drift.windows) * per_window + len(cols)  # + reference samples
+
+
+def _quality(model: ModelConfig) -> tuple[int, int]:
+    """(quality, bias) series of one version."""
+    layout = QualityLayout.of(model)
+    windows = len(model.quality_windows)
+    base = 2 + len(DELAY_BUCKETS) + 3  # labelled, labelled ratio; histogram buckets, +Inf, sum, count
+    cost = model.quality.cost is not None
+    if model.task == "binary_classification":
+        ratios = len(binary_ratios(1, 1, 1, 1)) + 1  # + ROC AUC
+        intervals = len(binary_intervals(1, 1, 1, 1))
+        estimates = estimated_metrics(1, 1, 1, 1, np.ones(layout.bins), np.ones(layout.bins) / 2)
+        errors = estimated_standard_errors(1, 1, 1, 1, 0.1, 0.1, estimates["roc_auc"])
+        per_window = 1 + ratios + 2 * intervals + 2 + cost + len(estimates) + len(errors) + cost
+        quality = base + 2 * len(CONFUSION) + 2 + windows * per_window
+        values = sum(len(v) for v in layout.codec.values)
+        attributes = len(layout.codec.attributes)
+        bias = values * 6 + windows * (values * (2 + len(SEGMENT_METRICS)) + attributes * 2 * len(BIAS_METRICS))
+        return quality, bias
+    if model.task == "multiclass_classification":
+        k = len(layout.classes)
+        return base + (k + 1) ** 2 + windows * (1 + 3 + 3 * k), 0  # accuracy, macro/micro averages; per-class P/R/F1
+    sums = {"over": 1.0, "under": 1.0, "squared": 1.0, "ape": 1.0, "nonzero": 1.0, "label_pos": 2.0,
+            "label_neg": 0.0, "label_squared": 5.0}
+    return base + 8 + windows * (1 + len(regression_metrics(sums, 2))), 0
+
+
+def _core_version(model: ModelConfig, cols: list[Column]) -> int:
+    features = cols[:-1]
+    numeric = sum(c.numeric for c in features)
+    categorical = len(features) - numeric
+    per_feature = 3 * len(features) + numeric * (1 + 2) + categorical  # missing, null, type; nonfinite, out of range x2; unseen
+    prediction = 4 if model.prediction.type == "numeric" else 1  # predictions (+ value sums by sign, values, unsummed)
+    return per_feature + prediction + 5 + len(model.drift.windows)  # info, unknown features, reference n, capturing...
+
+
+def per_exporter(config: MlmonConfig, profiles: dict[str, Profile], versions: int = 1) -> Counter[str]:
+    """Series one exporter exports with `versions` live versions per model, by group."""
+    out: Counter[str] = Counter()
+    for model in config.models:
+        profile = profiles.get(model.name)
+        cols = columns(model, profile)
+        multivariate = profile is not None and "pca" in profile.extras
+        quality, bias = _quality(model)
+        out["bins"] += versions * 2 * sum(c.bins for c in cols)
+        out["drift"] += versions * _drift(model, cols, multivariate)
+        out["quality"] += versions * quality + len(EVICTION_REASONS) + 2 + len(OUTCOMES)
+        out["quality"] += sum(v is not None for b in model.quality.thresholds.values() for v in (b.min, b.max))
+        out["bias"] += versions * bias
+        out["core"] += versions * _core_version(model, cols) + len(REJECTION_REASONS) + 1  # + versions evicted
+    out["quality"] += len(OUTCOMES)  # label outcomes of unknown models
+    out["core"] += len(REJECTION_REASONS)  # records of unknown models
+    # requests by endpoint and code (counted once each: 200; every error code seen adds one), bytes by
+    # endpoint, limit hits, idempotency outcomes, scrape duration, the process collectors
+    out["core"] += 2 * len(ENDPOINTS) + len(LIMITS) + 4 + 1 + PROCESS_SERIES
+    return out
