@@ -27,11 +27,20 @@ from collections import Counter, OrderedDict
 from itertools import repeat
 from typing import Any, Literal, NamedTuple, Sequence
 
-EVICTION_REASONS = ("capacity", "expired")
+# unavailable: a shared store (Redis) could not be reached, so the prediction was never stored.
+EVICTION_REASONS = ("capacity", "expired", "unavailable")
 # What became of each label: joined to a stored prediction, inline in the prediction record,
-# no pending prediction with that id, a second label for an id, or a label of the wrong type.
-OUTCOMES = ("joined", "inline", "unknown_id", "duplicate", "invalid")
+# no pending prediction with that id, a second label for an id, a label of the wrong type, or
+# a shared store that could not be reached (the label was not joined; send it again later).
+OUTCOMES = ("joined", "inline", "unknown_id", "duplicate", "invalid", "unavailable")
 Miss = Literal["unknown_id", "duplicate"]
+# What peek_many/take_many give per key: the entry (a tuple in Pending's field order) when pending,
+# the model name of an id already joined (a `duplicate`), or None (an `unknown_id`).
+Found = "tuple[Any, ...] | str | None"
+
+
+class StoreUnavailable(Exception):
+    """The shared store could not be reached; nothing was changed by the failed call."""
 
 
 class Pending(NamedTuple):
@@ -66,6 +75,8 @@ class LabelStore:
     """
 
     snapshot_skip = ("share",)  # from the running config (exporter/state/snapshot.py)
+    snapshot = True  # lives in this process, so exporter/state/snapshot.py saves it (the Redis store does not)
+    backend = "memory"
 
     def __init__(self, max_entries: int, ttl: float, models: Sequence[str] = ()) -> None:
         self.max_entries = max_entries
@@ -153,6 +164,43 @@ class LabelStore:
             while len(self.joined) > self.max_entries:
                 self.joined.popitem(last=False)
             return entry
+
+    def peek_many(self, keys: Sequence[str], now: float) -> list[Any]:
+        """Per key: the pending entry (a tuple in Pending's order), the model of an id already joined, or None."""
+        with self.lock:
+            self._expire(now)
+            found: list[Any] = [None] * len(keys)
+            for entries in self.pending.values():
+                if entries:  # map(dict.get) runs in C: no Python frame per label
+                    got = list(map(entries.get, keys))
+                    found = got if not any(found) else [a or b for a, b in zip(found, got)]
+            return self._misses(keys, found)
+
+    def take_many(self, keys: Sequence[str], now: float) -> list[Any]:
+        """Remove the pending entries of keys (their labels arrived); the same shape as peek_many.
+
+        A key that is not pending any more (taken by a concurrent request, or twice in one call) comes
+        back as the model of its joined id, a `duplicate`."""
+        with self.lock:
+            self._expire(now)
+            found: list[Any] = [None] * len(keys)
+            for entries in self.pending.values():
+                if entries:
+                    got = list(map(entries.pop, keys, repeat(None)))
+                    found = got if not any(found) else [a or b for a, b in zip(found, got)]
+            joined = self.joined
+            joined.update((key, (entry[0], now)) for key, entry in zip(keys, found) if entry is not None)
+            while len(joined) > self.max_entries:
+                joined.popitem(last=False)
+            # Taken ones are new tuples; a key seen twice found None the second time and is a duplicate now.
+            return self._misses(keys, found)
+
+    def _misses(self, keys: Sequence[str], found: list[Any]) -> list[Any]:
+        if all(found):
+            return found
+        joined = self.joined
+        return [entry if entry is not None else (joined[key][0] if key in joined else None)
+                for key, entry in zip(keys, found)]
 
     def _expire(self, now: float) -> None:
         """Drop entries older than the TTL; the dicts are in time order, so only their fronts are looked at."""

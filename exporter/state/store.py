@@ -21,6 +21,7 @@ from exporter.ingest.columns import Column
 from exporter.config.model import CaptureReference, MlmonConfig, ModelConfig
 from exporter.ingest.decode import Batch
 from exporter.state.label_store import LabelStore
+from exporter.state.redis_store import RedisLabelStore, build_label_store
 from exporter.state.labels import apply_quality
 from exporter.state.layout import Layout
 from exporter.state.prepare import Prepared, prepare
@@ -248,9 +249,9 @@ class StateStore:
         now = clock()
         self.new_version_budget = {m.name: NewVersionBudget(m.versions.max_new_per_minute, now) for m in config.models}
         self.lock = threading.Lock()
-        # Predictions waiting for their labels, shared by all models (ids are unique per exporter).
-        self.labels = LabelStore(config.exporter.max_pending_predictions, config.exporter.label_ttl,
-                                 [m.name for m in config.models])
+        # Predictions waiting for their labels, shared by all models (ids are unique per exporter): in this
+        # process, or in Redis shared by every replica (exporter.label_store).
+        self.labels: LabelStore | RedisLabelStore = build_label_store(config, [m.name for m in config.models])
         limits = config.exporter
         # What a batch's quality sums are made of, per model, before any version is touched: versions of a
         # file-referenced model share its profile's calibration; captured references carry none.

@@ -1,0 +1,321 @@
+"""Pending predictions in Redis (or Valkey), shared by every replica: a label posted to any pod joins.
+
+The same small interface as the in-memory LabelStore (put, peek_many, take_many, count, counts,
+...), so the label join (labels.py) does not know which one it talks to. Keys, under
+``label_store.key_prefix`` (default ``mlmon:``):
+
+* ``p:<id>``     the pending prediction: ``model\\n[version, prediction, segment code, predicted_at, stored_at]``,
+                 written with ``EX label_ttl``;
+* ``i:<model>``  a sorted set of the model's pending ids scored by the time they were stored: the
+                 bound (``max_pending_predictions`` split between the models) and the expiry count;
+* ``j:<id>``     the model of an id already joined, for ``label_ttl``: a second label is a `duplicate`.
+
+Every write is one Lua script per batch (one round trip, atomic on the server): ``put`` stores a
+batch, sweeps the model's expired ids and evicts its oldest beyond its share; ``take`` removes a
+batch of ids (GET, DEL, ZREM, SET j:) so two replicas can never join the same prediction twice.
+Reads (``peek_many``) are two MGETs. Expiry is counted by the sweep, not by Redis's own TTL: an
+id whose stored time is older than the TTL is removed from the index by exactly one replica's
+sweep (ZRANGEBYSCORE + ZREMRANGEBYSCORE in one script), which counts it, so the fleet's sum of
+``mlmon_label_store_evictions_total{reason="expired"}`` counts each once. Redis's key TTL only
+frees the memory; the index entry of such a key is still counted by the next sweep.
+
+Outage: every call has a short socket timeout (``label_store.timeout``); after a failure the store
+stays "down" for ``retry_interval`` seconds without trying, then tries again (redis-py reconnects).
+While down, puts are dropped and counted (``evictions_total{reason="unavailable"}``) and label
+requests are answered with their labels counted as ``unavailable`` (not joined; send them again):
+the ingest path never waits longer than one timeout and never raises.
+
+One Redis (a primary, or Valkey) is assumed: the scripts build key names from the prefix, which
+Redis Cluster does not allow across slots.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from typing import Any, Sequence
+
+import orjson
+
+from exporter.state.label_store import LabelStore, StoreUnavailable
+
+log = logging.getLogger("mlmon")
+
+SWEEP_LIMIT = 10_000  # ids one sweep removes at most (a Lua script blocks Redis while it runs)
+CHUNK = 10_000        # ids per script call
+
+# ARGV: prefix, model, now, ttl, share, then id, payload pairs. Returns {duplicates, expired, evicted}.
+PUT = """
+local p, model, now, ttl, share = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local idx = p .. 'i:' .. model
+local dup = 0
+for i = 6, #ARGV, 2 do
+  local id = ARGV[i]
+  local key = p .. 'p:' .. id
+  local old = redis.call('GET', key)
+  if old then
+    dup = dup + 1
+    local m = string.sub(old, 1, string.find(old, '\\n', 1, true) - 1)
+    if m ~= model then redis.call('ZREM', p .. 'i:' .. m, id) end
+  end
+  redis.call('SET', key, ARGV[i + 1], 'EX', ttl)
+  redis.call('ZADD', idx, now, id)
+end
+local expired = 0
+local old_ids = redis.call('ZRANGEBYSCORE', idx, '-inf', now - ttl, 'LIMIT', 0, %(limit)d)
+for j = 1, #old_ids do
+  redis.call('DEL', p .. 'p:' .. old_ids[j])
+  redis.call('ZREM', idx, old_ids[j])
+  expired = expired + 1
+end
+local evicted = 0
+local excess = redis.call('ZCARD', idx) - share
+if excess > 0 then
+  local gone = redis.call('ZPOPMIN', idx, excess)
+  for j = 1, #gone, 2 do redis.call('DEL', p .. 'p:' .. gone[j]) end
+  evicted = excess
+end
+return {dup, expired, evicted}
+""" % {"limit": SWEEP_LIMIT}
+
+# ARGV: prefix, now, ttl, then ids. Returns per id the stored value (taken) or false.
+TAKE = """
+local p, now, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local out = {}
+for i = 4, #ARGV do
+  local id = ARGV[i]
+  local value = redis.call('GET', p .. 'p:' .. id)
+  if value then
+    redis.call('DEL', p .. 'p:' .. id)
+    local m = string.sub(value, 1, string.find(value, '\\n', 1, true) - 1)
+    redis.call('ZREM', p .. 'i:' .. m, id)
+    redis.call('SET', p .. 'j:' .. id, m, 'EX', ttl)
+    out[#out + 1] = value
+  else
+    out[#out + 1] = false
+  end
+end
+return out
+"""
+
+# ARGV: prefix, horizon, then models. Returns per model the number of expired ids removed.
+SWEEP = """
+local p, horizon = ARGV[1], ARGV[2]
+local out = {}
+for i = 3, #ARGV do
+  local idx = p .. 'i:' .. ARGV[i]
+  local old_ids = redis.call('ZRANGEBYSCORE', idx, '-inf', horizon, 'LIMIT', 0, %(limit)d)
+  for j = 1, #old_ids do
+    redis.call('DEL', p .. 'p:' .. old_ids[j])
+    redis.call('ZREM', idx, old_ids[j])
+  end
+  out[#out + 1] = #old_ids
+end
+return out
+""" % {"limit": SWEEP_LIMIT}
+
+
+def _decode(values: Sequence[bytes]) -> list[tuple[Any, ...]]:
+    """Stored values to entries in Pending's field order, parsed in one orjson call."""
+    models, rests = [], []
+    for value in values:
+        model, _, rest = value.partition(b"\n")
+        models.append(model.decode())
+        rests.append(rest)
+    parsed = orjson.loads(b"[" + b",".join(rests) + b"]")
+    return [(model, *fields) for model, fields in zip(models, parsed)]
+
+
+class RedisLabelStore:
+    """The pending-prediction store in Redis; thread-safe; local counters are this replica's share."""
+
+    snapshot = False  # lives in Redis: exporter/state/snapshot.py must not save or restore it
+    backend = "redis"
+
+    def __init__(self, url: str, max_entries: int, ttl: float, models: Sequence[str] = (), key_prefix: str = "mlmon:",
+                 timeout: float = 0.25, retry_interval: float = 2.0, client: Any = None) -> None:
+        try:
+            import redis
+        except ImportError as error:  # the optional extra: pip install 'mlmon[redis]'
+            raise RuntimeError("exporter.label_store.backend redis needs the redis package: "
+                               "pip install 'mlmon[redis]'") from error
+        self.errors = (redis.RedisError, OSError)
+        self.max_entries = max_entries
+        self.ttl = ttl
+        self.models = tuple(models)
+        self.share = max(1, max_entries // len(models)) if models else max_entries
+        self.prefix = key_prefix
+        self.retry_interval = retry_interval
+        self.url = url
+        self.redis = client or redis.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=30,
+            retry_on_timeout=False,
+        )
+        self.put_script = self.redis.register_script(PUT)
+        self.take_script = self.redis.register_script(TAKE)
+        self.sweep_script = self.redis.register_script(SWEEP)
+        self.lock = threading.Lock()  # guards the local counters below, never held across a Redis call
+        self.evicted: Counter[tuple[str, str]] = Counter()
+        self.duplicate_predictions: Counter[str] = Counter()
+        self.outcomes: Counter[tuple[str, str]] = Counter()
+        self.failures = 0
+        self.down_until = 0.0
+        self.last_pending: dict[str, int] = {m: 0 for m in self.models}
+
+    # ---- reaching Redis ------------------------------------------------------------------------
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """One Redis call, or StoreUnavailable at once while a recent failure's retry interval runs."""
+        if time.monotonic() < self.down_until:
+            raise StoreUnavailable(f"redis at {self.url} unavailable; retrying in <= {self.retry_interval:g} s")
+        try:
+            return fn(*args, **kwargs)
+        except self.errors as error:
+            with self.lock:
+                self.failures += 1
+                first = self.down_until == 0.0 or time.monotonic() - self.down_until > self.retry_interval
+                self.down_until = time.monotonic() + self.retry_interval
+            if first:
+                log.error("label store: redis at %s unavailable (%s: %s); predictions and labels are counted as "
+                          "unavailable, retrying every %g s", self.url, type(error).__name__, error,
+                          self.retry_interval)
+            raise StoreUnavailable(str(error)) from error
+
+    @property
+    def available(self) -> bool:
+        return time.monotonic() >= self.down_until
+
+    # ---- the interface of LabelStore -----------------------------------------------------------
+    def put(self, model: str, version: str, ids: Sequence[str], predictions: Sequence[Any],
+            segment_codes: Sequence[int], predicted_at: Sequence[float], now: float) -> int:
+        """Store predictions by id (a Lua script per 10k ids); dropped and counted while Redis is down."""
+        head = f"{model}\n".encode()
+        dumps = orjson.dumps
+        ttl = max(1, int(self.ttl))
+        duplicates = expired = evicted = 0
+        for start in range(0, len(ids), CHUNK):
+            args: list[Any] = [self.prefix, model, now, ttl, self.share]
+            for key, prediction, code, at in zip(ids[start:start + CHUNK], predictions[start:start + CHUNK],
+                                                 segment_codes[start:start + CHUNK], predicted_at[start:start + CHUNK]):
+                args.append(key)
+                args.append(head + dumps((version, prediction, code, at, now)))
+            try:
+                dup, exp, evi = self._call(self.put_script, args=args)
+            except StoreUnavailable:
+                with self.lock:
+                    self.evicted[(model, "unavailable")] += (len(args) - 5) // 2
+                continue
+            duplicates, expired, evicted = duplicates + dup, expired + exp, evicted + evi
+        with self.lock:
+            self.duplicate_predictions[model] += duplicates
+            if expired:
+                self.evicted[(model, "expired")] += expired
+            if evicted:
+                self.evicted[(model, "capacity")] += evicted
+        return duplicates
+
+    def peek_many(self, keys: Sequence[str], now: float) -> list[Any]:
+        """Per key: the pending entry, the model of an id already joined, or None; raises StoreUnavailable."""
+        if not keys:
+            return []
+        prefix = self.prefix
+        pipe = self.redis.pipeline(transaction=False)
+        for start in range(0, len(keys), CHUNK):
+            pipe.mget([f"{prefix}p:{key}" for key in keys[start:start + CHUNK]])
+        values = [v for chunk in self._call(pipe.execute) for v in chunk]
+        return self._resolve(keys, values)
+
+    def take_many(self, keys: Sequence[str], now: float) -> list[Any]:
+        """Remove the pending entries of keys atomically (a concurrent replica's take gets `duplicate`)."""
+        if not keys:
+            return []
+        ttl = max(1, int(self.ttl))
+        values: list[Any] = []
+        for start in range(0, len(keys), CHUNK):
+            values += self._call(self.take_script, args=[self.prefix, now, ttl, *keys[start:start + CHUNK]])
+        return self._resolve(keys, values)
+
+    def _resolve(self, keys: Sequence[str], values: list[Any]) -> list[Any]:
+        hits = [i for i, value in enumerate(values) if value]
+        out: list[Any] = [None] * len(keys)
+        for i, entry in zip(hits, _decode([values[i] for i in hits])):
+            out[i] = entry
+        misses = [i for i, value in enumerate(values) if not value]
+        if misses:
+            joined = self._call(self.redis.mget, [f"{self.prefix}j:{keys[i]}" for i in misses])
+            for i, model in zip(misses, joined):
+                out[i] = model.decode() if model else None
+        return out
+
+    def sweep(self, now: float) -> None:
+        """Remove and count ids older than the TTL (put does this per model; scrapes do it for all)."""
+        models = self.models
+        if not models:
+            return
+        removed = self._call(self.sweep_script, args=[self.prefix, now - self.ttl, *models])
+        with self.lock:
+            for model, n in zip(models, removed):
+                if n:
+                    self.evicted[(model, "expired")] += n
+
+    def peek(self, key: str, now: float) -> Any:
+        from exporter.state.label_store import Pending
+        entry = self.peek_many([key], now)[0]
+        return Pending._make(entry) if isinstance(entry, tuple) else ("duplicate" if entry else "unknown_id")
+
+    def take(self, key: str, now: float) -> Any:
+        from exporter.state.label_store import Pending
+        entry = self.take_many([key], now)[0]
+        return Pending._make(entry) if isinstance(entry, tuple) else ("duplicate" if entry else "unknown_id")
+
+    def joined_model(self, key: str) -> str | None:
+        try:
+            model = self._call(self.redis.get, f"{self.prefix}j:{key}")
+        except StoreUnavailable:
+            return None
+        return model.decode() if model else None
+
+    def count(self, model: str, outcome: str, n: int = 1) -> None:
+        with self.lock:
+            self.outcomes[(model, outcome)] += n
+
+    def drop_model_locked(self, model: str, reason: str) -> int:
+        """Nothing to drop: the shared store outlives this process (snapshots never restore it)."""
+        return 0
+
+    def pending_counts(self) -> dict[str, int]:
+        """Pending ids per model (ZCARD of each index, after a sweep); the last known numbers while Redis is down."""
+        try:
+            self.sweep(time.time())
+            pipe = self.redis.pipeline(transaction=False)
+            for model in self.models:
+                pipe.zcard(f"{self.prefix}i:{model}")
+            cards = self._call(pipe.execute)
+        except StoreUnavailable:
+            return dict(self.last_pending)
+        self.last_pending = dict(zip(self.models, cards))
+        return dict(self.last_pending)
+
+    def __len__(self) -> int:
+        return sum(self.pending_counts().values())
+
+    @property
+    def pending_by_model(self) -> Counter[str]:
+        return Counter(self.pending_counts())
+
+    def counts(self) -> tuple[dict[str, int], dict[tuple[str, str], int], dict[str, int]]:
+        """(pending per model, evictions per (model, reason), duplicate predictions per model)."""
+        pending = self.pending_counts()
+        with self.lock:
+            return pending, dict(self.evicted), dict(self.duplicate_predictions)
+
+
+def build_label_store(config: Any, models: Sequence[str]) -> LabelStore | RedisLabelStore:
+    """The store `exporter.label_store` names: memory (default) or redis."""
+    limits = config.exporter
+    chosen = limits.label_store
+    if chosen.backend == "redis":
+        return RedisLabelStore(chosen.url, limits.max_pending_predictions, limits.label_ttl, models,
+                               chosen.key_prefix, chosen.timeout, chosen.retry_interval)
+    return LabelStore(limits.max_pending_predictions, limits.label_ttl, models)
