@@ -108,7 +108,7 @@ def ingest_labels(exporter: Exporter, body: bytes, content_type: str) -> tuple[d
     except BodyError as error:
         return {"error": str(error)}, 400
     store = exporter.store
-    result = join_columns(store.labels, store.quality_of, ids, values, named, store.clock())
+    result = join_columns(store.labels, store.quality_for_label, ids, values, named, store.clock())
     return result.to_json(), 200
 
 

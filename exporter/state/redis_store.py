@@ -135,7 +135,8 @@ class RedisLabelStore:
     backend = "redis"
 
     def __init__(self, url: str, max_entries: int, ttl: float, models: Sequence[str] = (), key_prefix: str = "mlmon:",
-                 timeout: float = 0.25, retry_interval: float = 2.0, client: Any = None) -> None:
+                 timeout: float = 0.25, retry_interval: float = 2.0, client: Any = None,
+                 clock: Any = time.time) -> None:
         try:
             import redis
         except ImportError as error:  # the optional extra: pip install 'mlmon[redis]'
@@ -163,6 +164,7 @@ class RedisLabelStore:
         self.failures = 0
         self.down_until = 0.0
         self.last_pending: dict[str, int] = {m: 0 for m in self.models}
+        self.clock = clock  # the state store's clock: scrape-time sweeps use the same time as puts
 
     # ---- reaching Redis ------------------------------------------------------------------------
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -287,7 +289,7 @@ class RedisLabelStore:
     def pending_counts(self) -> dict[str, int]:
         """Pending ids per model (ZCARD of each index, after a sweep); the last known numbers while Redis is down."""
         try:
-            self.sweep(time.time())
+            self.sweep(self.clock())
             pipe = self.redis.pipeline(transaction=False)
             for model in self.models:
                 pipe.zcard(f"{self.prefix}i:{model}")
@@ -311,11 +313,11 @@ class RedisLabelStore:
             return pending, dict(self.evicted), dict(self.duplicate_predictions)
 
 
-def build_label_store(config: Any, models: Sequence[str]) -> LabelStore | RedisLabelStore:
+def build_label_store(config: Any, models: Sequence[str], clock: Any = time.time) -> LabelStore | RedisLabelStore:
     """The store `exporter.label_store` names: memory (default) or redis."""
     limits = config.exporter
     chosen = limits.label_store
     if chosen.backend == "redis":
         return RedisLabelStore(chosen.url, limits.max_pending_predictions, limits.label_ttl, models,
-                               chosen.key_prefix, chosen.timeout, chosen.retry_interval)
+                               chosen.key_prefix, chosen.timeout, chosen.retry_interval, clock=clock)
     return LabelStore(limits.max_pending_predictions, limits.label_ttl, models)
