@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, OrderedDict
-from itertools import repeat
+from itertools import compress, repeat
+from operator import itemgetter
 from typing import Any, Literal, NamedTuple, Sequence
 
 # unavailable: a shared store (Redis) could not be reached, so the prediction was never stored.
@@ -169,29 +170,35 @@ class LabelStore:
         """Per key: the pending entry (a tuple in Pending's order), the model of an id already joined, or None."""
         with self.lock:
             self._expire(now)
-            found: list[Any] = [None] * len(keys)
+            found: list[Any] | None = None
             for entries in self.pending.values():
                 if entries:  # map(dict.get) runs in C: no Python frame per label
                     got = list(map(entries.get, keys))
-                    found = got if not any(found) else [a or b for a, b in zip(found, got)]
-            return self._misses(keys, found)
+                    found = got if found is None else [a or b for a, b in zip(found, got)]
+            return self._misses(keys, [None] * len(keys) if found is None else found)
 
-    def take_many(self, keys: Sequence[str], now: float) -> list[Any]:
+    def take_many(self, keys: Sequence[str], now: float, peeked: Sequence[Any] | None = None) -> list[Any]:
         """Remove the pending entries of keys (their labels arrived); the same shape as peek_many.
 
         A key that is not pending any more (taken by a concurrent request, or twice in one call) comes
-        back as the model of its joined id, a `duplicate`."""
+        back as the model of its joined id, a `duplicate`. `peeked` (what peek_many gave) is for the shared
+        store, which can then answer less; here the entries taken are returned as they are."""
         with self.lock:
             self._expire(now)
-            found: list[Any] = [None] * len(keys)
+            found: list[Any] | None = None
             for entries in self.pending.values():
                 if entries:
                     got = list(map(entries.pop, keys, repeat(None)))
-                    found = got if not any(found) else [a or b for a, b in zip(found, got)]
+                    found = got if found is None else [a or b for a, b in zip(found, got)]
+            if found is None:
+                found = [None] * len(keys)
             joined = self.joined
-            joined.update((key, (entry[0], now)) for key, entry in zip(keys, found) if entry is not None)
-            while len(joined) > self.max_entries:
-                joined.popitem(last=False)
+            # compress() keeps the taken ones (tuples are true, None false): all of it in C.
+            joined.update(zip(compress(keys, found), zip(map(itemgetter(0), compress(found, found)), repeat(now))))
+            excess = len(joined) - self.max_entries
+            if excess > 0:
+                for _ in range(excess):
+                    joined.popitem(last=False)
             # Taken ones are new tuples; a key seen twice found None the second time and is a duplicate now.
             return self._misses(keys, found)
 

@@ -9,6 +9,8 @@ scored in the window of the label's arrival and its delay is observed.
 from __future__ import annotations
 
 from collections import Counter
+from itertools import repeat
+from operator import is_, itemgetter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -88,8 +90,8 @@ def join_columns(labels: LabelStore | RedisLabelStore, quality_of: QualityLookup
     n = len(ids)
     named = models if models is None or isinstance(models, str) else None  # one model for every label
     model_of = (lambda i: named) if models is None or isinstance(models, str) else models.__getitem__
-    if all(type(i) is str for i in ids):  # the common case: no conversion per id
-        keys, positions = list(ids), range(n)
+    if set(map(type, ids)) <= {str}:  # the common case, in one C-level pass: no conversion per id
+        keys, positions = list(ids), list(range(n))
     else:
         converted = [id_key(i) for i in ids]
         positions = [i for i, key in enumerate(converted) if key is not None]
@@ -100,25 +102,41 @@ def join_columns(labels: LabelStore | RedisLabelStore, quality_of: QualityLookup
     except StoreUnavailable:
         count_each([model_of(i) for i in positions], "unavailable")
         return result
-    groups: dict[tuple[str, str], list[int]] = {}
-    unknown: list[str | None] = []
-    duplicates: list[str] = []
-    for j, entry in enumerate(found):
-        if entry.__class__ is tuple:
-            wanted = named if named is not None or models is None else models[positions[j]]
-            if wanted is not None and entry[0] != wanted:
-                unknown.append(wanted)
-            else:
-                groups.setdefault((entry[0], entry[1]), []).append(j)
-        elif entry is None:
-            unknown.append(model_of(positions[j]))
-        else:
-            duplicates.append(entry)
-    count_each(unknown, "unknown_id")
-    count_each(duplicates, "duplicate")
-    for (model, version), members in groups.items():
-        _join_group(labels, quality_of, model, version, [keys[j] for j in members],
-                    [values[positions[j]] for j in members], [found[j] for j in members], now, count)
+    # Entries (tuples) apart from misses, without a Python frame per label: map(type) and map(is_) run in C.
+    hit = np.fromiter(map(is_, map(type, found), repeat(tuple)), dtype=bool, count=len(found))
+    if not hit.all():
+        unknown: list[str | None] = []
+        duplicates: list[str] = []
+        for j in np.flatnonzero(~hit).tolist():
+            (duplicates.append(found[j]) if found[j] is not None else unknown.append(model_of(positions[j])))
+        count_each(unknown, "unknown_id")
+        count_each(duplicates, "duplicate")
+    members = np.flatnonzero(hit).tolist()
+    entries = found if len(members) == len(found) else [found[j] for j in members]
+    if not entries:
+        return result
+    # A label that names another model than its prediction's is an unknown id for that model.
+    if models is not None:
+        wanted = [named] * len(members) if named is not None else [models[positions[j]] for j in members]
+        mismatch = [w is not None and w != e[0] for w, e in zip(wanted, entries)]
+        if any(mismatch):
+            count_each([w for w, bad in zip(wanted, mismatch) if bad], "unknown_id")
+            members = [j for j, bad in zip(members, mismatch) if not bad]
+            entries = [e for e, bad in zip(entries, mismatch) if not bad]
+    first = entries[0]
+    if set(map(itemgetter(0), entries)) == {first[0]} and set(map(itemgetter(1), entries)) == {first[1]}:
+        groups = {(first[0], first[1]): range(len(entries))}  # one model version, the common case: no loop
+    else:
+        groups = {}
+        for index, entry in enumerate(entries):
+            groups.setdefault((entry[0], entry[1]), []).append(index)
+    for (model, version), chosen in groups.items():
+        rows = [members[i] for i in chosen] if len(chosen) != len(members) else members
+        group_entries = entries if len(chosen) == len(entries) else [entries[i] for i in chosen]
+        same = len(rows) == n and len(keys) == n  # every label of the request: take the lists as they are
+        _join_group(labels, quality_of, model, version,
+                    keys if same else [keys[j] for j in rows],
+                    list(values) if same else [values[positions[j]] for j in rows], group_entries, now, count)
     return result
 
 
@@ -135,26 +153,31 @@ def _join_group(labels: LabelStore | RedisLabelStore, quality_of: QualityLookup,
         count(model, "unknown_id", len(keys))
         return
     clean, ok = quality.clean_labels(label_values)
-    values, usable = usable_predictions(quality, [entry[2] for entry in entries])
+    values, usable = usable_predictions(quality, list(map(itemgetter(2), entries)))
     good = ok & usable
     count(model, "invalid", int((~good).sum()))
     clean_index = np.cumsum(ok) - 1  # `clean` holds only the labels that were ok
     chosen = np.flatnonzero(good)
     try:
-        taken = labels.take_many([keys[p] for p in chosen.tolist()], now)
+        if len(chosen) == len(keys):
+            taken = labels.take_many(keys, now, entries)
+        else:
+            picked = chosen.tolist()
+            taken = labels.take_many([keys[p] for p in picked], now, [entries[p] for p in picked])
     except StoreUnavailable:
         count(model, "unavailable", len(chosen))
         return
-    hit = np.fromiter((entry.__class__ is tuple for entry in taken), dtype=bool, count=len(taken))
-    # Not taken: the same id twice in one request, or a concurrent request (on any replica) won.
-    for entry in taken:
-        if entry.__class__ is not tuple:
-            count(model, "duplicate" if entry else "unknown_id")
-    if not hit.any():
+    hit = np.fromiter(map(is_, map(type, taken), repeat(tuple)), dtype=bool, count=len(taken))
+    got = taken
+    if not hit.all():
+        # Not taken: the same id twice in one request, or a concurrent request (on any replica) won.
+        for j in np.flatnonzero(~hit).tolist():
+            count(model, "duplicate" if taken[j] else "unknown_id")
+        got = [taken[j] for j in np.flatnonzero(hit).tolist()]
+    if not got:
         return
     joined = chosen[hit]
-    got = [entry for entry in taken if entry.__class__ is tuple]
-    codes = np.fromiter((entry[3] for entry in got), dtype=np.int64, count=len(got))
-    delays = now - np.fromiter((entry[4] for entry in got), dtype=np.float64, count=len(got))
+    codes = np.fromiter(map(itemgetter(3), got), dtype=np.int64, count=len(got))
+    delays = now - np.fromiter(map(itemgetter(4), got), dtype=np.float64, count=len(got))
     quality.observe_labels(values[joined], clean[clean_index[joined]], codes, delays, now)
     count(model, "joined", len(got))

@@ -134,6 +134,19 @@ class QualityMath:
         error sums (1.7e308 squared is +Inf) until a restart.
         """
         task = self.model.task
+        kinds = set(map(type, raw))  # one C-level pass: plain numbers take the vectorised way
+        if task != "multiclass_classification" and kinds <= ({int, float, bool} if task == "binary_classification"
+                                                            else {int, float}):
+            try:
+                values = np.asarray(raw, dtype=np.float64)
+            except OverflowError:  # an integer too large for a float: the checks below say which
+                pass
+            else:
+                if task == "binary_classification":
+                    ok = (values == 0) | (values == 1)
+                else:
+                    ok = (values >= -self.max_abs) & (values <= self.max_abs)  # NaN compares False
+                return values[ok], ok
         if task == "binary_classification":
             ok = [v is True or v is False or (type(v) in (int, float) and v in (0, 1)) for v in raw]
             values = [float(v) for v, good in zip(raw, ok) if good]

@@ -4,8 +4,8 @@ The same small interface as the in-memory LabelStore (put, peek_many, take_many,
 ...), so the label join (labels.py) does not know which one it talks to. Keys, under
 ``label_store.key_prefix`` (default ``mlmon:``):
 
-* ``p:<id>``     the pending prediction: ``model\\n[version, prediction, segment code, predicted_at, stored_at]``,
-                 written with ``EX label_ttl``;
+* ``p:<id>``     the pending prediction: model, version, prediction, segment code, predicted_at and
+                 stored_at on six lines (``encode``), written with ``EX label_ttl``;
 * ``i:<model>``  a sorted set of the model's pending ids scored by the time they were stored: the
                  bound (``max_pending_predictions`` split between the models) and the expiry count;
 * ``j:<id>``     the model of an id already joined, for ``label_ttl``: a second label is a `duplicate`.
@@ -37,6 +37,7 @@ import time
 from collections import Counter
 from typing import Any, Sequence
 
+import numpy as np
 import orjson
 
 from exporter.state.label_store import LabelStore, StoreUnavailable
@@ -80,9 +81,9 @@ end
 return {dup, expired, evicted}
 """ % {"limit": SWEEP_LIMIT}
 
-# ARGV: prefix, now, ttl, then ids. Returns per id the stored value (taken) or false.
+# ARGV: prefix, brief, ttl, then ids. Returns per id the stored value (or 1 when brief) when taken, else false.
 TAKE = """
-local p, now, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local p, brief, ttl = ARGV[1], ARGV[2] == '1', tonumber(ARGV[3])
 local out = {}
 for i = 4, #ARGV do
   local id = ARGV[i]
@@ -92,7 +93,7 @@ for i = 4, #ARGV do
     local m = string.sub(value, 1, string.find(value, '\\n', 1, true) - 1)
     redis.call('ZREM', p .. 'i:' .. m, id)
     redis.call('SET', p .. 'j:' .. id, m, 'EX', ttl)
-    out[#out + 1] = value
+    if brief then out[#out + 1] = 1 else out[#out + 1] = value end
   else
     out[#out + 1] = false
   end
@@ -117,15 +118,30 @@ return out
 """ % {"limit": SWEEP_LIMIT}
 
 
-def _decode(values: Sequence[bytes]) -> list[tuple[Any, ...]]:
-    """Stored values to entries in Pending's field order, parsed in one orjson call."""
-    models, rests = [], []
-    for value in values:
-        model, _, rest = value.partition(b"\n")
-        models.append(model.decode())
-        rests.append(rest)
-    parsed = orjson.loads(b"[" + b",".join(rests) + b"]")
-    return [(model, *fields) for model, fields in zip(models, parsed)]
+def encode(model: str, version: str, predictions: Sequence[Any], codes: Sequence[int], times: Sequence[float],
+           now: float) -> list[bytes]:
+    """Stored values: six newline-separated fields, model first (the scripts read it), JSON where a field
+    is a string (JSON never holds a raw newline), so a batch of them is split and parsed in one go."""
+    head = b"%s\n%s\n" % (model.encode(), orjson.dumps(version))
+    tail = b"\n%r" % float(now)
+    dumps = orjson.dumps
+    return [b"%s%s\n%d\n%r%s" % (head, dumps(p), c, float(t), tail) for p, c, t in zip(predictions, codes, times)]
+
+
+def decode(values: Sequence[bytes]) -> list[tuple[Any, ...]]:
+    """Stored values to entries in Pending's field order: one split of all of them, each column parsed in
+    one call (orjson or numpy), tuples built by zip; no Python frame per entry."""
+    if not values:
+        return []
+    fields = b"\n".join(values).split(b"\n")
+    names = {raw: raw.decode() for raw in set(fields[0::6])}
+    versions = {raw: orjson.loads(raw) for raw in set(fields[1::6])}
+    predictions = orjson.loads(b"[" + b",".join(fields[2::6]) + b"]")
+    codes = np.array(fields[3::6]).astype(np.int64).tolist()
+    at = np.array(fields[4::6]).astype(np.float64).tolist()
+    stored = np.array(fields[5::6]).astype(np.float64).tolist()
+    return list(zip(map(names.__getitem__, fields[0::6]), map(versions.__getitem__, fields[1::6]),
+                    predictions, codes, at, stored))
 
 
 class RedisLabelStore:
@@ -192,16 +208,14 @@ class RedisLabelStore:
     def put(self, model: str, version: str, ids: Sequence[str], predictions: Sequence[Any],
             segment_codes: Sequence[int], predicted_at: Sequence[float], now: float) -> int:
         """Store predictions by id (a Lua script per 10k ids); dropped and counted while Redis is down."""
-        head = f"{model}\n".encode()
-        dumps = orjson.dumps
         ttl = max(1, int(self.ttl))
         duplicates = expired = evicted = 0
         for start in range(0, len(ids), CHUNK):
+            end = start + CHUNK
             args: list[Any] = [self.prefix, model, now, ttl, self.share]
-            for key, prediction, code, at in zip(ids[start:start + CHUNK], predictions[start:start + CHUNK],
-                                                 segment_codes[start:start + CHUNK], predicted_at[start:start + CHUNK]):
-                args.append(key)
-                args.append(head + dumps((version, prediction, code, at, now)))
+            payloads = encode(model, version, predictions[start:end], segment_codes[start:end],
+                              predicted_at[start:end], now)
+            args += [item for pair in zip(ids[start:end], payloads) for item in pair]
             try:
                 dup, exp, evi = self._call(self.put_script, args=args)
             except StoreUnavailable:
@@ -228,20 +242,33 @@ class RedisLabelStore:
         values = [v for chunk in self._call(pipe.execute) for v in chunk]
         return self._resolve(keys, values)
 
-    def take_many(self, keys: Sequence[str], now: float) -> list[Any]:
-        """Remove the pending entries of keys atomically (a concurrent replica's take gets `duplicate`)."""
+    def take_many(self, keys: Sequence[str], now: float, peeked: Sequence[Any] | None = None) -> list[Any]:
+        """Remove the pending entries of keys atomically (a concurrent replica's take gets `duplicate`).
+
+        With `peeked` (the entries peek_many gave for these keys) the script answers 1 per taken id instead
+        of the stored value, and the peeked entry is returned: half the bytes, nothing decoded twice."""
         if not keys:
             return []
         ttl = max(1, int(self.ttl))
+        brief = "1" if peeked is not None else "0"
         values: list[Any] = []
         for start in range(0, len(keys), CHUNK):
-            values += self._call(self.take_script, args=[self.prefix, now, ttl, *keys[start:start + CHUNK]])
-        return self._resolve(keys, values)
+            values += self._call(self.take_script, args=[self.prefix, brief, ttl, *keys[start:start + CHUNK]])
+        if peeked is None:
+            return self._resolve(keys, values)
+        if all(values):
+            return list(peeked)
+        out: list[Any] = [entry if taken else None for entry, taken in zip(peeked, values)]
+        misses = [i for i, taken in enumerate(values) if not taken]
+        joined = self._call(self.redis.mget, [f"{self.prefix}j:{keys[i]}" for i in misses])
+        for i, model in zip(misses, joined):
+            out[i] = model.decode() if model else None
+        return out
 
     def _resolve(self, keys: Sequence[str], values: list[Any]) -> list[Any]:
         hits = [i for i, value in enumerate(values) if value]
         out: list[Any] = [None] * len(keys)
-        for i, entry in zip(hits, _decode([values[i] for i in hits])):
+        for i, entry in zip(hits, decode([values[i] for i in hits])):
             out[i] = entry
         misses = [i for i, value in enumerate(values) if not value]
         if misses:
