@@ -23,8 +23,8 @@ not an `unknown_id`.
 from __future__ import annotations
 
 import threading
-from collections import Counter, OrderedDict
-from itertools import compress, repeat
+from collections import Counter, OrderedDict, deque
+from itertools import compress, islice, repeat, takewhile
 from operator import itemgetter
 from typing import Any, Literal, NamedTuple, Sequence
 
@@ -88,8 +88,9 @@ class LabelStore:
         # Entries are plain tuples in Pending's field order: building 5,000 NamedTuples per batch
         # costs more than the rest of the join, so they become Pending only when taken.
         self.pending: dict[str, OrderedDict[str, tuple[Any, ...]]] = {m: OrderedDict() for m in models}
-        # Joined ids -> (model, time joined): answers `duplicate` for a second label.
-        self.joined: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        # Joined ids -> (model, time joined): answers `duplicate` for a second label. A plain dict (insertion
+        # ordered, cheaper to fill than an OrderedDict); its oldest are dropped in slices (_trim_joined).
+        self.joined: dict[str, tuple[str, float]] = {}
         self.evicted: Counter[tuple[str, str]] = Counter()
         self.duplicate_predictions: Counter[str] = Counter()
         self.outcomes: Counter[tuple[str, str]] = Counter()
@@ -162,8 +163,7 @@ class LabelStore:
                 return "duplicate" if key in self.joined else "unknown_id"
             entry = Pending._make(entries.pop(key))
             self.joined[key] = (entry.model, now)
-            while len(self.joined) > self.max_entries:
-                self.joined.popitem(last=False)
+            self._trim_joined()
             return entry
 
     def peek_many(self, keys: Sequence[str], now: float) -> list[Any]:
@@ -194,11 +194,12 @@ class LabelStore:
                 found = [None] * len(keys)
             joined = self.joined
             # compress() keeps the taken ones (tuples are true, None false): all of it in C.
-            joined.update(zip(compress(keys, found), zip(map(itemgetter(0), compress(found, found)), repeat(now))))
-            excess = len(joined) - self.max_entries
-            if excess > 0:
-                for _ in range(excess):
-                    joined.popitem(last=False)
+            models = set(map(itemgetter(0), compress(found, found)))
+            if len(models) == 1:  # one model (the usual case): every tombstone shares one tuple
+                joined.update(zip(compress(keys, found), repeat((models.pop(), now))))
+            else:
+                joined.update(zip(compress(keys, found), zip(map(itemgetter(0), compress(found, found)), repeat(now))))
+            self._trim_joined()
             # Taken ones are new tuples; a key seen twice found None the second time and is a duplicate now.
             return self._misses(keys, found)
 
@@ -220,8 +221,16 @@ class LabelStore:
             if expired:
                 self.evicted[(model, "expired")] += expired
         joined = self.joined
-        while joined and next(iter(joined.values()))[1] <= horizon:
-            joined.popitem(last=False)
+        if joined and next(iter(joined.values()))[1] <= horizon:
+            self._drop_joined(sum(1 for _ in takewhile(lambda item: item[1] <= horizon, joined.values())))
+
+    def _trim_joined(self) -> None:
+        self._drop_joined(len(self.joined) - self.max_entries)
+
+    def _drop_joined(self, n: int) -> None:
+        """Forget the n oldest joined ids, in C (a loop of popitem would be a Python step per id)."""
+        if n > 0:
+            deque(map(self.joined.__delitem__, list(islice(self.joined, n))), maxlen=0)
 
     def drop_model_locked(self, model: str, reason: str) -> int:
         """Count a model's pending predictions as evicted for `reason` and drop them; the caller holds the lock.

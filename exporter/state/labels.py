@@ -103,8 +103,10 @@ def join_columns(labels: LabelStore | RedisLabelStore, quality_of: QualityLookup
         count_each([model_of(i) for i in positions], "unavailable")
         return result
     # Entries (tuples) apart from misses, without a Python frame per label: map(type) and map(is_) run in C.
-    hit = np.fromiter(map(is_, map(type, found), repeat(tuple)), dtype=bool, count=len(found))
-    if not hit.all():
+    every = set(map(type, found)) == {tuple}  # every label has a pending prediction: one C-level pass
+    hit = np.ones(len(found), dtype=bool) if every else \
+        np.fromiter(map(is_, map(type, found), repeat(tuple)), dtype=bool, count=len(found))
+    if not every:
         unknown: list[str | None] = []
         duplicates: list[str] = []
         for j in np.flatnonzero(~hit).tolist():
@@ -116,13 +118,15 @@ def join_columns(labels: LabelStore | RedisLabelStore, quality_of: QualityLookup
     if not entries:
         return result
     # A label that names another model than its prediction's is an unknown id for that model.
-    if models is not None:
+    if models is not None and not (named is not None and set(map(itemgetter(0), entries)) == {named}):
         wanted = [named] * len(members) if named is not None else [models[positions[j]] for j in members]
         mismatch = [w is not None and w != e[0] for w, e in zip(wanted, entries)]
         if any(mismatch):
             count_each([w for w, bad in zip(wanted, mismatch) if bad], "unknown_id")
             members = [j for j, bad in zip(members, mismatch) if not bad]
             entries = [e for e, bad in zip(entries, mismatch) if not bad]
+            if not entries:
+                return result
     first = entries[0]
     if set(map(itemgetter(0), entries)) == {first[0]} and set(map(itemgetter(1), entries)) == {first[1]}:
         groups = {(first[0], first[1]): range(len(entries))}  # one model version, the common case: no loop
@@ -167,9 +171,11 @@ def _join_group(labels: LabelStore | RedisLabelStore, quality_of: QualityLookup,
     except StoreUnavailable:
         count(model, "unavailable", len(chosen))
         return
-    hit = np.fromiter(map(is_, map(type, taken), repeat(tuple)), dtype=bool, count=len(taken))
+    every = set(map(type, taken)) == {tuple}
+    hit = np.ones(len(taken), dtype=bool) if every else \
+        np.fromiter(map(is_, map(type, taken), repeat(tuple)), dtype=bool, count=len(taken))
     got = taken
-    if not hit.all():
+    if not every:
         # Not taken: the same id twice in one request, or a concurrent request (on any replica) won.
         for j in np.flatnonzero(~hit).tolist():
             count(model, "duplicate" if taken[j] else "unknown_id")
