@@ -23,8 +23,8 @@ not an `unknown_id`.
 from __future__ import annotations
 
 import threading
-from collections import Counter, OrderedDict, deque
-from itertools import compress, islice, repeat, takewhile
+from collections import Counter, OrderedDict
+from itertools import compress, repeat
 from operator import itemgetter
 from typing import Any, Literal, NamedTuple, Sequence
 
@@ -88,9 +88,15 @@ class LabelStore:
         # Entries are plain tuples in Pending's field order: building 5,000 NamedTuples per batch
         # costs more than the rest of the join, so they become Pending only when taken.
         self.pending: dict[str, OrderedDict[str, tuple[Any, ...]]] = {m: OrderedDict() for m in models}
-        # Joined ids -> (model, time joined): answers `duplicate` for a second label. A plain dict (insertion
-        # ordered, cheaper to fill than an OrderedDict); its oldest are dropped in slices (_trim_joined).
+        # Joined ids -> (model, time joined): answers `duplicate` for a second label. Two generations of
+        # plain dicts: when the newer holds max_entries / 2 ids it becomes the older and the older is
+        # dropped whole, so at least the last max_entries / 2 and at most max_entries ids are remembered,
+        # with no per-id deletion (the join's cost was mostly that); entries older than the TTL are ignored
+        # and a generation whose newest entry is older than the TTL is dropped.
         self.joined: dict[str, tuple[str, float]] = {}
+        self.joined_older: dict[str, tuple[str, float]] = {}
+        self.joined_newest = 0.0
+        self.joined_older_newest = 0.0
         self.evicted: Counter[tuple[str, str]] = Counter()
         self.duplicate_predictions: Counter[str] = Counter()
         self.outcomes: Counter[tuple[str, str]] = Counter()
@@ -152,7 +158,7 @@ class LabelStore:
             entries = self._find(key)
             if entries is not None:
                 return Pending._make(entries[key])
-            return "duplicate" if key in self.joined else "unknown_id"
+            return "duplicate" if self._joined(key, now) else "unknown_id"
 
     def take(self, key: str, now: float) -> Pending | Miss:
         """Remove and return the pending prediction of an id (its label has arrived)."""
@@ -160,10 +166,10 @@ class LabelStore:
             self._expire(now)
             entries = self._find(key)
             if entries is None:
-                return "duplicate" if key in self.joined else "unknown_id"
+                return "duplicate" if self._joined(key, now) else "unknown_id"
             entry = Pending._make(entries.pop(key))
             self.joined[key] = (entry.model, now)
-            self._trim_joined()
+            self._rotate_joined(now)
             return entry
 
     def peek_many(self, keys: Sequence[str], now: float) -> list[Any]:
@@ -175,7 +181,7 @@ class LabelStore:
                 if entries:  # map(dict.get) runs in C: no Python frame per label
                     got = list(map(entries.get, keys))
                     found = got if found is None else [a or b for a, b in zip(found, got)]
-            return self._misses(keys, [None] * len(keys) if found is None else found)
+            return self._misses(keys, [None] * len(keys) if found is None else found, now)
 
     def take_many(self, keys: Sequence[str], now: float, peeked: Sequence[Any] | None = None) -> list[Any]:
         """Remove the pending entries of keys (their labels arrived); the same shape as peek_many.
@@ -199,16 +205,27 @@ class LabelStore:
                 joined.update(zip(compress(keys, found), repeat((models.pop(), now))))
             else:
                 joined.update(zip(compress(keys, found), zip(map(itemgetter(0), compress(found, found)), repeat(now))))
-            self._trim_joined()
+            self._rotate_joined(now)
             # Taken ones are new tuples; a key seen twice found None the second time and is a duplicate now.
-            return self._misses(keys, found)
+            return self._misses(keys, found, now)
 
-    def _misses(self, keys: Sequence[str], found: list[Any]) -> list[Any]:
+    def _misses(self, keys: Sequence[str], found: list[Any], now: float) -> list[Any]:
         if all(found):
             return found
-        joined = self.joined
-        return [entry if entry is not None else (joined[key][0] if key in joined else None)
-                for key, entry in zip(keys, found)]
+        return [entry if entry is not None else self._joined(key, now) for key, entry in zip(keys, found)]
+
+    def _joined(self, key: str, now: float | None = None) -> str | None:
+        """The model of an id joined within the TTL (any time when `now` is None), else None."""
+        entry = self.joined.get(key) or self.joined_older.get(key)
+        if entry is None or (now is not None and entry[1] <= now - self.ttl):
+            return None
+        return entry[0]
+
+    def _rotate_joined(self, now: float) -> None:
+        self.joined_newest = now
+        if len(self.joined) >= max(1, self.max_entries // 2):
+            self.joined_older, self.joined = self.joined, {}
+            self.joined_older_newest = now
 
     def _expire(self, now: float) -> None:
         """Drop entries older than the TTL; the dicts are in time order, so only their fronts are looked at."""
@@ -220,17 +237,10 @@ class LabelStore:
                 expired += 1
             if expired:
                 self.evicted[(model, "expired")] += expired
-        joined = self.joined
-        if joined and next(iter(joined.values()))[1] <= horizon:
-            self._drop_joined(sum(1 for _ in takewhile(lambda item: item[1] <= horizon, joined.values())))
-
-    def _trim_joined(self) -> None:
-        self._drop_joined(len(self.joined) - self.max_entries)
-
-    def _drop_joined(self, n: int) -> None:
-        """Forget the n oldest joined ids, in C (a loop of popitem would be a Python step per id)."""
-        if n > 0:
-            deque(map(self.joined.__delitem__, list(islice(self.joined, n))), maxlen=0)
+        if self.joined_older and self.joined_older_newest <= horizon:
+            self.joined_older = {}
+        if self.joined and self.joined_newest <= horizon:
+            self.joined = {}
 
     def drop_model_locked(self, model: str, reason: str) -> int:
         """Count a model's pending predictions as evicted for `reason` and drop them; the caller holds the lock.
@@ -252,8 +262,7 @@ class LabelStore:
     def joined_model(self, key: str) -> str | None:
         """The model of an id whose label was already joined (to attribute a duplicate), if remembered."""
         with self.lock:
-            entry = self.joined.get(key)
-            return entry[0] if entry is not None else None
+            return self._joined(key)
 
     def count(self, model: str, outcome: str, n: int = 1) -> None:
         with self.lock:
