@@ -66,6 +66,14 @@ def test_expired_predictions_are_counted_once_across_replicas(redis_server) -> N
     assert second.take_many(["id0", "late"], 1062.0) == [None, ("a", "v1", 0.5, 0, 1050.0, 1050.0)]
 
 
+def test_a_put_sweeps_its_models_expired_ids_and_counts_them(redis_server) -> None:
+    s = store(redis_server, ttl=60, clock=lambda: 1100.0)
+    put(s, "a", ["old1", "old2"], now=1_700_000_000.0)
+    put(s, "a", ["new"], now=1_700_000_061.0)  # the same script call removes and counts the expired two
+    assert s.evicted[("a", "expired")] == 2
+    assert s.peek_many(["old1", "new"], 1_700_000_061.0)[0] is None
+
+
 def test_a_prediction_is_joined_by_exactly_one_of_many_concurrent_replicas(redis_server) -> None:
     ids = [f"c{i}" for i in range(2000)]
     put(store(redis_server, max_entries=10_000), "a", ids, now=1.0)
@@ -180,7 +188,8 @@ def test_pending_predictions_in_redis_survive_an_exporter_restart(redis_server, 
     records, labels = fraud(50, "restart-")
     first.post_ok(records)
     first.stop()  # writes its final snapshot: without the Redis store, which lives on in Redis
-    assert (tmp_path / snapshot.FILE_NAME).exists()
+    tree, _ = snapshot.read_snapshot(tmp_path / snapshot.FILE_NAME)
+    assert tree["labels"] is None  # the Redis store is never snapshotted: it lives in Redis
     second = start_exporter(config)
     assert post_labels(second, [r["id"] for r in records], labels)["joined"] == 50
     assert second.value("mlmon_labelled_predictions_total", model="fraud", model_version="v1") == 50

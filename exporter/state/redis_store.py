@@ -40,7 +40,7 @@ from typing import Any, Sequence
 import numpy as np
 import orjson
 
-from exporter.state.label_store import LabelStore, StoreUnavailable
+from exporter.state.label_store import LabelStore, Pending, StoreUnavailable
 
 log = logging.getLogger("mlmon")
 
@@ -289,12 +289,10 @@ class RedisLabelStore:
                     self.evicted[(model, "expired")] += n
 
     def peek(self, key: str, now: float) -> Any:
-        from exporter.state.label_store import Pending
         entry = self.peek_many([key], now)[0]
         return Pending._make(entry) if isinstance(entry, tuple) else ("duplicate" if entry else "unknown_id")
 
     def take(self, key: str, now: float) -> Any:
-        from exporter.state.label_store import Pending
         entry = self.take_many([key], now)[0]
         return Pending._make(entry) if isinstance(entry, tuple) else ("duplicate" if entry else "unknown_id")
 
