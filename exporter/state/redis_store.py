@@ -12,7 +12,7 @@ The same small interface as the in-memory LabelStore (put, peek_many, take_many,
 
 Every write is one Lua script per batch (one round trip, atomic on the server): ``put`` stores a
 batch, sweeps the model's expired ids and evicts its oldest beyond its share; ``take`` removes a
-batch of ids (GET, DEL, ZREM, SET j:) so two replicas can never join the same prediction twice.
+batch of ids (GETDEL, ZREM, SET j:; Redis >= 6.2 or Valkey) so two replicas can never join the same prediction twice.
 Reads (``peek_many``) are two MGETs. Expiry is counted by the sweep, not by Redis's own TTL: an
 id whose stored time is older than the TTL is removed from the index by exactly one replica's
 sweep (ZRANGEBYSCORE + ZREMRANGEBYSCORE in one script), which counts it, so the fleet's sum of
@@ -87,9 +87,8 @@ local p, brief, ttl = ARGV[1], ARGV[2] == '1', tonumber(ARGV[3])
 local out = {}
 for i = 4, #ARGV do
   local id = ARGV[i]
-  local value = redis.call('GET', p .. 'p:' .. id)
+  local value = redis.call('GETDEL', p .. 'p:' .. id)
   if value then
-    redis.call('DEL', p .. 'p:' .. id)
     local m = string.sub(value, 1, string.find(value, '\\n', 1, true) - 1)
     redis.call('ZREM', p .. 'i:' .. m, id)
     redis.call('SET', p .. 'j:' .. id, m, 'EX', ttl)
