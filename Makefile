@@ -8,9 +8,9 @@ MLMON  := $(VENV)/bin/mlmon
 # Two stamps: `make demo` needs only the runtime dependencies; `make test` adds the test extra.
 RUNTIME_STAMP := $(VENV)/.runtime-stamp
 STAMP  := $(VENV)/.installed-stamp
-DEBIAN_PACKAGES := prometheus prometheus-alertmanager docker-compose chromium redis-server
+DEBIAN_PACKAGES := prometheus prometheus-alertmanager docker-compose chromium curl redis-server
 
-.PHONY: venv runtime-venv system-deps demo test generate chart-files check-generated bench clean
+.PHONY: venv runtime-venv system-deps demo test soak generate chart-files check-generated bench clean
 
 $(RUNTIME_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,11 +26,11 @@ $(STAMP): $(RUNTIME_STAMP) clients/python/pyproject.toml
 runtime-venv: $(RUNTIME_STAMP)
 venv: $(STAMP)
 
-# Debian packages the tests use (promtool, amtool, prometheus, alertmanager, docker-compose, headless chromium,
+# Debian packages the tests use (promtool, amtool, prometheus, alertmanager, docker-compose, headless chromium, curl,
 # redis-server for the shared label store).
 # Only as root and only when missing; policy-rc.d stops the packages from starting services.
 system-deps:
-	@if [ "$$(id -u)" = 0 ] && ! (command -v promtool && command -v amtool && command -v docker-compose && command -v chromium && command -v redis-server) >/dev/null; then \
+	@if [ "$$(id -u)" = 0 ] && ! (command -v promtool && command -v amtool && command -v docker-compose && command -v chromium && command -v curl && command -v redis-server) >/dev/null; then \
 		echo "installing Debian packages: $(DEBIAN_PACKAGES)"; \
 		[ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; }; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES) >/dev/null; \
@@ -41,6 +41,10 @@ demo: runtime-venv
 
 test: venv system-deps
 	$(PY) -m pytest -q
+
+# The long versions of bounded suites: 200 SIGTERM trials under load (make test runs a seeded 20).
+soak: venv system-deps
+	MLMON_SIGTERM_TRIALS=200 $(PY) -m pytest -q tests/test_server_signals.py
 
 generate: venv
 	$(MLMON) docs metrics --out docs/metrics.md

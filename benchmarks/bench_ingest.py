@@ -2,10 +2,10 @@
 
 What is measured, and how:
 
-* The server under test is the real one: ``exporter.http.server.start`` (werkzeug's threaded WSGI
-  server + the Flask ingest app + decode + numpy binning into the state) on a free loopback port
-  of this process. The baseline is what a user would write by hand: a small Flask app served the
-  same way (werkzeug, threaded, loopback), parsing with stdlib ``json`` and calling
+* The server under test is the real one: ``exporter.http.server.start`` (uvicorn + the Flask
+  ingest app in its worker pool + decode + numpy binning into the state) on a free loopback port
+  of this process. The baseline is what a user would write by hand: a small Flask app on
+  werkzeug's threaded server (loopback), parsing with stdlib ``json`` and calling
   ``Histogram.labels(model, version, feature).observe(v)`` per numeric value (and
   ``Counter.labels(model, version, feature, value).inc()`` per categorical value, since a
   histogram cannot observe a string).

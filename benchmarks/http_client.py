@@ -16,6 +16,7 @@ import http.client
 import json
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from benchmarks.common import ID_TOKEN
 
@@ -28,9 +29,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--content-type", default="application/json")
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--connections", type=int, default=1, help="concurrent keep-alive connections (threads)")
     args = parser.parse_args(argv)
     with open(args.body, "rb") as handle:
         body = handle.read()
+    if args.connections > 1:  # one process for many posters: the machine's cores stay with the server
+        with ThreadPoolExecutor(args.connections) as pool:
+            reports = list(pool.map(lambda _: post(args, body), range(args.connections)))
+        statuses: dict[int, int] = {}
+        for report in reports:
+            for code, count in report["statuses"].items():
+                statuses[code] = statuses.get(code, 0) + count
+        json.dump({"requests": sum(r["requests"] for r in reports), "seconds": max(r["seconds"] for r in reports),
+                   "statuses": statuses, "first_answer": reports[0]["first_answer"]}, sys.stdout)
+        return 0
+    json.dump(post(args, body), sys.stdout)
+    return 0
+
+
+def post(args: argparse.Namespace, body: bytes) -> dict:
+    """One connection's loop; its report."""
     headers = {"Content-Type": args.content_type, "Content-Length": str(len(body))}
     connection = http.client.HTTPConnection("127.0.0.1", args.port, timeout=120)
     statuses: dict[int, int] = {}
@@ -50,8 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         sent += 1
     elapsed = time.perf_counter() - started
     connection.close()
-    json.dump({"requests": sent, "seconds": elapsed, "statuses": statuses, "first_answer": first_answer}, sys.stdout)
-    return 0
+    return {"requests": sent, "seconds": elapsed, "statuses": statuses, "first_answer": first_answer}
 
 
 if __name__ == "__main__":

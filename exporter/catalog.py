@@ -122,8 +122,9 @@ INGEST_BYTES = Metric(
 )
 LIMIT_HITS = Metric(
     "mlmon_limit_hits_total", "counter",
-    "Times a configured limit was hit (request_bytes, records_per_request, versions_per_model, "
-    "new_versions_per_minute, label_value_length, nesting_depth, decoded_bytes, string_length).",
+    "Times a configured limit was hit; `limit` names it (request_bytes, records_per_request, versions_per_model, "
+    "new_versions_per_minute, label_value_length, nesting_depth, decoded_bytes, string_length, and the server's "
+    "connections, header_timeout, header_bytes, body_timeout, inflight_request_bytes).",
     ("limit",),
 )
 IDEMPOTENCY_KEYS = Metric(

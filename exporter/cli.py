@@ -59,14 +59,60 @@ def _write(path: str | Path, text: str) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from exporter.http.server import serve
+    from exporter.config.model import _check_listen
+    from exporter.http.server import ServeOptions, serve
+    from exporter.http.web_config import WebConfigError
 
+    for flag, value in (("--web.listen-address", args.web_listen), ("--ingest.listen-address", args.ingest_listen)):
+        if value is not None:
+            try:
+                _check_listen(value)
+            except ValueError as error:
+                print(f"{flag}: {error}", file=sys.stderr)
+                return EXIT_BAD_INPUT
     config = load_config(args.config)
     if args.state_dir:  # the flag wins over exporter.state_dir (a container names its volume here)
         exporter = config.exporter.model_copy(update={"state_dir": str(Path(args.state_dir).resolve())})
         config = config.model_copy(update={"exporter": exporter})
-    serve(config)
+    options = ServeOptions(
+        config_path=args.config, web_config_file=args.web_config_file or None,
+        ingest_web_config_file=args.ingest_web_config_file or None,
+        ingest_bearer_token_file=args.ingest_bearer_token_file or None,
+        metrics_listen=args.web_listen, ingest_listen=args.ingest_listen,
+    )
+    try:
+        serve(config, options)
+    except WebConfigError as error:
+        print(f"web config: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     return 0
+
+
+def _serve_args(parser: argparse.ArgumentParser) -> None:
+    """Prometheus-style flags; each also reads an MLMON_* environment variable (the flag wins)."""
+    env = os.environ.get
+    parser.add_argument(
+        "--web.config.file", dest="web_config_file", default=env("MLMON_WEB_CONFIG_FILE"), metavar="FILE",
+        help="exporter-toolkit web config (TLS, client certs, basic auth, headers) for the metrics listener; "
+             "env MLMON_WEB_CONFIG_FILE (docs/security.md)",
+    )
+    parser.add_argument(
+        "--ingest.web.config.file", dest="ingest_web_config_file", default=env("MLMON_INGEST_WEB_CONFIG_FILE"),
+        metavar="FILE", help="the same format for the ingest listener; env MLMON_INGEST_WEB_CONFIG_FILE",
+    )
+    parser.add_argument(
+        "--ingest.bearer-token-file", dest="ingest_bearer_token_file", default=env("MLMON_INGEST_BEARER_TOKEN_FILE"),
+        metavar="FILE", help="ingest requests must send 'Authorization: Bearer <the file's content>'; "
+                             "env MLMON_INGEST_BEARER_TOKEN_FILE (overrides exporter.ingest_bearer_token_file)",
+    )
+    parser.add_argument(
+        "--web.listen-address", dest="web_listen", default=env("MLMON_WEB_LISTEN_ADDRESS"), metavar="HOST:PORT",
+        help="metrics listener (overrides exporter.metrics_listen); env MLMON_WEB_LISTEN_ADDRESS",
+    )
+    parser.add_argument(
+        "--ingest.listen-address", dest="ingest_listen", default=env("MLMON_INGEST_LISTEN_ADDRESS"), metavar="HOST:PORT",
+        help="ingest listener (overrides exporter.ingest_listen); env MLMON_INGEST_LISTEN_ADDRESS",
+    )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -246,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the sidecar exporter")
     _config_arg(serve)
+    _serve_args(serve)
     serve.add_argument(
         "--state-dir", default=os.environ.get("MLMON_STATE_DIR"),
         help="folder for state snapshots, overriding exporter.state_dir (env MLMON_STATE_DIR)",

@@ -180,7 +180,7 @@ def limited(start_exporter: Callable[[MlmonConfig], LiveExporter], toy_data: dic
 def test_a_body_over_max_request_bytes_is_a_413_and_counted(limited: LiveExporter) -> None:
     response = limited.post(b"[" + b" " * 5000 + b"]")
     assert response.status_code == 413
-    assert response.json() == {"error": "request body exceeds exporter.max_request_bytes (4096)", "limit": "request_bytes"}
+    assert response.json() == {"error": "request body exceeds max_request_bytes (4096)", "limit": "request_bytes"}
     assert limited.value("mlmon_limit_hits_total", limit="request_bytes") == 1
     assert limited.value("mlmon_ingest_requests_total", endpoint="predictions", code="413") == 1
     # The listener keeps serving after refusing a body.

@@ -187,6 +187,48 @@ class ExporterConfig(Strict):
 
     _check_listeners = field_validator("metrics_listen", "ingest_listen")(lambda cls, v: _check_listen(v))
 
+    # The HTTP server's own limits (docs/security.md). Each applies to each listener on its own,
+    # so a flood on one port never starves the other. Every hit is counted in mlmon_limit_hits_total.
+    max_connections: int = Field(
+        512, gt=0, le=60_000,
+        description="Open connections per listener; one more is answered 503 and closed at once (limit `connections`).",
+    )
+    header_timeout: Duration = Field(
+        10, description="Time from connecting (or from the first byte of a keep-alive request) to the end of the "
+                        "request headers; slower clients are cut off with 408 (limit `header_timeout`).",
+    )
+    body_timeout: Duration = Field(
+        30, description="Time to receive a whole request body once its headers are in; slower bodies get 408 "
+                        "(limit `body_timeout`).",
+    )
+    idle_timeout: Duration = Field(
+        120, description="A keep-alive connection with no request for this long is closed; longer than the scrape "
+                         "interval so Prometheus can reuse its connection.",
+    )
+    max_header_bytes: int = Field(
+        65536, ge=1024, description="Request line plus headers; larger is 431 and closed (limit `header_bytes`).",
+    )
+    max_inflight_request_bytes: int = Field(
+        64 * 1024 * 1024, gt=0,
+        description="Request body bytes held at once per listener (read but not yet answered); beyond it new bodies get "
+                    "503 with Retry-After (limit `inflight_request_bytes`). Bounds memory under many concurrent posters.",
+    )
+    ingest_threads: int = Field(
+        1, ge=1, le=64, description="Worker threads for ingest requests. One is as fast as more (the GIL), holds one "
+                                    "decoded body at a time and leaves the GIL to scrapes more often."
+    )
+    metrics_threads: int = Field(
+        2, ge=1, le=64, description="Worker threads of the metrics listener, separate so ingest load never queues a scrape."
+    )
+    shutdown_grace: Duration = Field(
+        10, description="On SIGTERM: stop accepting, let requests in flight finish for at most this long, then exit. "
+                        "Keep it below the pod's terminationGracePeriodSeconds (30 s by default).",
+    )
+    ingest_bearer_token_file: str | None = Field(
+        None, description="File holding a bearer token every ingest request must send (`Authorization: Bearer ...`); "
+                          "re-read when it changes. `mlmon serve --ingest.bearer-token-file` overrides it.",
+    )
+
     @model_validator(mode="after")
     def _listeners_differ(self) -> ExporterConfig:
         # Two listeners on one port would fail at start with "address in use" by mlmon itself.

@@ -20,6 +20,9 @@ LIMITS = (
     "request_bytes", "records_per_request", "versions_per_model", "new_versions_per_minute", "label_value_length",
     "nesting_depth", "decoded_bytes", "string_length",
 )
+# The HTTP server's own limits (exporter/http/protocol.py, listener.py; docs/security.md).
+SERVER_LIMITS = ("connections", "header_timeout", "header_bytes", "body_timeout", "inflight_request_bytes")
+LIMITS += SERVER_LIMITS
 ENDPOINTS = ("predictions", "labels")
 
 

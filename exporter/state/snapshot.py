@@ -33,7 +33,7 @@ import time
 import zipfile
 from collections import Counter, OrderedDict
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import orjson
@@ -407,9 +407,12 @@ def _drop_pending_of_reset_models(store: StateStore, models: set[str]) -> None:
 class Snapshotter:
     """Saves the state every `interval` seconds from a background thread, and once more at stop()."""
 
-    def __init__(self, path: Path, store: StateStore, extra: dict[str, Any], interval: float) -> None:
+    def __init__(
+        self, path: Path, store: StateStore | Callable[[], StateStore], extra: dict[str, Any], interval: float
+    ) -> None:
         self.path = path
-        self.store = store
+        # A callable is asked for the store at each save: a config reload swaps in a new store.
+        self.store_of = store if callable(store) else (lambda: store)
         self.extra = extra
         self.interval = interval
         self.results: Counter[str] = Counter({result: 0 for result in SNAPSHOT_RESULTS})
@@ -421,7 +424,7 @@ class Snapshotter:
         self._thread = threading.Thread(target=self._run, name="mlmon-snapshot", daemon=True)
 
     def restore(self) -> RestoreReport:
-        report = restore(self.path, self.store, self.extra)
+        report = restore(self.path, self.store_of(), self.extra)
         self.restores[report.result] += 1
         for outcome in report.models.values():
             if outcome != "restored":
@@ -434,7 +437,7 @@ class Snapshotter:
     def save(self) -> SnapshotInfo | None:
         with self._save_lock:  # the periodic save and the final one never interleave
             try:
-                self.last = save(self.path, self.store, self.extra)
+                self.last = save(self.path, self.store_of(), self.extra)
             except (OSError, ValueError) as error:
                 self.results["error"] += 1
                 log.error("state snapshot to %s failed: %s", self.path, error)
