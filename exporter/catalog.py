@@ -127,6 +127,15 @@ LIMIT_HITS = Metric(
     "connections, header_timeout, header_bytes, body_timeout, inflight_request_bytes).",
     ("limit",),
 )
+CLOUDEVENTS = Metric(
+    "mlmon_cloudevents_total", "counter",
+    "KServe logger CloudEvents at /v1/cloudevents: halves received, request/response pairs joined, duplicates, "
+    "halves expired without their other half (orphans), halves evicted for room (exporter.cloudevents_*).",
+    ("outcome",),
+)
+CLOUDEVENTS_PENDING = Metric(
+    "mlmon_cloudevents_pending", "gauge", "KServe logger halves waiting for their other half.", (),
+)
 IDEMPOTENCY_KEYS = Metric(
     "mlmon_idempotency_keys_total", "counter",
     "Idempotency-Key outcomes: answers stored, retries replayed without ingesting, keys evicted (oldest first), "

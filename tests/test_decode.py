@@ -205,9 +205,10 @@ def test_rejects_a_bad_record_with_its_reason_and_keeps_its_neighbours(reason: s
 
 def test_every_rejection_reason_is_tested() -> None:
     # malformed_json is an NDJSON-only reason, tested with NDJSON bodies above; the three version
-    # reasons are decided by the state (tests/test_versions.py), not by the decoder.
+    # reasons are decided by the state (tests/test_versions.py), not by the decoder; type_error only
+    # with exporter.type_errors: reject (tests/test_serving_formats.py).
     state_reasons = {"version_not_allowed", "version_rate_limited", "too_many_versions"}
-    assert set(REJECTION_REASONS) - set(BAD_RECORDS) == {"malformed_json"} | state_reasons
+    assert set(REJECTION_REASONS) - set(BAD_RECORDS) == {"malformed_json", "type_error"} | state_reasons
 
 
 def test_every_batch_knows_the_positions_of_its_records_in_the_body() -> None:

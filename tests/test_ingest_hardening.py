@@ -60,7 +60,7 @@ def test_a_mixed_batch_keeps_every_good_record_and_counts_every_bad_value_exactl
     ]
     rejected = [
         {**fraud_record(200), "id": "i" * 33},            # an id over max_string_length
-        {**fraud_record(201), "prediction": [0.5]},       # a list for a prediction
+        {**fraud_record(201), "prediction": [0.5, 0.3, 0.2]},  # three scores for a binary model
         {**fraud_record(202), "model_version": "v" * 65}, # a version over max_label_value_length
     ]
     body = json.dumps(good + bad_values + rejected).encode()

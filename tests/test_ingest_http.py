@@ -129,7 +129,13 @@ def test_counts_every_data_quality_problem_exactly(toy_exporter: LiveExporter) -
         toy_record(debug=1, trace_id="t"),              # two undeclared feature keys
     ]
     answer = toy_exporter.post_ok(records)
+    quality = answer.pop("quality")
     assert answer == {"accepted": len(records), "rejected": 0, "rejections": []}
+    # The answer says what was wrong, with the same counts as the counters below.
+    examples = quality.pop("examples")
+    assert quality == {"type_errors": 4, "null": 2, "missing": 1, "unknown_features": 2, "out_of_range": 3}
+    assert examples[:2] == [{"index": 3, "feature": "x", "problem": "type_error", "value": "'12'"},
+                            {"index": 4, "feature": "x", "problem": "type_error", "value": "False"}]
     samples = toy_exporter.samples()
 
     def value(name: str, feature_name: str, **labels: str) -> float:

@@ -122,3 +122,14 @@ def test_no_answer_names_the_server_software(served: ServedExporter) -> None:
         assert "server" not in {k.lower() for k in response.headers}, response.headers
     answer = exchange(served.ingest_port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
     assert b"\r\nserver:" not in answer.lower()
+
+
+
+def test_a_malformed_chunk_size_after_good_headers_gets_a_json_400(served: ServedExporter) -> None:
+    """llhttp stops at `zz` once the app is already waiting for the body; the client still gets an answer."""
+    for path in (b"/v1/predictions", b"/v1/labels"):
+        answer = exchange(served.ingest_port, b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                          b"Content-Type: application/json\r\n\r\nzz\r\n[]")
+        assert status_of(answer) == 400, answer
+        assert "malformed" in json_error(answer)["error"]
+    assert served.alive()

@@ -185,6 +185,21 @@ class ExporterConfig(Strict):
         description="Answers remembered by Idempotency-Key so a retried batch is not counted twice; 0 turns it off.",
     )
 
+    type_errors: Literal["count", "parse", "reject"] = Field(
+        "count",
+        description="A feature value of the wrong type (\"12\" for a number): count (counted, reported in the answer, "
+        "record kept), parse (numeric and true/false strings read as such; other type errors counted) or reject "
+        "(its record is rejected with type_error).",
+    )
+    cloudevents_pending: int = Field(
+        1000, ge=1, le=1_000_000,
+        description="KServe logger halves (request or response) held by ce-id until the other arrives; oldest evicted.",
+    )
+    cloudevents_pending_bytes: int = Field(
+        64 * 1024 * 1024, gt=0, description="Bytes of bodies those held halves may take; oldest evicted beyond."
+    )
+    cloudevents_ttl: Duration = Field(60, description="A half whose other half has not come within this expires.")
+
     _check_listeners = field_validator("metrics_listen", "ingest_listen")(lambda cls, v: _check_listen(v))
 
     # The HTTP server's own limits (docs/security.md). Each applies to each listener on its own,
@@ -270,6 +285,18 @@ class PredictionConfig(Strict):
     type: Literal["numeric", "categorical"] = Field("numeric", description="numeric: a score or value; categorical: a class.")
     bins: int = Field(10, ge=2, le=50, description="Equal-mass bins for a numeric prediction.")
     classes: list[Name] | None = Field(None, description="Known classes (multiclass); others fold into __other__.")
+
+
+class ServingConfig(Strict):
+    """How serving platforms' bodies (OIP v2, KServe v1, the KServe logger) map onto this model (docs/ingest.md)."""
+
+    names: list[str] = Field(
+        default_factory=list, max_length=20,
+        description="InferenceService or served-model names that mean this model (besides its own name).",
+    )
+    columns: list[Name] | None = Field(
+        None, description="The feature of each column of a 2-D input or a list instance (default: features in order).",
+    )
 
 
 DriftMethod = Literal["psi", "js", "kl", "hellinger", "chisquare", "ks", "wasserstein"]
@@ -480,6 +507,9 @@ class ModelConfig(Strict):
     versions: VersionsConfig = Field(
         default_factory=VersionsConfig, description="Accepted model versions, new versions per minute, eviction."
     )
+    serving: ServingConfig = Field(
+        default_factory=ServingConfig, description="Feature order and names for KServe/OIP bodies (docs/ingest.md)."
+    )
 
     @model_validator(mode="after")
     def _names_unique(self) -> ModelConfig:
@@ -489,6 +519,14 @@ class ModelConfig(Strict):
             raise ValueError(f"feature names must be unique; repeated: {', '.join(duplicates)}")
         if self.prediction.name in names:
             raise ValueError(f"prediction.name {self.prediction.name!r} clashes with a feature of the same name")
+        return self
+
+    @model_validator(mode="after")
+    def _serving_columns_are_features(self) -> ModelConfig:
+        columns = self.serving.columns or []
+        unknown = [c for c in columns if c not in {f.name for f in self.features}]
+        if unknown or len(set(columns)) != len(columns):
+            raise ValueError(f"serving.columns must name this model's features, each once; not features: {unknown}")
         return self
 
     @model_validator(mode="after")

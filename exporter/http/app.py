@@ -63,6 +63,25 @@ def create_ingest_app(exporter: Exporter) -> Flask:
         exporter.stats.request("predictions", status, len(body))
         return json_response(answer, status)
 
+    def serving(model: str, version: str | None = None) -> Response:
+        body = read_body(exporter.config.exporter.max_request_bytes)
+        answer, status = exporter.ingest_serving(body, model, version)
+        exporter.stats.request("predictions", status, len(body))
+        return json_response(answer, status)
+
+    # Serving platforms' bodies (docs/ingest.md#serving-platforms): request and response in one body.
+    app.post("/v2/models/<model>/infer", endpoint="oip_infer")(serving)
+    app.post("/v2/models/<model>/versions/<version>/infer", endpoint="oip_version_infer")(serving)
+    app.post("/v1/models/<model>:predict", endpoint="kserve_v1_predict")(serving)
+
+    @app.post("/v1/cloudevents")
+    def cloudevents() -> Response:  # KServe's inference logger: logger.url points here
+        body = read_body(exporter.config.exporter.max_request_bytes)
+        headers = {k.lower(): v for k, v in request.headers.items() if k.lower().startswith("ce-")}
+        answer, status = exporter.ingest_cloudevent(body, headers)
+        exporter.stats.request("predictions", status, len(body))
+        return json_response(answer, status)
+
     register_label_routes(app, exporter)  # POST /v1/labels (model quality, docs/quality.md)
     register_drift_routes(app, exporter)  # GET /v1/models/<model>/drift (docs/drift.md)
     return app

@@ -38,6 +38,8 @@ class ExporterStats:
         self.models = models
         self.scrape_seconds = 0.0
         self.idempotency: Counter[str] = Counter()  # the AnswerCache's counts (http/idempotency.py)
+        self.cloudevents: Counter[str] = Counter()  # the EventStore's counts (ingest/cloudevents.py)
+        self.cloudevents_pending = lambda: 0
 
     def request(self, endpoint: str, code: int, size: int) -> None:
         with self.lock:
@@ -81,3 +83,6 @@ class ExporterStats:
 
         for outcome, value in sorted(dict(self.idempotency).items()):
             out.add_one(c.IDEMPOTENCY_KEYS, (outcome,), value)
+        for outcome, value in sorted(dict(self.cloudevents).items()):
+            out.add_one(c.CLOUDEVENTS, (outcome,), value)
+        out.add_one(c.CLOUDEVENTS_PENDING, (), self.cloudevents_pending())

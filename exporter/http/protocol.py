@@ -171,6 +171,12 @@ class GuardedProtocol(HttpToolsProtocol):
             self.transport.close()  # a pipelined request stalled behind one in progress: no answer to interleave
 
     def _refuse(self, status: int, message: str, limit: str | None) -> None:
-        if self.cycle is None or self.cycle.response_complete:
+        cycle = self.cycle
+        # Also mid-body (a malformed chunk size after good headers): the app has not answered yet, so
+        # this answer is the request's; the app sees a disconnect and its own answer goes nowhere.
+        if cycle is None or cycle.response_complete or not cycle.response_started:
             self.transport.write(raw_error(status, message, limit))
+            if cycle is not None and not cycle.response_complete:
+                cycle.disconnected = True
+                cycle.message_event.set()
         self.transport.close()

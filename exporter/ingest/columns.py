@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from exporter.ingest.decode import MISSING
+from exporter.ingest.decode import MISSING, Batch, Decoded, Rejection
 from exporter.ingest.strings import all_short_strings as _all_short_strings
 
 
@@ -24,6 +24,20 @@ class Column(NamedTuple):
     nonfinite: int = 0
     type_errors: int = 0
     too_long: int = 0  # of the type errors, strings over exporter.max_string_length (a limit hit)
+    examples: tuple[tuple[int, str, Any], ...] = ()  # the first few (row, problem, value), for the answer
+
+
+MAX_EXAMPLES = 3
+TRUE_TEXTS = {"true": "true", "True": "true", "TRUE": "true", "1": "true",
+              "false": "false", "False": "false", "FALSE": "false", "0": "false"}
+
+
+def parse_number(text: str) -> float | None:
+    """A numeric string ("12", "3.5e2") as a float, else None; exporter.type_errors: parse."""
+    try:
+        return float(text) if len(text) <= 64 else None
+    except ValueError:
+        return None
 
 
 NUMBER_TYPES = {float, int}
@@ -50,7 +64,7 @@ def _number_array(raw: list[Any]) -> np.ndarray | None:
     return array.astype(np.float64, copy=False)
 
 
-def numeric_column(raw: list[Any]) -> Column:
+def numeric_column(raw: list[Any], parse: bool = False) -> Column:
     values = _number_array(raw)
     if values is not None:
         finite = np.isfinite(values)
@@ -59,20 +73,29 @@ def numeric_column(raw: list[Any]) -> Column:
         return Column(values[finite], nonfinite=int((~finite).sum()))
     good: list[float] = []
     missing = null = nonfinite = type_errors = 0
-    for value in raw:
+    examples: list[tuple[int, str, Any]] = []
+    for row, value in enumerate(raw):
         kind = type(value)
+        if kind is str and parse:
+            parsed = parse_number(value)
+            if parsed is not None:
+                value, kind = parsed, float
         if kind is float or kind is int:
             if _finite(value):
                 good.append(value)
             else:  # NaN, infinity, or an integer beyond float range (1e400 written out in digits)
                 nonfinite += 1
+                if len(examples) < MAX_EXAMPLES:
+                    examples.append((row, "nonfinite", value))
         elif value is MISSING:
             missing += 1
         elif value is None:
             null += 1
-        else:  # strings, booleans, objects: never coerced, so a schema bug is visible
+        else:  # strings, booleans, objects: never coerced unless asked to, so a schema bug is visible
             type_errors += 1
-    return Column(np.asarray(good, dtype=np.float64), missing, null, nonfinite, type_errors)
+            if len(examples) < MAX_EXAMPLES:
+                examples.append((row, "type_error", value))
+    return Column(np.asarray(good, dtype=np.float64), missing, null, nonfinite, type_errors, 0, tuple(examples))
 
 
 def _finite(value: float | int) -> bool:
@@ -109,21 +132,25 @@ def categorical_column(raw: list[Any], max_length: int = DEFAULT_MAX_LENGTH) -> 
         return Column(np.asarray(raw, dtype=str))
     good: list[str] = []
     missing = null = type_errors = too_long = 0
-    for value in raw:
+    examples: list[tuple[int, str, Any]] = []
+    for row, value in enumerate(raw):
         kind = type(value)
         text = value if kind is str else _decimal(value) if kind is int else None
         if text is not None and len(text) <= max_length:
             good.append(text)
-        elif text is not None:
-            type_errors += 1
+            continue
+        if text is not None:
             too_long += 1
         elif value is MISSING:
             missing += 1
+            continue
         elif value is None:
             null += 1
-        else:
-            type_errors += 1
-    return Column(np.asarray(good, dtype=str), missing, null, 0, type_errors, too_long)
+            continue
+        type_errors += 1
+        if len(examples) < MAX_EXAMPLES:
+            examples.append((row, "type_error", value if text is None else text[:32] + "..."))
+    return Column(np.asarray(good, dtype=str), missing, null, 0, type_errors, too_long, tuple(examples))
 
 
 def _decimal(value: int) -> str:
@@ -134,11 +161,12 @@ def _decimal(value: int) -> str:
         return "9" * 4301
 
 
-def boolean_column(raw: list[Any]) -> Column:
-    """true/false, or 0/1; mapped onto the boolean categories 'false'/'true'."""
+def boolean_column(raw: list[Any], parse: bool = False) -> Column:
+    """true/false, or 0/1; mapped onto the boolean categories 'false'/'true' ("true"/"0"... when parsing)."""
     good: list[str] = []
     missing = null = type_errors = 0
-    for value in raw:
+    examples: list[tuple[int, str, Any]] = []
+    for row, value in enumerate(raw):
         if value is True or value is False:
             good.append("true" if value else "false")
         elif type(value) is int and value in (0, 1):
@@ -147,14 +175,64 @@ def boolean_column(raw: list[Any]) -> Column:
             missing += 1
         elif value is None:
             null += 1
+        elif parse and type(value) is str and value in TRUE_TEXTS:
+            good.append(TRUE_TEXTS[value])
         else:
             type_errors += 1
-    return Column(np.asarray(good, dtype=str), missing, null, 0, type_errors)
+            if len(examples) < MAX_EXAMPLES:
+                examples.append((row, "type_error", value))
+    return Column(np.asarray(good, dtype=str), missing, null, 0, type_errors, 0, tuple(examples))
 
 
-def convert(kind: str, raw: list[Any], max_length: int = DEFAULT_MAX_LENGTH) -> Column:
+def convert(kind: str, raw: list[Any], max_length: int = DEFAULT_MAX_LENGTH, parse: bool = False) -> Column:
     if kind == "numeric":
-        return numeric_column(raw)
+        return numeric_column(raw, parse)
     if kind == "categorical":
         return categorical_column(raw, max_length)
-    return boolean_column(raw)
+    return boolean_column(raw, parse)
+
+
+def type_error_rows(kind: str, raw: list[Any], max_length: int = DEFAULT_MAX_LENGTH, parse: bool = False) -> list[int]:
+    """Rows whose value is a type error (exporter.type_errors: reject); one C-level check when there are none."""
+    if kind == "categorical" and _all_short_strings(raw, max_length):
+        return []
+    if kind == "numeric" and _number_array(raw) is not None:
+        return []
+    single = [convert(kind, [value], max_length, parse).type_errors for value in raw]
+    return [row for row, bad in enumerate(single) if bad]
+
+
+def reject_type_errors(decoded: Decoded, max_length: int, parse: bool) -> None:
+    """exporter.type_errors: reject: drop the rows with a type error from their batches, as rejections."""
+    kept_batches = []
+    for batch in decoded.batches:
+        bad: dict[int, str] = {}
+        for feature in batch.model.features:
+            for row in type_error_rows(feature.type, batch.features[feature.name], max_length, parse):
+                bad.setdefault(row, feature.name)
+        if not bad:
+            kept_batches.append(batch)
+            continue
+        for row, name in sorted(bad.items()):
+            decoded.rejections.append(Rejection(
+                batch.indices[row], "type_error", f"feature {name}: a value of the wrong type", model=batch.model.name,
+            ))
+        keep = [row for row in range(batch.size) if row not in bad]
+        if keep:
+            kept_batches.append(_select_rows(batch, keep))
+    decoded.batches = kept_batches
+    decoded.rejections.sort(key=lambda r: r.index)
+
+
+def _select_rows(batch: Batch, keep: list[int]) -> Batch:
+    def select(column: list[Any]) -> list[Any]:
+        return [column[i] for i in keep] if column else column
+
+    unknown = batch.unknown_features * len(keep) // batch.size if batch.size else 0
+    return Batch(
+        model=batch.model, version=batch.version,
+        features={name: select(column) for name, column in batch.features.items()},
+        predictions=select(batch.predictions), ids=select(batch.ids), timestamps=select(batch.timestamps),
+        labels=select(batch.labels), segments=select(batch.segments), unknown_features=unknown,
+        indices=select(batch.indices),
+    )

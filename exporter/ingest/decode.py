@@ -35,6 +35,7 @@ REJECTION_REASONS = (
     "invalid_model_version",  # missing, not a string/number, or outside [A-Za-z0-9_.:+-]
     "model_version_too_long", # longer than exporter.max_label_value_length (a label-value limit)
     "invalid_features",       # `features` missing or not an object
+    "type_error",             # a feature value of the wrong type, with exporter.type_errors: reject
     "missing_prediction",     # no `prediction`
     "invalid_prediction",     # prediction of the wrong type for the model
     "invalid_id",             # `id` present but not a string or integer
@@ -160,11 +161,39 @@ def _got(kind: type) -> str:
 
 
 def valid_version(value: Any, max_length: int) -> str | None:
-    """A model_version as a bounded, label-safe string, or None."""
+    """A model_version as a bounded, label-safe string, or None; registry references are mapped.
+
+        >>> [valid_version(v, 64) for v in ("v1", 3, "models:/churn/3", "models:/churn@champion")]
+        ['v1', '3', 'churn.3', 'churn.champion']
+        >>> valid_version("ghcr.io/acme/churn@sha256:" + "ab" * 32, 64), valid_version("a/b", 64)
+        ('sha256:abababababab', None)
+    """
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         return None
-    text = str(value)
+    text = registry_version(value) if isinstance(value, str) else str(value)
     return text if _label_safe(text, max_length) else None
+
+
+MLFLOW_MODEL_URI = re.compile(r"models:/([A-Za-z0-9][A-Za-z0-9_.\-]*)[/@]([A-Za-z0-9][A-Za-z0-9_.\-]*)")
+DIGEST = re.compile(r"(?:.*@)?(sha256|sha512):([0-9a-f]{12})[0-9a-f]*")
+
+
+@functools.lru_cache(maxsize=256)
+def registry_version(text: str) -> str:
+    """A model registry's reference as a label-safe version (docs/ingest.md#model-versions).
+
+    MLflow ``models:/<name>/<version>`` and ``models:/<name>@<alias>`` become ``<name>.<version>``
+    (``<name>.<alias>``); an image or artifact digest (``sha256:<hex>``, ``repo@sha256:<hex>``)
+    becomes ``sha256:`` and its first 12 hex digits, as ``docker images`` shows it. Anything else
+    is left as it is, to be accepted or rejected by the version pattern.
+    """
+    match = MLFLOW_MODEL_URI.fullmatch(text)
+    if match:
+        return f"{match[1]}.{match[2]}"
+    match = DIGEST.fullmatch(text)
+    if match:
+        return f"{match[1]}:{match[2]}"
+    return text
 
 
 @functools.lru_cache(maxsize=1024)
@@ -181,12 +210,20 @@ def check_prediction(model: ModelConfig, value: Any, max_length: int = 256) -> A
     if model.prediction.type == "numeric":
         if type(value) in (float, int):
             return value
+        if isinstance(value, (list, dict)) and model.task == "binary_classification":
+            return _positive_score(model, value)
         raise ValueError(f"prediction must be a number for {model.name}, got {type(value).__name__}")
+    if isinstance(value, list):  # a predict_proba row: one score per class, in the config's class order
+        classes = model.quality_classes
+        if len(value) != len(classes) or not _finite_scores(value):
+            raise ValueError(f"a row of scores must have one finite number per class ({len(classes)}) for {model.name}")
+        return classes[value.index(max(value))]  # ties: the first in class order
     if isinstance(value, dict):  # per-class scores: the predicted class is the argmax
         scores = {k: v for k, v in value.items() if type(v) in (float, int) and -MAX_SCORE <= v <= MAX_SCORE}
         if not scores or len(scores) != len(value):
             raise ValueError("per-class scores must be an object of finite numbers")
-        predicted = max(scores, key=scores.__getitem__)
+        order = {c: i for i, c in enumerate(model.quality_classes)}  # ties: the class first in the config
+        predicted = min(scores, key=lambda k: (-scores[k], order.get(k, len(order))))
         if len(predicted) > max_length:
             raise TooLong(f"the predicted class is longer than {max_length} characters")
         return predicted
@@ -196,6 +233,31 @@ def check_prediction(model: ModelConfig, value: Any, max_length: int = 256) -> A
             raise TooLong(f"the predicted class is longer than {max_length} characters")
         return text
     raise ValueError(f"prediction must be a class (string) or per-class scores for {model.name}")
+
+
+POSITIVE_KEYS = ("1", "true", "True", "yes", "positive")
+
+
+def _finite_scores(values: list[Any]) -> bool:
+    return all(type(v) in (float, int) and -MAX_SCORE <= v <= MAX_SCORE for v in values)
+
+
+def _positive_score(model: ModelConfig, value: list[Any] | dict[str, Any]) -> float:
+    """Binary: the positive class's score of a predict_proba row [p0, p1] or of {class: score}.
+
+    The positive class is the last of prediction.classes when two are configured, else the key
+    "1", "true", "yes" or "positive".
+    """
+    if isinstance(value, list):
+        if len(value) in (1, 2) and _finite_scores(value):
+            return value[-1]
+        raise ValueError("a binary prediction row must be [score] or [p_negative, p_positive] of finite numbers")
+    classes = model.prediction.classes
+    keys = (classes[-1],) if classes and len(classes) == 2 else POSITIVE_KEYS
+    score = next((value[k] for k in keys if k in value), None)
+    if score is None or not _finite_scores([score]):
+        raise ValueError(f"binary per-class scores need a finite score for the positive class ({', '.join(keys)})")
+    return score
 
 
 class TooLong(ValueError):
@@ -256,7 +318,7 @@ def group_records(records: list[Any], config: MlmonConfig, rejections: list[Reje
             why = "value_too_long" if isinstance(error, TooLong) else "invalid_prediction"
             rejections.append(Rejection(index, why, str(error), model=name))
             continue
-        key = (name, str(record["model_version"]))
+        key = (name, valid_version(record["model_version"], max_len))
         group = groups.get(key)
         if group is None:
             group = groups[key] = (model, [], [], [])
@@ -274,7 +336,7 @@ def _record_problem(
     record: dict[str, Any], model: ModelConfig, max_len: int, max_string: int
 ) -> tuple[str, str] | None:
     version = record.get("model_version")
-    if isinstance(version, str) and len(version) > max_len:
+    if isinstance(version, str) and len(version) > max_len and valid_version(version, max_len) is None:
         return "model_version_too_long", f"`model_version` is longer than {max_len} characters"
     if valid_version(version, max_len) is None:
         return "invalid_model_version", f"`model_version` must be a string of at most {max_len} of [A-Za-z0-9_.:+-]"
@@ -328,10 +390,16 @@ def _to_batch(
     fast = _transpose(feature_dicts, names)
     if fast is not None:
         columns, unknown = fast
-    else:
-        known = set(names)
-        unknown = sum(len(d.keys() - known) for d in feature_dicts if len(d) > 0)
-        columns = {name: [d.get(name, MISSING) for d in feature_dicts] for name in names}
+    else:  # column by column: only a column with an absent key walks its records in Python
+        columns, present = {}, 0
+        for name in names:
+            try:
+                columns[name] = list(map(operator.itemgetter(name), feature_dicts))
+                present += len(feature_dicts)
+            except KeyError:
+                column = columns[name] = [d.get(name, MISSING) for d in feature_dicts]
+                present += len(column) - sum(1 for v in column if v is MISSING)
+        unknown = sum(map(len, feature_dicts)) - present  # keys that are not configured names (names are unique)
     return Batch(
         model=model,
         version=version,

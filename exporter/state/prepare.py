@@ -48,6 +48,7 @@ class Prepared:
     summed: int                        # predictions in `sums`
     unsummed: int                      # finite predictions beyond max_abs_value: counted, not summed
     quality: PreparedQuality
+    out_of_range: int = 0              # feature values binned below or above the reference (set by apply)
 
     @property
     def size(self) -> int:
@@ -68,7 +69,8 @@ def saturated_sums(values: np.ndarray, max_abs: float) -> tuple[np.ndarray, int,
 def prepare(batch: Batch, limits: ExporterConfig, math: QualityMath, now: float) -> Prepared:
     """Convert and check one batch; raises nothing for bad values (they are counted), changes nothing."""
     model = batch.model
-    columns = [convert(f.type, batch.features[f.name], limits.max_string_length) for f in model.features]
+    parse = limits.type_errors == "parse"
+    columns = [convert(f.type, batch.features[f.name], limits.max_string_length, parse) for f in model.features]
     columns.append(convert(model.prediction.type, batch.predictions, limits.max_string_length))
     counts = np.array([[c.missing, c.null, c.nonfinite, c.type_errors] for c in columns], dtype=np.int64)
     if model.prediction.type == "numeric":

@@ -187,7 +187,7 @@ class VersionState:
                         # typed columns against a profile built from the same kind of columns.
                         counts = self.layout.counts(rest)
             if counts is not None:
-                self._add_counts(counts, now)
+                prepared.out_of_range = self._add_counts(counts, now)
             if errors is not None and self.multivariate is not None:
                 self.multivariate.add_counts(errors, now)
 
@@ -205,8 +205,10 @@ class VersionState:
         log.info("model %s version %s: reference captured from %d live samples",
                  self.model.name, self.version, profile.rows)
 
-    def _add_counts(self, counts: np.ndarray, now: float) -> None:
+    def _add_counts(self, counts: np.ndarray, now: float) -> int:
+        """Add binned counts; the feature values out of the reference range among them (for the answer)."""
         assert self.layout is not None
+        out_of_range = 0
         layout = self.layout
         self.cumulative += counts
         for ring in self.windows:
@@ -218,8 +220,11 @@ class VersionState:
             if binning.kind == "numeric":
                 row[4] += bins[0]
                 row[5] += bins[-1]
+                if i < len(self.model.features):
+                    out_of_range += int(bins[0] + bins[-1])
             else:
                 row[6] += bins[-1]
+        return out_of_range
 
     def window_sample_count(self, window: int, now: float) -> int:
         """Predictions in the window, without summing its bins."""
