@@ -8,7 +8,7 @@ MLMON  := $(VENV)/bin/mlmon
 # Two stamps: `make demo` needs only the runtime dependencies; `make test` adds the test extra.
 RUNTIME_STAMP := $(VENV)/.runtime-stamp
 STAMP  := $(VENV)/.installed-stamp
-DEBIAN_PACKAGES := prometheus prometheus-alertmanager docker-compose chromium curl
+DEBIAN_PACKAGES := prometheus prometheus-alertmanager docker-compose chromium curl redis-server
 
 .PHONY: venv runtime-venv system-deps demo test soak generate chart-files check-generated bench clean
 
@@ -26,10 +26,11 @@ $(STAMP): $(RUNTIME_STAMP) clients/python/pyproject.toml
 runtime-venv: $(RUNTIME_STAMP)
 venv: $(STAMP)
 
-# Debian packages the tests use (promtool, amtool, prometheus, alertmanager, docker-compose, headless chromium, curl).
+# Debian packages the tests use (promtool, amtool, prometheus, alertmanager, docker-compose, headless chromium, curl,
+# redis-server for the shared label store).
 # Only as root and only when missing; policy-rc.d stops the packages from starting services.
 system-deps:
-	@if [ "$$(id -u)" = 0 ] && ! (command -v promtool && command -v amtool && command -v docker-compose && command -v chromium && command -v curl) >/dev/null; then \
+	@if [ "$$(id -u)" = 0 ] && ! (command -v promtool && command -v amtool && command -v docker-compose && command -v chromium && command -v curl && command -v redis-server) >/dev/null; then \
 		echo "installing Debian packages: $(DEBIAN_PACKAGES)"; \
 		[ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; }; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES) >/dev/null; \

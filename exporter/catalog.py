@@ -187,7 +187,8 @@ LABELLED_PREDICTIONS = Metric(
 )
 LABEL_OUTCOMES = Metric(
     "mlmon_label_outcomes_total", "counter",
-    "Labels by outcome: joined, inline, unknown_id, duplicate, invalid. model is __unknown__ when not known.",
+    "Labels by outcome: joined, inline, unknown_id, duplicate, invalid, unavailable (the Redis label store could "
+    "not be reached: not joined, send again). model is __unknown__ when not known.",
     ("model", "outcome"), issue="quality",
 )
 LABEL_STORE_PENDING = Metric(
@@ -195,7 +196,8 @@ LABEL_STORE_PENDING = Metric(
 )
 LABEL_STORE_EVICTIONS = Metric(
     "mlmon_label_store_evictions_total", "counter",
-    "Pending predictions dropped unlabelled, by reason (capacity: max_pending_predictions; expired: label_ttl).",
+    "Pending predictions dropped unlabelled, by reason (capacity: max_pending_predictions; expired: label_ttl; "
+    "unavailable: never stored, the Redis label store could not be reached).",
     ("model", "reason"), issue="quality",
 )
 LABEL_STORE_DUPLICATE_IDS = Metric(

@@ -149,3 +149,24 @@ def test_metrics_with_quality_families_pass_promtool(clocked) -> None:
     text = live.scrape().text
     result = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_label_delay_buckets_reach_months_and_are_configurable(start_exporter) -> None:
+    data = example_config_data()
+    fraud = next(m for m in data["models"] if m["name"] == "fraud")
+    fraud.setdefault("quality", {})["label_delay_buckets"] = ["1m", "30d", "90d"]
+    live = start_exporter(build_config(data))
+    records = fraud_records(1)
+    records[0]["timestamp"] = time.time() - 45 * 86400  # a chargeback 45 days after the prediction
+    live.post_ok(records)
+    assert post_labels(live, [{"id": "fraud-0", "label": 1}]).json()["joined"] == 1
+    buckets = series(live.samples(), "mlmon_label_delay_seconds_bucket", model="fraud", model_version="v1")
+    by_le = {dict(labels)["le"]: value for labels, value in buckets.items()}
+    assert by_le == {"60.0": 0, "2592000.0": 0, "7776000.0": 1, "+Inf": 1}
+
+
+def test_label_delay_buckets_must_increase() -> None:
+    data = example_config_data()
+    data["models"][0].setdefault("quality", {})["label_delay_buckets"] = ["1d", "1h"]
+    with pytest.raises(Exception, match="strictly increasing"):
+        build_config(data)

@@ -98,6 +98,8 @@ def _check_listen(value: str) -> str:
 # tombstone ~100 more (measured with tracemalloc; docs/ingest.md). The store may use at most half of
 # the chart's 256Mi memory limit, whatever the ids look like.
 PENDING_ENTRY_BYTES = 400
+# Label delay buckets, seconds: a second to 90 days (a chargeback arrives weeks to months late).
+DEFAULT_DELAY_BUCKETS = (1, 10, 60, 300, 900, 3600, 21600, 86400, 259200, 604800, 1209600, 2592000, 5184000, 7776000)
 PENDING_MEMORY_BUDGET = 128 * 1024 * 1024
 
 
@@ -105,6 +107,30 @@ class Strict(BaseModel):
     """Base for every config section: unknown keys are errors, so typos never pass silently."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LabelStoreConfig(Strict):
+    """Where predictions wait for their labels: this process (memory) or a Redis/Valkey shared by replicas."""
+
+    backend: Literal["memory", "redis"] = Field(
+        "memory", description="memory: each replica holds its own; redis: one store for every replica (docs/quality.md)."
+    )
+    url: str | None = Field(None, description="redis://[:password@]host:port/db (rediss:// for TLS); backend redis only.")
+    key_prefix: str = Field("mlmon:", max_length=64, description="Prefix of every Redis key; one per mlmon fleet sharing a db.")
+    timeout: float = Field(
+        0.25, gt=0, le=10, description="Seconds a Redis call may take before it counts as unavailable (never blocks ingest longer)."
+    )
+    retry_interval: float = Field(
+        2.0, gt=0, le=300, description="Seconds to wait after a Redis failure before trying again (puts and labels are counted meanwhile)."
+    )
+
+    @model_validator(mode="after")
+    def _url_for_redis(self) -> LabelStoreConfig:
+        if self.backend == "redis" and not self.url:
+            raise ValueError("label_store.backend redis needs a url, e.g. redis://redis:6379/0")
+        if self.url and not re.match(r"^(redis|rediss|unix)://", self.url):
+            raise ValueError(f"label_store.url {self.url!r} must start with redis://, rediss:// or unix://")
+        return self
 
 
 class ExporterConfig(Strict):
@@ -131,6 +157,9 @@ class ExporterConfig(Strict):
         description="Predictions kept by id until their label arrives; the oldest is evicted (and counted) beyond this.",
     )
     label_ttl: Duration = Field(86400, description="How long a prediction waits for its label before it is evicted.")
+    label_store: LabelStoreConfig = Field(
+        default_factory=LabelStoreConfig, description="The pending-prediction store: memory (default) or redis."
+    )
     state_dir: str | None = Field(
         None,
         description="Folder for state snapshots (relative to this file), restored at start: windows, counters, "
@@ -232,7 +261,7 @@ class ExporterConfig(Strict):
     @model_validator(mode="after")
     def _pending_fits_in_memory(self) -> ExporterConfig:
         worst = self.max_pending_predictions * (PENDING_ENTRY_BYTES + self.max_string_length)
-        if worst > PENDING_MEMORY_BUDGET:
+        if self.label_store.backend == "memory" and worst > PENDING_MEMORY_BUDGET:  # redis holds them elsewhere
             most = PENDING_MEMORY_BUDGET // (PENDING_ENTRY_BYTES + self.max_string_length)
             raise ValueError(
                 f"max_pending_predictions={self.max_pending_predictions} with ids up to max_string_length="
@@ -377,6 +406,17 @@ class QualityConfig(Strict):
     score_bins: int = Field(
         100, ge=10, le=1000, description="Binary: score histogram bins (logit-spaced) behind ROC AUC and estimates."
     )
+    label_delay_buckets: list[Duration] = Field(
+        default_factory=lambda: list(DEFAULT_DELAY_BUCKETS), min_length=1, max_length=30,
+        description="Upper bounds of mlmon_label_delay_seconds buckets (default 1s to 90d); raise label_ttl to match.",
+    )
+
+    @field_validator("label_delay_buckets")
+    @classmethod
+    def _increasing(cls, value: list[int]) -> list[int]:
+        if any(b <= a for a, b in zip(value, value[1:])):
+            raise ValueError("label_delay_buckets must be strictly increasing, e.g. [1m, 1h, 1d, 7d, 30d, 90d]")
+        return value
 
 
 class SegmentConfig(Strict):

@@ -19,7 +19,7 @@ from exporter.ingest.decode import UNKNOWN_MODEL_LABEL
 from exporter.stats.estimation import estimated_metrics, estimated_standard_errors
 from exporter.http.exposition import Exposition, format_value, series_prefix
 from exporter.state.label_store import EVICTION_REASONS, OUTCOMES
-from exporter.state.quality import CONFUSION, DELAY_BUCKETS, REGRESSION_SUMS, ModelQuality
+from exporter.state.quality import CONFUSION, REGRESSION_SUMS, ModelQuality
 from exporter.stats.quality_math import auc_from_histograms, binary_intervals, binary_ratios, expected_cost
 from exporter.stats.quality_math import multiclass_metrics, regression_metrics
 
@@ -61,11 +61,12 @@ def collect_thresholds(model: ModelConfig, out: Exposition) -> None:
                 out.add_one(c.QUALITY_THRESHOLD, (model.name, metric, side), value)
 
 
-def _delay_histogram(out: Exposition, labels: tuple[str, str], buckets: np.ndarray, total: float) -> None:
+def _delay_histogram(out: Exposition, labels: tuple[str, str], bounds: np.ndarray, buckets: np.ndarray,
+                     total: float) -> None:
     metric = c.LABEL_DELAY
     cumulative = np.cumsum(buckets).tolist()
     lines = []
-    for bound, count in zip([*DELAY_BUCKETS, math.inf], cumulative):
+    for bound, count in zip([*bounds.tolist(), math.inf], cumulative):
         le = "+Inf" if bound == math.inf else format_value(bound)
         lines.append(series_prefix(f"{metric.name}_bucket", (*metric.labels, "le"), (*labels, le)) + str(count))
     lines.append(series_prefix(f"{metric.name}_sum", metric.labels, labels) + format_value(total))
@@ -80,7 +81,7 @@ def collect_version_quality(state: VersionState, out: Exposition, now: float) ->
     labelled, n, predicted, delays, delay_sum = quality.cumulative()
     out.add_one(c.LABELLED_PREDICTIONS, ids, n)
     _add(out, c.LABELLED_RATIO, ids, min(1.0, n / state.predictions) if state.predictions else math.nan)
-    _delay_histogram(out, ids, delays, delay_sum)
+    _delay_histogram(out, ids, quality.delay_bounds, delays, delay_sum)
     layout = quality.layout
     if model.task == "binary_classification":
         for i, outcome in enumerate(CONFUSION):

@@ -69,8 +69,9 @@ def adopt(exporter: Exporter, config: MlmonConfig, profiles: dict[str, Profile])
             else:
                 fresh.append(model.name)
         limits_before, limits_now = old.config.exporter, config.exporter
-        if (limits_before.max_pending_predictions, limits_before.label_ttl) == \
-                (limits_now.max_pending_predictions, limits_now.label_ttl):
+        # The pending predictions move over unless their bounds or their store (memory or Redis) changed.
+        if (limits_before.max_pending_predictions, limits_before.label_ttl, limits_before.label_store) == \
+                (limits_now.max_pending_predictions, limits_now.label_ttl, limits_now.label_store):
             store.labels = old.labels
         exporter.stats.models = [m.name for m in config.models]
         exporter.config, exporter.store = config, store

@@ -24,14 +24,24 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, OrderedDict
-from itertools import repeat
+from itertools import compress, repeat
+from operator import itemgetter
 from typing import Any, Literal, NamedTuple, Sequence
 
-EVICTION_REASONS = ("capacity", "expired")
+# unavailable: a shared store (Redis) could not be reached, so the prediction was never stored.
+EVICTION_REASONS = ("capacity", "expired", "unavailable")
 # What became of each label: joined to a stored prediction, inline in the prediction record,
-# no pending prediction with that id, a second label for an id, or a label of the wrong type.
-OUTCOMES = ("joined", "inline", "unknown_id", "duplicate", "invalid")
+# no pending prediction with that id, a second label for an id, a label of the wrong type, or
+# a shared store that could not be reached (the label was not joined; send it again later).
+OUTCOMES = ("joined", "inline", "unknown_id", "duplicate", "invalid", "unavailable")
 Miss = Literal["unknown_id", "duplicate"]
+# What peek_many/take_many give per key: the entry (a tuple in Pending's field order) when pending,
+# the model name of an id already joined (a `duplicate`), or None (an `unknown_id`).
+Found = "tuple[Any, ...] | str | None"
+
+
+class StoreUnavailable(Exception):
+    """The shared store could not be reached; nothing was changed by the failed call."""
 
 
 class Pending(NamedTuple):
@@ -66,6 +76,8 @@ class LabelStore:
     """
 
     snapshot_skip = ("share",)  # from the running config (exporter/state/snapshot.py)
+    snapshot = True  # lives in this process, so exporter/state/snapshot.py saves it (the Redis store does not)
+    backend = "memory"
 
     def __init__(self, max_entries: int, ttl: float, models: Sequence[str] = ()) -> None:
         self.max_entries = max_entries
@@ -76,8 +88,15 @@ class LabelStore:
         # Entries are plain tuples in Pending's field order: building 5,000 NamedTuples per batch
         # costs more than the rest of the join, so they become Pending only when taken.
         self.pending: dict[str, OrderedDict[str, tuple[Any, ...]]] = {m: OrderedDict() for m in models}
-        # Joined ids -> (model, time joined): answers `duplicate` for a second label.
-        self.joined: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        # Joined ids -> (model, time joined): answers `duplicate` for a second label. Two generations of
+        # plain dicts: when the newer holds max_entries / 2 ids it becomes the older and the older is
+        # dropped whole, so at least the last max_entries / 2 and at most max_entries ids are remembered,
+        # with no per-id deletion (the join's cost was mostly that); entries older than the TTL are ignored
+        # and a generation whose newest entry is older than the TTL is dropped.
+        self.joined: dict[str, tuple[str, float]] = {}
+        self.joined_older: dict[str, tuple[str, float]] = {}
+        self.joined_newest = 0.0
+        self.joined_older_newest = 0.0
         self.evicted: Counter[tuple[str, str]] = Counter()
         self.duplicate_predictions: Counter[str] = Counter()
         self.outcomes: Counter[tuple[str, str]] = Counter()
@@ -139,7 +158,7 @@ class LabelStore:
             entries = self._find(key)
             if entries is not None:
                 return Pending._make(entries[key])
-            return "duplicate" if key in self.joined else "unknown_id"
+            return "duplicate" if self._joined(key, now) else "unknown_id"
 
     def take(self, key: str, now: float) -> Pending | Miss:
         """Remove and return the pending prediction of an id (its label has arrived)."""
@@ -147,12 +166,66 @@ class LabelStore:
             self._expire(now)
             entries = self._find(key)
             if entries is None:
-                return "duplicate" if key in self.joined else "unknown_id"
+                return "duplicate" if self._joined(key, now) else "unknown_id"
             entry = Pending._make(entries.pop(key))
             self.joined[key] = (entry.model, now)
-            while len(self.joined) > self.max_entries:
-                self.joined.popitem(last=False)
+            self._rotate_joined(now)
             return entry
+
+    def peek_many(self, keys: Sequence[str], now: float) -> list[Any]:
+        """Per key: the pending entry (a tuple in Pending's order), the model of an id already joined, or None."""
+        with self.lock:
+            self._expire(now)
+            found: list[Any] | None = None
+            for entries in self.pending.values():
+                if entries:  # map(dict.get) runs in C: no Python frame per label
+                    got = list(map(entries.get, keys))
+                    found = got if found is None else [a or b for a, b in zip(found, got)]
+            return self._misses(keys, [None] * len(keys) if found is None else found, now)
+
+    def take_many(self, keys: Sequence[str], now: float, peeked: Sequence[Any] | None = None) -> list[Any]:
+        """Remove the pending entries of keys (their labels arrived); the same shape as peek_many.
+
+        A key that is not pending any more (taken by a concurrent request, or twice in one call) comes
+        back as the model of its joined id, a `duplicate`. `peeked` (what peek_many gave) is for the shared
+        store, which can then answer less; here the entries taken are returned as they are."""
+        with self.lock:
+            self._expire(now)
+            found: list[Any] | None = None
+            for entries in self.pending.values():
+                if entries:
+                    got = list(map(entries.pop, keys, repeat(None)))
+                    found = got if found is None else [a or b for a, b in zip(found, got)]
+            if found is None:
+                found = [None] * len(keys)
+            joined = self.joined
+            # compress() keeps the taken ones (tuples are true, None false): all of it in C.
+            models = set(map(itemgetter(0), compress(found, found)))
+            if len(models) == 1:  # one model (the usual case): every tombstone shares one tuple
+                joined.update(zip(compress(keys, found), repeat((models.pop(), now))))
+            else:
+                joined.update(zip(compress(keys, found), zip(map(itemgetter(0), compress(found, found)), repeat(now))))
+            self._rotate_joined(now)
+            # Taken ones are new tuples; a key seen twice found None the second time and is a duplicate now.
+            return self._misses(keys, found, now)
+
+    def _misses(self, keys: Sequence[str], found: list[Any], now: float) -> list[Any]:
+        if all(found):
+            return found
+        return [entry if entry is not None else self._joined(key, now) for key, entry in zip(keys, found)]
+
+    def _joined(self, key: str, now: float | None = None) -> str | None:
+        """The model of an id joined within the TTL (any time when `now` is None), else None."""
+        entry = self.joined.get(key) or self.joined_older.get(key)
+        if entry is None or (now is not None and entry[1] <= now - self.ttl):
+            return None
+        return entry[0]
+
+    def _rotate_joined(self, now: float) -> None:
+        self.joined_newest = now
+        if len(self.joined) >= max(1, self.max_entries // 2):
+            self.joined_older, self.joined = self.joined, {}
+            self.joined_older_newest = now
 
     def _expire(self, now: float) -> None:
         """Drop entries older than the TTL; the dicts are in time order, so only their fronts are looked at."""
@@ -164,9 +237,10 @@ class LabelStore:
                 expired += 1
             if expired:
                 self.evicted[(model, "expired")] += expired
-        joined = self.joined
-        while joined and next(iter(joined.values()))[1] <= horizon:
-            joined.popitem(last=False)
+        if self.joined_older and self.joined_older_newest <= horizon:
+            self.joined_older = {}
+        if self.joined and self.joined_newest <= horizon:
+            self.joined = {}
 
     def drop_model_locked(self, model: str, reason: str) -> int:
         """Count a model's pending predictions as evicted for `reason` and drop them; the caller holds the lock.
@@ -188,8 +262,7 @@ class LabelStore:
     def joined_model(self, key: str) -> str | None:
         """The model of an id whose label was already joined (to attribute a duplicate), if remembered."""
         with self.lock:
-            entry = self.joined.get(key)
-            return entry[0] if entry is not None else None
+            return self._joined(key)
 
     def count(self, model: str, outcome: str, n: int = 1) -> None:
         with self.lock:

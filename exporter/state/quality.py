@@ -30,8 +30,6 @@ from exporter.stats.calibration import Calibration
 
 CONFUSION = ("tp", "fp", "tn", "fn")
 REGRESSION_SUMS = ("over", "under", "squared", "ape", "nonzero", "label_pos", "label_neg", "label_squared")
-# Label delay histogram buckets, seconds: a second to a week.
-DELAY_BUCKETS = (1.0, 10.0, 60.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0, 259200.0, 604800.0)
 LOGIT_RANGE = 8.0  # score bins are evenly spaced in logit(p) over [-8, 8], i.e. p in [0.0003, 0.9997]
 
 
@@ -136,6 +134,19 @@ class QualityMath:
         error sums (1.7e308 squared is +Inf) until a restart.
         """
         task = self.model.task
+        kinds = set(map(type, raw))  # one C-level pass: plain numbers take the vectorised way
+        if task != "multiclass_classification" and kinds <= ({int, float, bool} if task == "binary_classification"
+                                                            else {int, float}):
+            try:
+                values = np.asarray(raw, dtype=np.float64)
+            except OverflowError:  # an integer too large for a float: the checks below say which
+                pass
+            else:
+                if task == "binary_classification":
+                    ok = (values == 0) | (values == 1)
+                else:
+                    ok = (values >= -self.max_abs) & (values <= self.max_abs)  # NaN compares False
+                return values[ok], ok
         if task == "binary_classification":
             ok = [v is True or v is False or (type(v) in (int, float) and v in (0, 1)) for v in raw]
             values = [float(v) for v, good in zip(raw, ok) if good]
@@ -253,7 +264,9 @@ class ModelQuality(QualityMath):
         self.predicted = np.zeros(self.layout.predicted_width)
         self.labelled_rings = [FloatRing(s, slots, self.layout.labelled_width) for s in self.windows]
         self.predicted_rings = [FloatRing(s, slots, self.layout.predicted_width) for s in self.windows]
-        self.delay_buckets = np.zeros(len(DELAY_BUCKETS) + 1, dtype=np.int64)
+        # Label delay histogram: upper bounds from quality.label_delay_buckets (default 1 s to 90 days).
+        self.delay_bounds = np.asarray(model.quality.label_delay_buckets, dtype=np.float64)
+        self.delay_buckets = np.zeros(len(self.delay_bounds) + 1, dtype=np.int64)
         self.delay_sum = 0.0
 
     def use_limits(self, math: QualityMath) -> None:
@@ -277,7 +290,7 @@ class ModelQuality(QualityMath):
             delays = np.clip(np.asarray(delays, dtype=np.float64), 0.0, None)
             # Prometheus buckets are cumulative "le"; store per-bucket counts and cumsum at scrape time.
             buckets = np.bincount(
-                np.searchsorted(DELAY_BUCKETS, delays, side="left"), minlength=len(DELAY_BUCKETS) + 1
+                np.searchsorted(self.delay_bounds, delays, side="left"), minlength=len(self.delay_bounds) + 1
             )
         with self.lock:
             self.labelled += vector

@@ -53,6 +53,7 @@ TREE_KEY = "tree"
 SKIP = frozenset({
     "lock", "model", "config", "profiles", "profile", "layout", "clock", "edges", "class_index", "codec", "basis",
     "render_cache", "drift_reference", "drift_cache", "drift_series", "max_entries", "ttl", "models",
+    "delay_bounds",
 })
 # Outcomes counted in mlmon_state_restores_total / mlmon_state_snapshots_total.
 RESTORE_RESULTS = ("restored", "absent", "unreadable", "format_mismatch", "config_mismatch", "reference_mismatch")
@@ -256,7 +257,9 @@ def encode_state(store: StateStore, extra: dict[str, Any]) -> tuple[dict[str, An
             "evictions": evictions.get(model.name, 0),
             "versions": [[version, _version_node(encoder, state)] for version, state in versions.get(model.name, [])],
         }
-    labels = encoder.object(_copied(store.labels))  # the ingest path waits only for the copy, not the encoding
+    # The ingest path waits only for the copy, not the encoding. A Redis store lives in Redis and outlives
+    # this process: it is never snapshotted (nor restored), its `snapshot` flag says so.
+    labels = encoder.object(_copied(store.labels)) if store.labels.snapshot else None
     parts = {name: encoder.object(_copied(obj)) for name, obj in extra.items()}
     tree = {"format": FORMAT, "version": FORMAT_VERSION, "saved_at": time.time(), "models": models,
             "labels": labels, "parts": parts}
@@ -367,9 +370,16 @@ def _apply(tree: dict[str, Any], arrays: dict[str, np.ndarray], store: StateStor
         for name, versions in restored_versions.items():
             store.versions[name] = versions
     known = {m.name for m in store.config.models}
-    with store.labels.lock:
-        decoder.apply(store.labels, tree["labels"])
-        _drop_pending_of_reset_models(store, {n for n, o in outcomes.items() if o != "restored"} | _unknown(tree, known))
+    if not store.labels.snapshot:
+        if tree["labels"] is not None:
+            log.warning("state snapshot: pending predictions saved by the in-memory store are not moved into the "
+                        "%s label store; they are dropped", store.labels.backend)
+    elif tree["labels"] is None:
+        log.warning("state snapshot: saved with a shared label store; the in-memory store starts empty")
+    else:
+        with store.labels.lock:
+            decoder.apply(store.labels, tree["labels"])
+            _drop_pending_of_reset_models(store, {n for n, o in outcomes.items() if o != "restored"} | _unknown(tree, known))
     for name, obj in extra.items():
         if name in tree.get("parts", {}):
             decoder.apply(obj, tree["parts"][name])

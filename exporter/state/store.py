@@ -21,6 +21,7 @@ from exporter.ingest.columns import Column
 from exporter.config.model import CaptureReference, MlmonConfig, ModelConfig
 from exporter.ingest.decode import Batch
 from exporter.state.label_store import LabelStore
+from exporter.state.redis_store import RedisLabelStore, build_label_store
 from exporter.state.labels import apply_quality
 from exporter.state.layout import Layout
 from exporter.state.prepare import Prepared, prepare
@@ -253,9 +254,10 @@ class StateStore:
         now = clock()
         self.new_version_budget = {m.name: NewVersionBudget(m.versions.max_new_per_minute, now) for m in config.models}
         self.lock = threading.Lock()
-        # Predictions waiting for their labels, shared by all models (ids are unique per exporter).
-        self.labels = LabelStore(config.exporter.max_pending_predictions, config.exporter.label_ttl,
-                                 [m.name for m in config.models])
+        # Predictions waiting for their labels, shared by all models (ids are unique per exporter): in this
+        # process, or in Redis shared by every replica (exporter.label_store).
+        self.labels: LabelStore | RedisLabelStore = build_label_store(
+            config, [m.name for m in config.models], clock=lambda: self.clock())  # tests swap self.clock
         limits = config.exporter
         # What a batch's quality sums are made of, per model, before any version is touched: versions of a
         # file-referenced model share its profile's calibration; captured references carry none.
@@ -343,6 +345,23 @@ class StateStore:
         """The quality accumulator of a version still held, else None (for the label join)."""
         state = self.versions.get(model, {}).get(version)
         return state.model_quality if state is not None else None
+
+    def quality_for_label(self, model: str, version: str) -> ModelQuality | None:
+        """quality_of for the label join. With a shared (Redis) store a label may land on a replica that has
+        never seen the prediction's version: the version is created here, within the version rules, so the
+        quality counters count where the label lands (they are summed over replicas in PromQL)."""
+        quality = self.quality_of(model, version)
+        if quality is not None or self.labels.snapshot:  # in memory: an unknown version was evicted here
+            return quality
+        config = next((m for m in self.config.models if m.name == model), None)
+        if config is None:
+            return None
+        try:
+            state = self.version_state(config, version)
+        except VersionRefused:
+            return None
+        state.model_quality.use_limits(self.quality_math[model])
+        return state.model_quality
 
     def snapshot(self) -> list[VersionState]:
         with self.lock:

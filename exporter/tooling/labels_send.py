@@ -7,7 +7,8 @@ numbers become numbers and booleans, anything else stays a class name.
 
 Retries: a connection error or a 5xx is retried with backoff (the exporter may be restarting); a
 4xx is the body's fault, so sending stops and the answer is printed. A retried batch that had in
-fact been applied before the failure comes back as `duplicate`, never as a second join.
+fact been applied before the failure comes back as `duplicate`, never as a second join. An answer
+with `unavailable` labels (the exporter's Redis label store was down) is retried the same way.
 
 With several replicas and the in-memory label store, each pod knows only its own predictions:
 send the file to every pod (`--url` once per pod, e.g. the addresses behind a headless Service);
@@ -29,7 +30,7 @@ import orjson
 
 from exporter.profiles.build import read_chunks
 
-OUTCOMES = ("joined", "unknown_id", "duplicate", "invalid")
+OUTCOMES = ("joined", "unknown_id", "duplicate", "invalid", "unavailable")
 RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 
 
@@ -64,7 +65,9 @@ class Summary:
     outcomes: Counter[str] = field(default_factory=Counter)
 
     def line(self) -> str:
-        counts = ", ".join(f"{name} {self.outcomes[name]}" for name in OUTCOMES)
+        # `unavailable` (the exporter's Redis label store was down through every retry) only when it happened
+        counts = ", ".join(f"{name} {self.outcomes[name]}" for name in OUTCOMES
+                           if name != "unavailable" or self.outcomes[name])
         return f"{self.sent} labels in {self.batches} batches: {counts}; {self.skipped} rows skipped, {self.retries} retries"
 
 
@@ -96,10 +99,16 @@ def post(url: str, body: bytes, token: str | None, timeout: float) -> dict[str, 
 
 
 def send_batch(url: str, body: bytes, token: str | None, timeout: float, summary: Summary) -> dict[str, Any]:
+    answer: dict[str, Any] | None = None
     for attempt, delay in enumerate((0.0, *RETRY_DELAYS)):
         time.sleep(delay)
         try:
-            return post(url, body, token, timeout)
+            answer = post(url, body, token, timeout)
+            if not answer.get("unavailable"):
+                return answer
+            # The exporter's Redis label store was unreachable: nothing of those joined; send the batch again
+            # (labels that did join come back `duplicate`, never joined twice).
+            problem = f"label store unavailable for {answer['unavailable']} labels"
         except urllib.error.HTTPError as error:
             if error.code < 500:
                 raise SendError(f"{url} answered {error.code}: {error.read().decode(errors='replace')[:500]}") from None
@@ -108,6 +117,8 @@ def send_batch(url: str, body: bytes, token: str | None, timeout: float, summary
             problem = str(getattr(error, "reason", error))
         if attempt < len(RETRY_DELAYS):
             summary.retries += 1
+    if answer is not None:  # answered, but its label store stayed unavailable: counted in the summary
+        return answer
     raise SendError(f"{url} unreachable after {len(RETRY_DELAYS)} retries ({problem})")
 
 
