@@ -18,7 +18,7 @@ import json
 import operator
 import re
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import orjson
 

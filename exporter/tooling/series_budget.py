@@ -25,10 +25,11 @@ import numpy as np
 from exporter.config.model import MlmonConfig, ModelConfig
 from exporter.http.drift_report import METHODS, applies
 from exporter.http.exporter_stats import ENDPOINTS, LIMITS
+from exporter.ingest.cloudevents import OUTCOMES as CLOUDEVENT_OUTCOMES
 from exporter.ingest.decode import REJECTION_REASONS
 from exporter.profiles.profile import Profile
 from exporter.state.label_store import EVICTION_REASONS, OUTCOMES
-from exporter.state.quality import CONFUSION, DELAY_BUCKETS, QualityLayout
+from exporter.state.quality import CONFUSION, QualityLayout
 from exporter.stats.bias import BIAS_METRICS, SEGMENT_METRICS
 from exporter.stats.estimation import estimated_metrics, estimated_standard_errors
 from exporter.stats.quality_math import binary_intervals, binary_ratios, regression_metrics
@@ -65,7 +66,8 @@ def _drift(model: ModelConfig, cols: list[Column], multivariate: bool) -> int:
     exported = [m for m in METHODS if m in drift.export or m == drift.method]
     per_window = sum(applies(m, c.numeric) for m in exported for c in cols)
     per_window += 3 * len(cols)  # p-value, window samples, verdict
-    per_window += 2 + (3 if multivariate else 0)  # drifted share, dataset flag; multivariate score, p, n
+    # drifted share, dataset flag; multivariate score, p, n, verdict, mean error, its band's two bounds
+    per_window += 2 + (7 if multivariate else 0)
     return len(drift.windows) * per_window + len(cols)  # + reference samples
 
 
@@ -73,7 +75,7 @@ def _quality(model: ModelConfig) -> tuple[int, int]:
     """(quality, bias) series of one version."""
     layout = QualityLayout.of(model)
     windows = len(model.quality_windows)
-    base = 2 + len(DELAY_BUCKETS) + 3  # labelled, labelled ratio; histogram buckets, +Inf, sum, count
+    base = 2 + len(model.quality.label_delay_buckets) + 3  # labelled, labelled ratio; delay buckets, +Inf, sum, count
     cost = model.quality.cost is not None
     if model.task == "binary_classification":
         ratios = len(binary_ratios(1, 1, 1, 1)) + 1  # + ROC AUC
@@ -120,6 +122,7 @@ def per_exporter(config: MlmonConfig, profiles: dict[str, Profile], versions: in
     out["quality"] += len(OUTCOMES)  # label outcomes of unknown models
     out["core"] += len(REJECTION_REASONS)  # records of unknown models
     # requests by endpoint and code (counted once each: 200; every error code seen adds one), bytes by
-    # endpoint, limit hits, idempotency outcomes, scrape duration, the process collectors
-    out["core"] += 2 * len(ENDPOINTS) + len(LIMITS) + 4 + 1 + PROCESS_SERIES
+    # endpoint, limit hits, idempotency outcomes, KServe logger outcomes and pending halves, scrape
+    # duration, the process collectors
+    out["core"] += 2 * len(ENDPOINTS) + len(LIMITS) + 4 + len(CLOUDEVENT_OUTCOMES) + 1 + 1 + PROCESS_SERIES
     return out
