@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from exporter import __version__
-from exporter.config.model import ConfigError, MlmonConfig, config_json_schema, load_config
+from exporter.config.model import ConfigError, MlmonConfig, ModelConfig, config_json_schema, load_config
 from exporter.logs import limit_log_lines
 from exporter.profiles.profile import Profile, ProfileError
 
@@ -180,13 +180,19 @@ def cmd_config_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_profile_build(args: argparse.Namespace) -> int:
-    from exporter.profiles.build import build_profile
-
+def _config_and_model(args: argparse.Namespace) -> tuple[MlmonConfig, ModelConfig]:
+    """The config of -c and its model named by --model; a name it does not have is a config error."""
     config = load_config(args.config)
     model = config.model(args.model)
     if model is None:
         raise ConfigError(args.config, [f"no model named {args.model!r}; models: {', '.join(m.name for m in config.models)}"])
+    return config, model
+
+
+def cmd_profile_build(args: argparse.Namespace) -> int:
+    from exporter.profiles.build import build_profile
+
+    config, model = _config_and_model(args)
     out = args.out
     if args.output is not None:
         _deprecated(args, "--output", "-o/--out")
@@ -223,10 +229,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from exporter.config.model import parse_duration
     from exporter.tooling.report import ReportError, check_batch, write_report
 
-    config = load_config(args.config)
-    model = config.model(args.model)
-    if model is None:
-        raise ConfigError(args.config, [f"no model named {args.model!r}; models: {', '.join(m.name for m in config.models)}"])
+    config, model = _config_and_model(args)
     say = lambda line: print(f"mlmon report: {line}", file=sys.stderr)  # noqa: E731
     try:
         window = parse_duration(args.window) if args.window else None
