@@ -23,7 +23,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from exporter.config.names import Name
+from exporter.config.names import Name, repeated
 
 SEVERITIES = ("critical", "warning", "info")
 # Absolute paths only: Alertmanager resolves relative *_file paths against its own config
@@ -271,10 +271,9 @@ class AlertingConfig(Strict):
 
     @model_validator(mode="after")
     def _receivers_unique(self) -> AlertingConfig:
-        names = [r.name for r in self.receivers]
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"receiver names must be unique; repeated: {', '.join(repeated)}")
+        duplicates = repeated(r.name for r in self.receivers)
+        if duplicates:
+            raise ValueError(f"receiver names must be unique; repeated: {', '.join(duplicates)}")
         if self.receivers and self.route is None:
             raise ValueError("`route:` (the root receiver and timings) is required when receivers are declared")
         return self

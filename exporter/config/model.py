@@ -33,7 +33,7 @@ from pydantic import (
 
 from exporter.config.alerting import AlertingConfig, reference_problems
 from exporter.config.errors import ConfigError, format_validation_error
-from exporter.config.names import Name
+from exporter.config.names import Name, repeated
 
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -518,7 +518,7 @@ class ModelConfig(Strict):
     @model_validator(mode="after")
     def _names_unique(self) -> ModelConfig:
         names = [f.name for f in self.features]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+        duplicates = repeated(names)
         if duplicates:
             raise ValueError(f"feature names must be unique; repeated: {', '.join(duplicates)}")
         if self.prediction.name in names:
@@ -564,8 +564,7 @@ class MlmonConfig(Strict):
 
     @model_validator(mode="after")
     def _models_unique(self) -> MlmonConfig:
-        names = [m.name for m in self.models]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+        duplicates = repeated(m.name for m in self.models)
         if duplicates:
             raise ValueError(f"model names must be unique; repeated: {', '.join(duplicates)}")
         return self
