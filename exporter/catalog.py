@@ -176,6 +176,11 @@ REFERENCE_CAPTURING = Metric(
     "mlmon_reference_capturing", "gauge",
     "1 while the reference of a version is still being captured from live traffic, else 0.", VERSION,
 )
+REFERENCE_SWITCHES = Metric(
+    "mlmon_reference_switches_total", "counter",
+    "Reference switches asked for over the admin API (docs/reference.md), by result: promoted, capture_reset, "
+    "or refused (unknown version, window below min_samples, ...).", ("model", "result"), issue="reference",
+)
 
 # ---- Model quality: labels, performance, estimates without labels, bias (issue 4; docs/quality.md) ----
 WINDOWED = ("model", "model_version", "window")

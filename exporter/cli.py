@@ -441,6 +441,10 @@ def build_parser() -> argparse.ArgumentParser:
     kustomize.add_argument("--image", help="the exporter image (default: mlmon/exporter:<chart appVersion>)")
     kustomize.set_defaults(run=cmd_chart_kustomize)
 
+    from exporter.tooling.reference_client import add_reference_commands
+
+    add_reference_commands(commands)  # mlmon reference promote | capture --reset | show (docs/reference.md)
+
     docs = commands.add_parser("docs", help="generate reference docs")
     docs_commands = docs.add_subparsers(dest="docs_command", required=True)
     metrics = docs_commands.add_parser("metrics", help="docs/metrics.md from the metric catalog")

@@ -247,6 +247,10 @@ class ExporterConfig(Strict):
         None, description="File holding a bearer token every ingest request must send (`Authorization: Bearer ...`); "
                           "re-read when it changes. `mlmon serve --ingest.bearer-token-file` overrides it.",
     )
+    admin_bearer_token_file: str | None = Field(
+        None, description="File holding a bearer token that admits the metrics listener's admin requests (reference "
+                          "promote and capture reset, /-/reload; docs/reference.md); relative to this file.",
+    )
 
     @model_validator(mode="after")
     def _listeners_differ(self) -> ExporterConfig:
