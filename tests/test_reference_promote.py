@@ -21,7 +21,8 @@ from exporter.cli import main
 from exporter.config.model import MlmonConfig
 from exporter.profiles.pca import EXTRAS_KEY as PCA_KEY, field_of, fit_pca
 from exporter.profiles.profile import Binning, Profile, categorical_binning, numeric_binning
-from exporter.profiles.promote import binned_stats, promote_profile, Provenance
+from exporter.profiles.promote import Provenance, binned_stats, promote_profile
+from exporter.state.snapshot import FILE_NAME as SNAPSHOT_FILE
 from tests.conftest import LiveExporter, build_config, series, toy_model_data
 
 TOKEN = "promote-test-token"
@@ -339,3 +340,19 @@ def test_a_window_mostly_outside_the_old_bins_warns() -> None:
               for b in binnings]
     _, warnings = promote_profile(old, binnings, counts, 600, Provenance("v1", "1h", "me", "why", 0.0))
     assert any(w.startswith("x: ") and "outside the reference range" in w for w in warnings)
+
+
+def test_state_saved_just_before_a_promote_still_restores_onto_the_promoted_reference(
+        start_exporter: Callable[[MlmonConfig], LiveExporter], config: MlmonConfig, folder: Path) -> None:
+    live = start_exporter(config)
+    live.post_ok(drifted(np.random.default_rng(17), 2000))
+    snapshot = folder / "state" / SNAPSHOT_FILE
+    live.running.exporter.snapshotter.save()
+    before = snapshot.read_bytes()  # as if the process died after the promote, before any later snapshot
+    promoted = promote(live).json()
+    live.stop()
+    snapshot.write_bytes(before)
+    again = start_exporter(config)
+    assert model_hash(again) == promoted["short_hash"]
+    assert again.value("mlmon_state_restores_total", result="reference_mismatch") == 0
+    assert again.value("mlmon_predictions_total", model="toy", model_version="v1") == 2000
