@@ -8,6 +8,7 @@ file the config points at. At start and at every reload the record is applied ov
 config names (:func:`apply_promoted`):
 
 - the config still points at a file with ``base_hash``: the promoted profile is used;
+- the config now points at the promoted profile itself (its file committed and deployed): nothing to do;
 - the config now points at another file (someone deployed a new reference): the config wins, the
   record is ignored and one warning says so. Deploying a new reference is how a promote is undone.
 
@@ -93,6 +94,8 @@ def apply_promoted(config: MlmonConfig, profiles: dict[str, Profile]) -> dict[st
         model, current = config.model(name), profiles.get(name)
         if model is None or current is None or not isinstance(entry, dict):
             continue
+        if entry.get("hash") == current.content_hash:
+            continue  # the config now points at the promoted profile itself (the GitOps way): nothing to put in
         if entry.get("base_hash") != current.content_hash:
             log.warning("model %s: the config's reference changed since the promote to %s; the config's reference "
                         "applies", name, str(entry.get("hash"))[:19])
