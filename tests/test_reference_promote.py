@@ -356,3 +356,23 @@ def test_state_saved_just_before_a_promote_still_restores_onto_the_promoted_refe
     assert model_hash(again) == promoted["short_hash"]
     assert again.value("mlmon_state_restores_total", result="reference_mismatch") == 0
     assert again.value("mlmon_predictions_total", model="toy", model_version="v1") == 2000
+
+
+def test_basic_auth_of_the_web_config_admits_a_promote_too(config: MlmonConfig) -> None:
+    from exporter.http.server import ServeOptions, start
+
+    web_config = Path(__file__).resolve().parents[1] / "examples" / "web-config.yml"  # prometheus / changeme
+    running = start(config, "127.0.0.1:0", "127.0.0.1:0", ServeOptions(web_config_file=str(web_config)))
+    try:
+        live = LiveExporter(running)
+        live.post_ok(drifted(np.random.default_rng(18), 1000))
+        body = {"version": "v1", "window": "5m", "actor": "ops", "reason": "vetted"}
+        url = f"{live.metrics_url}/v1/models/toy/reference:promote"
+        assert requests.post(url, json=body, auth=("prometheus", "wrong"), timeout=10).status_code == 401
+        answer = requests.post(url, json=body, auth=("prometheus", "changeme"), timeout=10)
+        assert answer.status_code == 200, answer.text
+        # The admin token admits the admin paths only, never /metrics behind basic auth.
+        assert requests.get(f"{live.metrics_url}/metrics", headers={"Authorization": f"Bearer {TOKEN}"},
+                            timeout=10).status_code == 401
+    finally:
+        running.stop()

@@ -65,8 +65,12 @@ class ReferenceSwitches:
         self.recent: list[dict[str, Any]] = []
 
     def record(self, model: str, result: str, entry: dict[str, Any]) -> None:
+        # New containers, never mutated ones: the snapshot encodes these without this lock, and a dict
+        # changing size under its iteration would fail the save.
         with self.lock:
-            self.counts[(model, result)] += 1
+            counts = Counter(self.counts)
+            counts[(model, result)] += 1
+            self.counts = counts
             self.recent = [*self.recent, {"model": model, "result": result, **entry}][-RECENT_SWITCHES:]
 
     def recent_of(self, model: str) -> list[dict[str, Any]]:
