@@ -376,3 +376,15 @@ def test_basic_auth_of_the_web_config_admits_a_promote_too(config: MlmonConfig) 
                             timeout=10).status_code == 401
     finally:
         running.stop()
+
+
+def test_a_file_reference_switches_every_version_and_versions_seen_later(
+        start_exporter: Callable[[MlmonConfig], LiveExporter], config: MlmonConfig) -> None:
+    live = start_exporter(config)
+    rng = np.random.default_rng(19)
+    live.post_ok(drifted(rng, 1000))
+    live.post_ok(drifted(rng, 100, version="v2"))
+    answer = promote(live).json()
+    assert sorted(answer["switched_versions"]) == ["v1", "v2"]
+    live.post_ok(drifted(rng, 100, version="v3"))
+    assert {model_hash(live, v) for v in ("v1", "v2", "v3")} == {answer["short_hash"]}
