@@ -19,7 +19,6 @@ The listener (listener.py) checks credentials before the body is read and sets
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -32,8 +31,6 @@ from exporter.state.reference_switch import describe, promote, reset_capture
 
 if TYPE_CHECKING:
     from exporter.http.service import Exporter
-
-log = logging.getLogger("mlmon")
 
 AUTHENTICATED = "mlmon.authenticated"
 MAX_BODY_BYTES = 16 * 1024  # a few short fields

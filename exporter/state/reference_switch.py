@@ -128,10 +128,7 @@ def promote(store: StateStore, switches: ReferenceSwitches, state_dir: Path | No
             body: dict[str, Any], now: float | None = None) -> dict[str, Any]:
     """Promote a window of a version to the model's reference; the answer, or PromoteRefused (4xx)."""
     now = store.clock() if now is None else now
-    try:
-        model = _model(store.config, model_name)
-    except PromoteRefused:
-        raise  # an unknown model is not counted: its name is the caller's text
+    model = _model(store.config, model_name)  # an unknown model is not counted: its name is the caller's text
     try:
         answer = _promote(store, switches, state_dir, model, body, now)
     except PromoteRefused as refusal:
