@@ -25,6 +25,7 @@ import orjson
 from flask import Flask, Response, request
 
 from exporter.http.body import read_body
+from exporter.http.reload import switch_lock
 from exporter.http.responses import json_response
 from exporter.profiles.promote import PromoteRefused
 from exporter.state.reference_switch import describe, promote, reset_capture
@@ -61,10 +62,11 @@ def register_reference_routes(app: Flask, exporter: Exporter) -> None:
         switches = exporter.stats.references
         try:
             body = _body()
-            if action == "promote":
-                answer = promote(exporter.store, switches, exporter.config.state_dir(), model, body)
-            else:
-                answer = reset_capture(exporter.store, switches, model, body)
+            with switch_lock:
+                if action == "promote":
+                    answer = promote(exporter.store, switches, exporter.config.state_dir(), model, body)
+                else:
+                    answer = reset_capture(exporter.store, switches, model, body)
         except PromoteRefused as refusal:
             return json_response({"error": refusal.message}, refusal.status)
         if exporter.snapshotter is not None:  # the switch is on disk before the answer says it happened
