@@ -303,7 +303,7 @@ def test_cli_promote_and_capture_reset(start_exporter: Callable[[MlmonConfig], L
     assert main(["reference", "promote", "--url", live.metrics_url, "--token-file", str(token), "--model", "toy",
                  "--version", "v1", "--window", "1h", "--reason", "vetted", "--actor", "ci", "-o", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "reference promoted from version v1 window 1h (2000 samples)" in printed
+    assert "reference promoted from version v1 window 1h (1000 samples)" in printed  # the 1000 after the capture
     assert Profile.read(out).short_hash == model_hash(live) != first
     assert main(["reference", "capture", "--reset", "--url", live.metrics_url, "--token-file", str(token),
                  "--model", "toy", "--version", "v1", "--reason", "new feature pipeline"]) == 0
@@ -388,3 +388,19 @@ def test_a_file_reference_switches_every_version_and_versions_seen_later(
     assert sorted(answer["switched_versions"]) == ["v1", "v2"]
     live.post_ok(drifted(rng, 100, version="v3"))
     assert {model_hash(live, v) for v in ("v1", "v2", "v3")} == {answer["short_hash"]}
+
+
+def test_a_promoted_captured_reference_survives_a_restart(
+        start_exporter: Callable[[MlmonConfig], LiveExporter], folder: Path) -> None:
+    data = config_data(folder)
+    data["models"] = [toy_model_data(name="toy", reference={"capture": 600})]
+    data["models"][0]["drift"]["min_samples"] = MIN_SAMPLES
+    config = build_config(data, base_dir=folder)
+    live = start_exporter(config)
+    live.post_ok(drifted(np.random.default_rng(20), 1500))
+    answer = promote(live, window="1h")
+    assert answer.status_code == 200 and answer.json()["samples"] == 900, answer.text  # the 900 binned after the capture
+    live.stop()
+    again = start_exporter(config)
+    assert model_hash(again) == answer.json()["short_hash"]
+    assert again.value("mlmon_reference_capturing", model="toy", model_version="v1") == 0

@@ -7,7 +7,7 @@ counts can say. What is kept from the old reference and what is re-derived:
   the old profile's, so the exported bin series (`mlmon_feature_bin_total`) continue without a
   reset and fleet-wide recording rules keep summing the same bins;
 - **counts come from the window**: every feature's and the prediction's reference counts are the
-  window's bin counts; `rows` is the window's prediction count;
+  window's bin counts; `rows` is the predictions binned in the window (not those a capture took);
 - **summary stats are re-estimated from the binned window** (`stats.binned = 1` says so): count,
   mean and std from bin midpoints (underflow and overflow mass sits at min and max), quartiles by
   linear interpolation in the binned CDF; min/max stay the edges. `std` is the Wasserstein

@@ -152,11 +152,13 @@ def _promote(store: StateStore, switches: ReferenceSwitches, state_dir: Path | N
             raise PromoteRefused(409, f"model {model.name} version {state.version} is still capturing its reference")
         index = state.window_seconds.index(seconds)
         counts = state.windows[index].totals(now)[0]
-        samples = state.window_samples[index].totals(now)[1]
         errors = multivariate.window_counts(seconds, now) if multivariate is not None else None
         error_sum = multivariate.window_sum(seconds, now) if multivariate is not None else 0.0
     minimum = model.drift.min_samples
     columns = [np.asarray(counts[layout.slice(i)]) for i in range(len(layout.binnings))]
+    # The predictions binned in the window: while a version captured its reference, its records were
+    # counted (mlmon_window_samples) but not binned, and a profile's rows must be its counts.
+    samples = int(columns[-1].sum())
     short = [f"{b.name} ({int(c.sum())})" for b, c in zip(layout.binnings, columns) if c.sum() < minimum]
     if samples < minimum or short:
         raise PromoteRefused(422, f"the {format_duration(seconds)} window of {model.name} version {state.version} holds "
