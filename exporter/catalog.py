@@ -41,6 +41,12 @@ MODEL_INFO = Metric(
     "(isotonic when the profile was built with labels, else none: estimates read raw scores); always 1.",
     ("model", "model_version", "task", "reference_hash", "calibration"),
 )
+MODEL_VERSION_VARIANT = Metric(
+    "mlmon_model_version_variant_info", "gauge",
+    "The rollout arm of each model version held: default (the champion), canary or shadow; from "
+    "models[].versions.variants, else KServe's Ce-Endpoint, else default. One series per version; always 1.",
+    ("model", "model_version", "variant"),
+)
 PREDICTIONS = Metric(
     "mlmon_predictions_total", "counter", "Prediction records accepted.", VERSION,
 )

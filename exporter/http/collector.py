@@ -55,6 +55,8 @@ def collect_version(state: VersionState, out: Exposition, now: float) -> None:
     profile_hash = state.profile.short_hash if state.profile else ""
     calibration = "isotonic" if state.model_quality.calibration is not None else "none"
     out.add_one(c.MODEL_INFO, (model.name, version, model.task, profile_hash, calibration), 1)
+    variant = model.versions.variants.get(version) or state.variant or "default"
+    out.add_one(c.MODEL_VERSION_VARIANT, (model.name, version, variant), 1)
     out.add_one(c.PREDICTIONS, (model.name, version), state.predictions)
     out.add_one(c.UNKNOWN_FEATURES, (model.name, version), state.unknown_features)
     rows = state.capture.rows if state.capture else (state.profile.rows if state.profile else 0)

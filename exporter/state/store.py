@@ -123,6 +123,7 @@ class VersionState:
     capture: ReferenceCapture | None = None
     predictions: int = 0
     unknown_features: int = 0
+    variant: str | None = None  # the rollout arm a source named (KServe's Ce-Endpoint); config wins
     last_seen: float = field(default_factory=time.time)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
