@@ -102,7 +102,7 @@ def _core_version(model: ModelConfig, cols: list[Column]) -> int:
     categorical = len(features) - numeric
     per_feature = 3 * len(features) + numeric * (1 + 2) + categorical  # missing, null, type; nonfinite, out of range x2; unseen
     prediction = 4 if model.prediction.type == "numeric" else 1  # predictions (+ value sums by sign, values, unsummed)
-    return per_feature + prediction + 5 + len(model.drift.windows)  # info, unknown features, reference n, capturing...
+    return per_feature + prediction + 6 + len(model.drift.windows)  # info, variant, unknown features, reference n, capturing...
 
 
 def per_exporter(config: MlmonConfig, profiles: dict[str, Profile], versions: int = 1) -> Counter[str]:
