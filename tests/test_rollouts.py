@@ -129,3 +129,34 @@ def test_cli_writes_then_check_passes_and_a_stale_file_fails(tmp_path: Path, cap
     assert "fraud-analysistemplate.yaml is stale: run `mlmon rollouts build" in capsys.readouterr().err
     docs = list(yaml.safe_load_all((tmp_path / "fraud-metrictemplates.yaml").read_text()))
     assert [d["metadata"]["name"] for d in docs] == ["mlmon-fraud-drift", "mlmon-fraud-homogeneity", "mlmon-fraud-quality"]
+
+
+def _cloudevent(live, event_id: str, half: str, endpoint: str, body: dict) -> None:
+    import requests
+
+    headers = {"Content-Type": "application/json", "Ce-Specversion": "1.0", "Ce-Id": event_id,
+               "Ce-Type": f"org.kubeflow.serving.inference.{half}", "Ce-Source": "http://localhost:9081/",
+               "Ce-Inferenceservicename": "delivery_time", "Ce-Endpoint": endpoint}
+    response = requests.post(f"{live.ingest_url}/v1/cloudevents", json=body, headers=headers, timeout=10)
+    assert response.status_code == 200, response.text
+
+
+def test_the_variant_comes_from_the_config_else_kserves_endpoint_else_default(start_exporter) -> None:
+    from tests.conftest import series
+
+    data = example_config_data()
+    data["models"][1]["versions"] = {"variants": {"v9": "shadow"}}
+    live = start_exporter(build_config(data))
+    request = {"instances": [[3.2, 2, 12, "rain"]]}
+    _cloudevent(live, "e1", "request", "canary", request)
+    _cloudevent(live, "e1", "response", "canary", {"model_version": "v3", "predictions": [24.5]})
+    _cloudevent(live, "e2", "request", "canary", request)
+    _cloudevent(live, "e2", "response", "canary", {"model_version": "v9", "predictions": [20.0]})  # config wins
+    _cloudevent(live, "e3", "request", "experimental", request)  # not a KServe endpoint name: ignored
+    _cloudevent(live, "e3", "response", "experimental", {"model_version": "v4", "predictions": [20.0]})
+    live.post_ok([{"model": "delivery_time", "model_version": "v1", "prediction": 30.0,
+                   "features": {"distance_km": 3.0, "items": 2, "hour": 12, "weather": "rain"}}])
+    variants = series(live.samples(), "mlmon_model_version_variant_info", model="delivery_time")
+    got = {dict(labels)["model_version"]: dict(labels)["variant"] for labels in variants}
+    assert got == {"v1": "default", "v3": "canary", "v4": "default", "v9": "shadow"}
+    assert set(variants.values()) == {1.0}
