@@ -181,6 +181,26 @@ def _quality_rules(n: Names, models: list[ModelConfig], w: str) -> list[Recordin
     ]
 
 
+def shadow_names(window: str) -> tuple[str, str, str]:
+    """Pairs, agreement rate and mean |score difference| of each shadow version over a window."""
+    return (f"model_version:{c.SHADOW_PAIRS.family}:increase{window}",
+            f"model_version:mlmon_shadow_agreement:ratio{window}",
+            f"model_version:{c.SHADOW_SCORE_DIFFERENCE.family}:mean{window}")
+
+
+def _shadow_rules(models: list[ModelConfig], w: str) -> list[RecordingRule]:
+    """Shadow pairing counters (state/shadow.py) summed over replicas; series exist only for shadow versions."""
+    select, by = _select(models), "model, model_version"
+    pairs, agreement, difference = shadow_names(w)
+    return [
+        RecordingRule(pairs, f"sum by ({by}) (increase({c.SHADOW_PAIRS.name}{{{select}}}[{w}]))"),
+        RecordingRule(agreement, f"sum by ({by}) (increase({c.SHADOW_AGREEMENTS.name}{{{select}}}[{w}]))\n"
+                                 f"/ ({pairs} > 0)"),
+        RecordingRule(difference, f"sum by ({by}) (increase({c.SHADOW_SCORE_DIFFERENCE.name}{{{select}}}[{w}]))\n"
+                                  f"/ ({pairs} > 0)"),
+    ]
+
+
 def rollout_windows(config: MlmonConfig) -> dict[int, list[ModelConfig]]:
     out: dict[int, list[ModelConfig]] = {}
     for model in config.models:
@@ -194,5 +214,6 @@ def champion_groups(config: MlmonConfig) -> list[RuleGroup]:
     for window, models in rollout_windows(config).items():
         w = format_duration(window)
         n = names(w)
-        groups.append(RuleGroup(f"mlmon-champion-{w}", _homogeneity_rules(n, models, w) + _quality_rules(n, models, w)))
+        groups.append(RuleGroup(f"mlmon-champion-{w}", _homogeneity_rules(n, models, w) + _quality_rules(n, models, w)
+                                + _shadow_rules(models, w)))
     return groups

@@ -39,6 +39,11 @@ class RolloutConfig(BaseModel):
         1, ge=0, le=2, description="Highest fleet drift grade vs the reference the canary may have (2 = warning fails).")
     interval: str = Field("5m", pattern=WINDOW_PATTERN, description="Time between two measurements of the gate.")
     count: int = Field(3, ge=1, le=100, description="Measurements per analysis (Argo `count`).")
+    shadow_pending: int = Field(
+        10_000, ge=1, le=10_000_000,
+        description="Shadow pairing: predictions held by id until the other arm's arrives (oldest evicted, counted).",
+    )
+    shadow_ttl: float = Field(60.0, gt=0, description="Shadow pairing: seconds a prediction waits for its partner.")
     prometheus_address: str = Field(
         "http://prometheus-operated.monitoring.svc:9090", min_length=1,
         description="Prometheus the gate queries (an Argo template argument; Flagger's provider address).",
