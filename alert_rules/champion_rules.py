@@ -13,10 +13,10 @@ Every model version carries a rollout arm on ``mlmon_model_version_variant_info{
   signed so that a positive z means the challenger is worse (its false-negative rate higher, or its
   accuracy lower):  ``z = (p_B - p_A) / sqrt(p (1 - p) (1/n_A + 1/n_B))``.
 
-Names (``W`` the window): ``model_version_variant:mlmon_prediction_homogeneity_chisquare:W`` (and
-``_dof``, ``_critical95``, ``_critical99``), ``model_version_variant:mlmon_prediction_bin:increaseW``
-and ``model:mlmon_prediction_bin:champion_increaseW`` (the arms' N), and for the quality side
-``model_version_variant_metric:mlmon_quality_worse_z:W`` with the arms' trials
+Names (``W`` the window): ``model_version_variant:mlmon_prediction_bin:homogeneity_chisquareW`` (and
+``homogeneity_dofW``, ``homogeneity_critical95_W``, ``homogeneity_critical99_W``),
+``model_version_variant:mlmon_prediction_bin:increaseW`` and ``model:mlmon_prediction_bin:champion_increaseW``
+(the arms' N), and for the quality side ``model_version_variant_metric:mlmon_confusion:worse_zW`` with the arms' trials
 ``model_version_variant_metric:mlmon_labelled_predictions:increaseW`` and
 ``model_metric:mlmon_labelled_predictions:champion_increaseW``. A version whose pods disagree
 about its variant is left out (no arm is a mix of two).
@@ -62,18 +62,20 @@ class Names(NamedTuple):
 
 
 def names(window: str) -> Names:
-    stem, q = "mlmon_prediction", c.LABELLED_PREDICTIONS.family
-    homogeneity = f"model_version_variant:{stem}_homogeneity"
+    """Named after the catalog families they are computed from (the rule's operation says how)."""
+    bins, q, confusion = c.PREDICTION_BIN_COUNT.family, c.LABELLED_PREDICTIONS.family, c.CONFUSION.family
     return Names(
-        f"model_version_variant_bin:{stem}_bin:increase{window}", f"model_bin:{stem}_bin:champion_increase{window}",
-        f"model:{stem}_bin:champion_increase{window}", f"model_version_variant:{stem}_bin:increase{window}",
-        f"{homogeneity}_chisquare:{window}", f"{homogeneity}_dof:{window}",
-        f"{homogeneity}_critical95:{window}", f"{homogeneity}_critical99:{window}",
-        f"model_version_variant_outcome:{c.CONFUSION.family}:increase{window}",
+        f"model_version_variant_bin:{bins}:increase{window}", f"model_bin:{bins}:champion_increase{window}",
+        f"model:{bins}:champion_increase{window}", f"model_version_variant:{bins}:increase{window}",
+        f"model_version_variant:{bins}:homogeneity_chisquare{window}",
+        f"model_version_variant:{bins}:homogeneity_dof{window}",
+        f"model_version_variant:{bins}:homogeneity_critical95_{window}",
+        f"model_version_variant:{bins}:homogeneity_critical99_{window}",
+        f"model_version_variant_outcome:{confusion}:increase{window}",
         f"model_metric:{q}:champion_increase{window}", f"model_version_variant_metric:{q}:increase{window}",
         f"model_metric:{c.QUALITY_RATIO.family}:champion{window}",
         f"model_version_variant_metric:{c.QUALITY_RATIO.family}:{window}",
-        f"model_version_variant_metric:mlmon_quality_worse_z:{window}",
+        f"model_version_variant_metric:{confusion}:worse_z{window}",
     )
 
 
@@ -184,7 +186,7 @@ def _quality_rules(n: Names, models: list[ModelConfig], w: str) -> list[Recordin
 def shadow_names(window: str) -> tuple[str, str, str]:
     """Pairs, agreement rate and mean |score difference| of each shadow version over a window."""
     return (f"model_version:{c.SHADOW_PAIRS.family}:increase{window}",
-            f"model_version:mlmon_shadow_agreement:ratio{window}",
+            f"model_version:{c.SHADOW_AGREEMENTS.family}:ratio{window}",
             f"model_version:{c.SHADOW_SCORE_DIFFERENCE.family}:mean{window}")
 
 
