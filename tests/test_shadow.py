@@ -88,6 +88,8 @@ def test_an_exporter_pairs_a_shadow_with_its_champion_and_prometheus_records_rat
     assert paired == 400
     assert series(samples, "mlmon_shadow_pending", model="fraud") == {frozenset({("model", "fraud")}): 0.0}
     assert series(samples, "mlmon_model_version_variant_info", model_version="v2")
+    shadow_series = [key for key in samples if key[0].startswith("mlmon_shadow_")]
+    assert len(shadow_series) == 3 + 1 + 4  # per shadow version 3; pending; 4 outcomes (series_budget counts these)
 
     rules = tmp_path / RULES_FILE
     rules.write_text(render(config)[RULES_FILE])

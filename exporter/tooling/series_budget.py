@@ -30,6 +30,7 @@ from exporter.ingest.decode import REJECTION_REASONS
 from exporter.profiles.profile import Profile
 from exporter.state.label_store import EVICTION_REASONS, OUTCOMES
 from exporter.state.quality import CONFUSION, QualityLayout
+from exporter.state.shadow import OUTCOMES as SHADOW_OUTCOMES
 from exporter.stats.bias import BIAS_METRICS, SEGMENT_METRICS
 from exporter.stats.estimation import estimated_metrics, estimated_standard_errors
 from exporter.stats.quality_math import binary_intervals, binary_ratios, regression_metrics
@@ -119,6 +120,9 @@ def per_exporter(config: MlmonConfig, profiles: dict[str, Profile], versions: in
         out["quality"] += sum(v is not None for b in model.quality.thresholds.values() for v in (b.min, b.max))
         out["bias"] += versions * bias
         out["core"] += versions * _core_version(model, cols) + len(REJECTION_REASONS) + 1  # + versions evicted
+        shadows = sum(v == "shadow" for v in model.versions.variants.values())
+        if shadows:  # pairs, agreements, |difference| per shadow version; pending and outcomes per model
+            out["core"] += 3 * shadows + 1 + len(SHADOW_OUTCOMES)
     out["quality"] += len(OUTCOMES)  # label outcomes of unknown models
     out["core"] += len(REJECTION_REASONS)  # records of unknown models
     # requests by endpoint and code (counted once each: 200; every error code seen adds one), bytes by
