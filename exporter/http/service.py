@@ -126,10 +126,10 @@ class Exporter:
             decoded.rejections.extend(refusal.rejections(batch.batch.indices))
             if refusal.limit is not None:
                 self.stats.limit_hit(refusal.limit)
-        self.store.apply(admitted)                       # only additions from here on
-        if variant is not None:
+        if variant is not None:  # before apply: shadow pairing reads the arm (cannot fail)
             for state, _ in admitted:
                 state.variant = variant
+        self.store.apply(admitted)                       # only additions from here on
         too_long = sum(column.too_long for _, batch in admitted for column in batch.columns)
         if too_long:
             self.stats.limit_hit("string_length", too_long)
