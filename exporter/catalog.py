@@ -41,6 +41,37 @@ MODEL_INFO = Metric(
     "(isotonic when the profile was built with labels, else none: estimates read raw scores); always 1.",
     ("model", "model_version", "task", "reference_hash", "calibration"),
 )
+MODEL_VERSION_VARIANT = Metric(
+    "mlmon_model_version_variant_info", "gauge",
+    "The rollout arm of each model version held: default (the champion), canary or shadow; from "
+    "models[].versions.variants, else KServe's Ce-Endpoint, else default. One series per version; always 1.",
+    ("model", "model_version", "variant"),
+)
+SHADOW_PAIRS = Metric(
+    "mlmon_shadow_pairs_total", "counter",
+    "Predictions of a shadow version paired by record id with the champion's prediction of the same request.",
+    VERSION, issue="rollouts",
+)
+SHADOW_AGREEMENTS = Metric(
+    "mlmon_shadow_agreements_total", "counter",
+    "Pairs whose shadow and champion agree: the same decision at quality.decision_threshold (binary) or class.",
+    VERSION, issue="rollouts",
+)
+SHADOW_SCORE_DIFFERENCE = Metric(
+    "mlmon_shadow_score_difference_total", "counter",
+    "Sum of |shadow score - champion score| over the pairs (numeric predictions); divide by the pairs for the mean.",
+    VERSION, issue="rollouts",
+)
+SHADOW_PENDING = Metric(
+    "mlmon_shadow_pending", "gauge", "Predictions held by id waiting for the other arm's prediction of the request.",
+    MODEL, issue="rollouts",
+)
+SHADOW_OUTCOMES = Metric(
+    "mlmon_shadow_outcomes_total", "counter",
+    "Shadow pairing: outcome paired, duplicate (an id sent twice by one arm), expired (no partner in "
+    "rollout.shadow_ttl) or evicted (rollout.shadow_pending full).",
+    ("model", "outcome"), issue="rollouts",
+)
 PREDICTIONS = Metric(
     "mlmon_predictions_total", "counter", "Prediction records accepted.", VERSION,
 )

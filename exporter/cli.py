@@ -271,6 +271,12 @@ def cmd_rules_build(args: argparse.Namespace) -> int:
     return build(load_config(args.config), Path(args.out), check=args.check, fix=_rebuild_command(args, "rules"))
 
 
+def cmd_rollouts_build(args: argparse.Namespace) -> int:
+    from alert_rules.rollouts import build  # Argo Rollouts / Flagger gates (docs/rollouts.md)
+
+    return build(load_config(args.config), Path(args.out), check=args.check, fix=_rebuild_command(args, "rollouts"))
+
+
 def cmd_dashboards_build(args: argparse.Namespace) -> int:
     # Imported here: `dashboards` imports `exporter`, never the other way round.
     from dashboards.build import stale, write
@@ -408,6 +414,15 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(rules_build)
     _output_args(rules_build, None)
     rules_build.set_defaults(run=cmd_rules_build)
+
+    rollouts = commands.add_parser("rollouts", help="canary gates: Argo Rollouts and Flagger templates")
+    rollouts_commands = rollouts.add_subparsers(dest="rollouts_command", required=True)
+    rollouts_build = rollouts_commands.add_parser(
+        "build", help="write an AnalysisTemplate and MetricTemplates per model from the config (docs/rollouts.md)"
+    )
+    _config_arg(rollouts_build)
+    _output_args(rollouts_build, None)
+    rollouts_build.set_defaults(run=cmd_rollouts_build)
 
     dashboards = commands.add_parser("dashboards", help="Grafana dashboards")
     dashboards_commands = dashboards.add_subparsers(dest="dashboards_command", required=True)

@@ -34,6 +34,7 @@ from pydantic import (
 from exporter.config.alerting import AlertingConfig, reference_problems
 from exporter.config.errors import ConfigError, format_validation_error
 from exporter.config.names import Name, repeated
+from exporter.config.rollout import RolloutConfig, Variant
 
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -476,6 +477,10 @@ class VersionsConfig(Strict):
     evict_idle_after: Duration = Field(
         600, description="At max_versions_per_model, a new version may evict one only when it has been idle this long."
     )
+    variants: dict[VersionName, Variant] = Field(
+        default_factory=dict, max_length=100,
+        description="Version -> default, canary or shadow (else KServe's Ce-Endpoint, else default; docs/rollouts.md).",
+    )
 
     @field_validator("pattern")
     @classmethod
@@ -517,6 +522,9 @@ class ModelConfig(Strict):
     )
     serving: ServingConfig = Field(
         default_factory=ServingConfig, description="Feature order and names for KServe/OIP bodies (docs/ingest.md)."
+    )
+    rollout: RolloutConfig = Field(
+        default_factory=RolloutConfig, description="The canary gate of `mlmon rollouts build` (docs/rollouts.md)."
     )
 
     @model_validator(mode="after")

@@ -15,6 +15,7 @@ from exporter.config.model import format_duration
 from exporter.http.exposition import Exposition, lines_for, series_prefix
 from exporter.http.drift_report import collect_drift
 from exporter.http.quality_report import collect_quality
+from exporter.http.shadow_report import collect_shadows
 from exporter.state.snapshot import Snapshotter
 from exporter.state.store import QUALITY, StateStore, VersionState
 from exporter.http.exporter_stats import ExporterStats
@@ -55,6 +56,7 @@ def collect_version(state: VersionState, out: Exposition, now: float) -> None:
     profile_hash = state.profile.short_hash if state.profile else ""
     calibration = "isotonic" if state.model_quality.calibration is not None else "none"
     out.add_one(c.MODEL_INFO, (model.name, version, model.task, profile_hash, calibration), 1)
+    out.add_one(c.MODEL_VERSION_VARIANT, (model.name, version, state.arm), 1)
     out.add_one(c.PREDICTIONS, (model.name, version), state.predictions)
     out.add_one(c.UNKNOWN_FEATURES, (model.name, version), state.unknown_features)
     rows = state.capture.rows if state.capture else (state.profile.rows if state.profile else 0)
@@ -131,6 +133,7 @@ def collect(store: StateStore, stats: ExporterStats, now: float, snapshotter: Sn
     for metric in (c.MODEL_INFO, c.PREDICTIONS):
         out.samples.setdefault(metric, [])
     collect_quality(store, out, now)
+    collect_shadows(store, out, store.clock())  # the store's clock: pairs are stamped with it
     stats.collect(out, store)
     if snapshotter is not None:  # exporter.state_dir is set
         collect_snapshots(snapshotter, out)

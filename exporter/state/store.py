@@ -23,6 +23,7 @@ from exporter.ingest.decode import Batch
 from exporter.state.label_store import LabelStore
 from exporter.state.redis_store import RedisLabelStore, build_label_store
 from exporter.state.labels import apply_quality
+from exporter.state.shadow import ShadowPairs
 from exporter.state.layout import Layout
 from exporter.state.prepare import Prepared, prepare
 from exporter.profiles.profile import Binning, Profile, ProfileError, numeric_binning
@@ -123,8 +124,14 @@ class VersionState:
     capture: ReferenceCapture | None = None
     predictions: int = 0
     unknown_features: int = 0
+    variant: str | None = None  # the rollout arm a source named (KServe's Ce-Endpoint); config wins
     last_seen: float = field(default_factory=time.time)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def arm(self) -> str:
+        """The rollout variant: the config's, else the source's (Ce-Endpoint), else default (docs/rollouts.md)."""
+        return self.model.versions.variants.get(self.version) or self.variant or "default"
 
     def __post_init__(self) -> None:
         n = len(self.model.features)
@@ -265,6 +272,9 @@ class StateStore:
             m.name: QualityMath(m, calibration_of(profiles.get(m.name)), limits.max_abs_value, limits.max_string_length)
             for m in config.models
         }
+        # Models with a shadow version pair its predictions with the champion's by id (state/shadow.py).
+        self.shadows = {m.name: ShadowPairs(m.rollout.shadow_pending, m.rollout.shadow_ttl)
+                        for m in config.models if "shadow" in m.versions.variants.values()}
 
     def version_state(self, model: ModelConfig, version: str) -> VersionState:
         """The state of a version, created on first sight within the rules of exporter/state/versions.py.
@@ -332,6 +342,12 @@ class StateStore:
             state.apply(batch, now)
             quality = batch.quality
             apply_quality(state.model_quality, self.labels, state.model.name, state.version, quality, now)
+            shadow = self.shadows.get(state.model.name)
+            if shadow is not None and state.arm in ("default", "shadow"):
+                model = state.model
+                threshold = model.quality.decision_threshold if model.task == "binary_classification" else None
+                shadow.offer(state.arm, state.version, batch.batch.ids, batch.batch.predictions, now,
+                             model.prediction.type == "numeric", threshold)
 
     def ingest(self, batch: Batch) -> None:
         """One batch, prepared and applied (tests and benchmarks; the service prepares a whole request first).

@@ -31,6 +31,7 @@ from exporter.profiles.profile import Profile
 from exporter.state.label_store import EVICTION_REASONS, OUTCOMES
 from exporter.state.quality import CONFUSION, QualityLayout
 from exporter.state.reference_switch import SWITCH_RESULTS
+from exporter.state.shadow import OUTCOMES as SHADOW_OUTCOMES
 from exporter.stats.bias import BIAS_METRICS, SEGMENT_METRICS
 from exporter.stats.estimation import estimated_metrics, estimated_standard_errors
 from exporter.stats.quality_math import binary_intervals, binary_ratios, regression_metrics
@@ -103,7 +104,7 @@ def _core_version(model: ModelConfig, cols: list[Column]) -> int:
     categorical = len(features) - numeric
     per_feature = 3 * len(features) + numeric * (1 + 2) + categorical  # missing, null, type; nonfinite, out of range x2; unseen
     prediction = 4 if model.prediction.type == "numeric" else 1  # predictions (+ value sums by sign, values, unsummed)
-    return per_feature + prediction + 5 + len(model.drift.windows)  # info, unknown features, reference n, capturing...
+    return per_feature + prediction + 6 + len(model.drift.windows)  # info, variant, unknown features, reference n, capturing...
 
 
 def per_exporter(config: MlmonConfig, profiles: dict[str, Profile], versions: int = 1) -> Counter[str]:
@@ -121,6 +122,9 @@ def per_exporter(config: MlmonConfig, profiles: dict[str, Profile], versions: in
         out["bias"] += versions * bias
         out["core"] += versions * _core_version(model, cols) + len(REJECTION_REASONS) + 1  # + versions evicted
         out["core"] += len(SWITCH_RESULTS)  # mlmon_reference_switches_total by result
+        shadows = sum(v == "shadow" for v in model.versions.variants.values())
+        if shadows:  # pairs, agreements, |difference| per shadow version; pending and outcomes per model
+            out["core"] += 3 * shadows + 1 + len(SHADOW_OUTCOMES)
     out["quality"] += len(OUTCOMES)  # label outcomes of unknown models
     out["core"] += len(REJECTION_REASONS)  # records of unknown models
     # requests by endpoint and code (counted once each: 200; every error code seen adds one), bytes by
