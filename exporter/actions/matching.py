@@ -1,0 +1,63 @@
+"""Which alerts of a delivery an action runs on, the keys that make it run once, and its template values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from exporter.actions.alerts import Alert, Delivery
+from exporter.config.actions import Action
+from exporter.config.matchers import matches_all
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The alerts of one delivery that one action runs on."""
+
+    action: Action
+    delivery: Delivery
+    alerts: tuple[Alert, ...]  # matched and of a status the action runs on
+    resolved_only: bool  # matched alerts exist, but all resolved and the action runs on firing only
+
+    @property
+    def status(self) -> str:
+        return "firing" if any(a.status == "firing" for a in self.alerts) else "resolved"
+
+    def keys(self) -> list[str]:
+        """One key per (action, group, start time, status): Alertmanager redelivers the same ones.
+
+        Alerts of one group that started together are one event; an alert that joins the group
+        later (another feature drifting) is a new one; an alert that resolves and fires again has
+        a new startsAt.
+        """
+        return sorted({f"{self.action.name}\x1f{self.delivery.group_key}\x1f{a.starts_at}\x1f{a.status}"
+                       for a in self.alerts})
+
+    def context(self) -> dict[str, Any]:
+        """The values `${...}` placeholders read (config/action_templates.py)."""
+        return {
+            "status": self.status, "action": self.action.name, "group_key": self.delivery.group_key,
+            "receiver": self.delivery.receiver, "external_url": self.delivery.external_url,
+            "starts_at": min(a.starts_at for a in self.alerts), "alert_count": len(self.alerts),
+            "labels": common([a.labels for a in self.alerts]),
+            "annotations": common([a.annotations for a in self.alerts]),
+            "alerts": [a.as_json() for a in self.alerts],
+        }
+
+
+def common(mappings: list[dict[str, str]]) -> dict[str, str]:
+    """Pairs every mapping has with the same value (Alertmanager's CommonLabels over these alerts)."""
+    if not mappings:
+        return {}
+    first, rest = mappings[0], mappings[1:]
+    return {k: v for k, v in sorted(first.items()) if all(m.get(k) == v for m in rest)}
+
+
+def select(action: Action, delivery: Delivery) -> Selection | None:
+    """None when no alert of the delivery matches the action's matchers."""
+    matchers = action.parsed_matchers()
+    matched = [a for a in delivery.alerts if matches_all(matchers, a.labels)]
+    if not matched:
+        return None
+    runnable = tuple(a for a in matched if a.status == "firing" or action.on_resolved)
+    return Selection(action, delivery, runnable, resolved_only=not runnable)
