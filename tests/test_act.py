@@ -51,6 +51,8 @@ def act(fakes: dict[str, FakeEndpoint], tmp_path_factory: pytest.TempPathFactory
          "http_post": {"url": fakes["rehearsal"].url + "/hook", "body": {"text": "would retrain ${labels.model}"}}},
         {"name": "flaky", "rate_limit": MANY, "matchers": ['alertname="Flaky"'], "retry": FAST_RETRY, "http_post": {"url": fakes["flaky"].url}},
         {"name": "broken", "rate_limit": MANY, "matchers": ['alertname="Broken"'], "retry": FAST_RETRY, "http_post": {"url": fakes["broken"].url}},
+        {"name": "unreadable", "rate_limit": MANY, "matchers": ['alertname="Unreadable"'], "retry": FAST_RETRY,
+         "http_post": {"url": fakes["fast"].url, "bearer_token_file": str(folder / "missing-token")}},
         {"name": "fast", "matchers": ['alertname="Latency"'], "rate_limit": {"runs": 1000, "per": "1h"},
          "http_post": {"url": fakes["fast"].url}},
         {"name": "limited", "matchers": ['alertname="Limited"'], "rate_limit": {"runs": 1, "per": "1h"},
@@ -60,6 +62,7 @@ def act(fakes: dict[str, FakeEndpoint], tmp_path_factory: pytest.TempPathFactory
     ]
     process = ActProcess(write_act_config(folder, actions)).wait_ready()
     process.env_out = env_out  # type: ignore[attr-defined]
+    process.token_path = token  # type: ignore[attr-defined]
     yield process
     process.stop()
 
@@ -69,12 +72,18 @@ def settle(act: ActProcess, action: str, runs: int, timeout: float = 15) -> list
     return wait_until(lambda: len(found := act.runs(action)) >= runs and found, timeout=timeout, what=f"{runs} run(s) of {action}")
 
 
+def run_of(act: ActProcess, action: str, group_key: str, timeout: float = 15) -> dict[str, Any]:
+    """The finished run of `action` for this group."""
+    return wait_until(lambda: next((r for r in act.runs(action) if r["group_key"] == group_key), None),
+                      timeout=timeout, what=f"the run of {action} for {group_key}")
+
+
 def test_the_same_webhook_three_times_dispatches_once_per_action(act: ActProcess, fakes: dict[str, FakeEndpoint]) -> None:
     payload = webhook()
     answers = [act.post(payload).json()["actions"] for _ in range(3)]
     assert answers[0] == {"retrain": "queued", "argo": "queued", "kfp": "queued", "rehearsal": "queued",
                           "flaky": "no_match", "broken": "no_match", "fast": "no_match", "limited": "no_match",
-                          "script": "no_match"}
+                          "script": "no_match", "unreadable": "no_match"}
     assert answers[1]["retrain"] == answers[2]["retrain"] == "duplicate"
     for action in ("retrain", "argo", "kfp"):
         settle(act, action, 1)
@@ -87,7 +96,7 @@ def test_the_same_webhook_three_times_dispatches_once_per_action(act: ActProcess
 def test_each_kind_sends_the_documented_request(act: ActProcess, fakes: dict[str, FakeEndpoint]) -> None:
     act.post(webhook(group_key="kinds"))
     for action in ("retrain", "argo", "kfp"):
-        settle(act, action, 1)
+        run_of(act, action, "kinds")
     github = wait_until(lambda: [c for c in fakes["github"].calls if c.body["client_payload"]["group_key"] == "kinds"],
                         timeout=10, what="the dispatch")[0]
     assert github.path == "/repos/acme/fraud-model/dispatches"
@@ -98,11 +107,11 @@ def test_each_kind_sends_the_documented_request(act: ActProcess, fakes: dict[str
     assert len(client) <= 10 and client["labels"]["model"] == "fraud" and client["status"] == "firing"
     assert client["alerts"][0]["startsAt"] == "2026-01-01T00:00:00Z"
 
-    argo = next(c for c in fakes["argo"].calls if c.body["alerts"][0]["labels"]["feature"] == "amount")
+    argo = fakes["argo"].calls[-1]
     assert argo.path == "/api/v1/events/ml/retrain-fraud"
     assert argo.body["model"] == "fraud" and argo.body["feature"] == "amount" and "authorization" not in argo.headers
 
-    kfp = fakes["kfp"].calls[-1]
+    kfp = next(c for c in fakes["kfp"].calls if "group kinds" in c.body["description"])
     assert kfp.path == "/apis/v2beta1/runs"
     assert kfp.body["pipeline_version_reference"] == {"pipeline_id": "p-1", "pipeline_version_id": "pv-7"}
     assert kfp.body["runtime_config"] == {"parameters": {"model": "fraud", "version": "v1", "epochs": 3}}
@@ -111,12 +120,12 @@ def test_each_kind_sends_the_documented_request(act: ActProcess, fakes: dict[str
 
 def test_a_record_says_who_triggered_what(act: ActProcess) -> None:
     act.post(webhook(group_key="who"))
-    record = next(r for r in settle(act, "retrain", 1) if r["group_key"] == "who")
+    record = run_of(act, "retrain", "who")
     assert record["result"] == "success" and record["receiver"] == "mlmon-act-retrain"
     assert record["external_url"] == "http://alertmanager:9093" and record["remote"] == "127.0.0.1"
     assert record["alertname"] == "MLMonFeatureDrift" and record["labels"]["model"] == "fraud"
     assert record["target"].endswith("/repos/acme/fraud-model/dispatches")
-    assert record["request"]["headers"]["Authorization"] == "<from token file>"  # the token itself never
+    assert record["request"]["headers"]["Authorization"] == f"<from {act.token_path}>"  # the token itself never
     assert "ghp_test_token" not in requests.get(act.url + "/actions", timeout=5).text
     assert "action retrain (github_dispatch) success" in act.log_text()
 
@@ -143,6 +152,14 @@ def test_a_failing_endpoint_is_retried_then_counted_as_failed(act: ActProcess, f
     assert len(fakes["broken"].calls) == 6
 
 
+def test_an_unreadable_secret_fails_at_once_without_calling(act: ActProcess, fakes: dict[str, FakeEndpoint]) -> None:
+    calls = len(fakes["fast"].calls)
+    act.post(webhook(group_key="unreadable", alertname="Unreadable"))
+    record = settle(act, "unreadable", 1)[0]
+    assert record["result"] == "failed" and record["attempts"] == 1 and "missing-token" in record["error"]
+    assert len(fakes["fast"].calls) == calls
+
+
 def test_an_endpoint_that_recovers_succeeds_on_a_retry(act: ActProcess, fakes: dict[str, FakeEndpoint]) -> None:
     act.post(webhook(group_key="flaky", alertname="Flaky"))
     record = settle(act, "flaky", 1)[0]
@@ -151,7 +168,7 @@ def test_an_endpoint_that_recovers_succeeds_on_a_retry(act: ActProcess, fakes: d
 
 def test_a_dry_run_action_records_its_request_and_calls_nothing(act: ActProcess, fakes: dict[str, FakeEndpoint]) -> None:
     act.post(webhook(group_key="rehearse"))
-    record = next(r for r in settle(act, "rehearsal", 1) if r["group_key"] == "rehearse")
+    record = run_of(act, "rehearsal", "rehearse")
     assert record["result"] == "dry_run" and record["request"]["body"] == {"text": "would retrain fraud"}
     assert fakes["rehearsal"].calls == []
     assert act.metric("mlmon_action_runs_total", action="rehearsal", result="dry_run") >= 1

@@ -20,7 +20,7 @@ from typing import Any
 from exporter.actions.alerts import BadPayload, parse_delivery
 from exporter.actions.dedupe import FILE_NAME, DedupeRecord
 from exporter.actions.kinds import BUILDERS
-from exporter.actions.kinds.calls import CommandCall, HttpCall, Outcome, SecretError
+from exporter.actions.kinds.calls import CommandCall, HttpCall, Outcome
 from exporter.actions.matching import Selection, select
 from exporter.actions.metrics import ActMetrics
 from exporter.actions.ratelimit import RateLimit
@@ -109,12 +109,7 @@ class ActReceiver:
             log.warning("action %s: rate limit (%d per %s) reached; group %s not run", action.name,
                         action.rate_limit.runs, action.rate_limit.per, selection.delivery.group_key)
             return "rate_limited"
-        try:
-            call = BUILDERS[action.kind](action.spec, context)
-        except SecretError as error:
-            self.dedupe.release(keys)
-            self._finish(Job(selection, CommandCall((), {}), record, received, False), Outcome(False, False, str(error)), 0)
-            return "failed"
+        call = BUILDERS[action.kind](action.spec, context)
         record.target, record.request = call.target, call.describe()
         job = Job(selection, call, record, received, self.dry_run or action.dry_run)
         try:

@@ -54,13 +54,13 @@ class HttpCall:
     url: str
     body: Any
     headers: dict[str, str] = field(default_factory=dict)
-    token: str | None = None  # sent as Authorization; never shown
+    token_file: str | None = None  # read at each try (never in a dry run), sent as Authorization, never shown
 
     def describe(self) -> dict[str, Any]:
         """What the call sends, as `GET /actions` and a dry run show it (the token left out)."""
         headers = dict(self.headers)
-        if self.token is not None:
-            headers["Authorization"] = "<from token file>"
+        if self.token_file is not None:
+            headers["Authorization"] = f"<from {self.token_file}>"
         return {"method": self.method, "url": self.url, "headers": headers, "body": self.body}
 
     @property
@@ -69,8 +69,12 @@ class HttpCall:
 
     def perform(self, timeout: float) -> Outcome:
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **self.headers}
-        if self.token is not None:
-            headers["Authorization"] = self.token if self.token.lower().startswith("bearer ") else f"Bearer {self.token}"
+        try:
+            token = read_secret(self.token_file)
+        except SecretError as error:
+            return Outcome(False, False, str(error))
+        if token is not None:
+            headers["Authorization"] = token if token.lower().startswith("bearer ") else f"Bearer {token}"
         request = urllib.request.Request(self.url, data=orjson.dumps(self.body), headers=headers, method=self.method)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.actions.kinds.calls import HttpCall, read_secret
+from exporter.actions.kinds.calls import HttpCall
 from exporter.actions.kinds.payload import default_payload
 from exporter.config.action_templates import render_text, render_value
 from exporter.config.actions import GithubDispatch
@@ -23,5 +23,5 @@ def build(spec: GithubDispatch, context: dict[str, Any]) -> HttpCall:
         "POST", f"{spec.api_url}/repos/{spec.repository}/dispatches",
         {"event_type": render_text(spec.event_type, context)[:EVENT_TYPE_MAX], "client_payload": payload},
         headers={"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"},
-        token=read_secret(spec.token_file),
+        token_file=spec.token_file,
     )

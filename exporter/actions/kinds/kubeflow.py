@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.actions.kinds.calls import HttpCall, read_secret
+from exporter.actions.kinds.calls import HttpCall
 from exporter.config.action_templates import render_text, render_value
 from exporter.config.actions import KubeflowRun
 
@@ -19,4 +19,4 @@ def build(spec: KubeflowRun, context: dict[str, Any]) -> HttpCall:
     }
     if spec.experiment_id:
         body["experiment_id"] = spec.experiment_id
-    return HttpCall("POST", f"{spec.url}/apis/v2beta1/runs", body, token=read_secret(spec.token_file))
+    return HttpCall("POST", f"{spec.url}/apis/v2beta1/runs", body, token_file=spec.token_file)
