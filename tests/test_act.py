@@ -93,6 +93,19 @@ def test_the_same_webhook_three_times_dispatches_once_per_action(act: ActProcess
     assert act.metric("mlmon_action_runs_total", action="retrain", result="success") == 1
 
 
+def test_an_alert_joining_a_firing_group_does_not_run_it_again(act: ActProcess, fakes: dict[str, FakeEndpoint]) -> None:
+    first = webhook(group_key="episode")
+    joined = webhook(group_key="episode", starts_at="2026-01-01T00:05:00Z", feature="country")
+    both = {**first, "alerts": first["alerts"] + joined["alerts"]}
+    assert act.post(first, "retrain").json()["actions"] == {"retrain": "queued"}
+    assert act.post(both, "retrain").json()["actions"] == {"retrain": "duplicate"}
+    # The first alert resolves; the one that joined keeps the episode going.
+    assert act.post(joined, "retrain").json()["actions"] == {"retrain": "duplicate"}
+    # All resolved, then the group fires again: a new episode, a new run.
+    again = webhook(group_key="episode", starts_at="2026-01-01T02:00:00Z")
+    assert act.post(again, "retrain").json()["actions"] == {"retrain": "queued"}
+
+
 def test_each_kind_sends_the_documented_request(act: ActProcess, fakes: dict[str, FakeEndpoint]) -> None:
     act.post(webhook(group_key="kinds"))
     for action in ("retrain", "argo", "kfp"):

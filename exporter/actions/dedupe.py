@@ -1,7 +1,8 @@
 """Which alert events already ran an action: bounded, and kept on disk when a state folder is given.
 
 Alertmanager redelivers a group (every repeat_interval, after a failed delivery, from each peer
-of an HA pair), so a key is remembered before its run starts and a redelivery finds it. A run
+of an HA pair), so a key (action, group, an alert's startsAt) is remembered before its run starts
+and a redelivery finds it. A run
 that failed after its retries gives its keys back: the next redelivery tries again. The record
 holds at most `capacity` keys; the oldest go first and each eviction is counted. The file is
 written whole (temp file, fsync, rename) after each change, so a crash leaves the old or the new
@@ -52,12 +53,15 @@ class DedupeRecord:
                 self.keys[item[0]] = float(item[1])
 
     def claim(self, keys: list[str]) -> bool:
-        """True (and the keys remembered) when any key is new; False when all were seen: a duplicate."""
+        """True when no key was seen before: a new event, to run. False when any was: the same group
+        episode, redelivered or grown by an alert that joined it. Either way every key is remembered,
+        so the episode lasts as long as any of its alerts keeps firing."""
         with self.lock:
-            if all(k in self.keys for k in keys):
-                return False
+            seen = any(k in self.keys for k in keys)
+            added = False
             now = time.time()
             for key in keys:
+                added = added or key not in self.keys
                 self.keys[key] = now
                 self.keys.move_to_end(key)
             while len(self.keys) > self.capacity:
@@ -65,8 +69,9 @@ class DedupeRecord:
                 self.evictions += 1
                 if self.on_evict is not None:
                     self.on_evict()
-            self._save()
-            return True
+            if added:
+                self._save()
+            return not seen
 
     def release(self, keys: list[str]) -> None:
         """Forget keys whose run did not happen (failed, rate-limited, no room in the queue)."""

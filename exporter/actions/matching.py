@@ -24,11 +24,12 @@ class Selection:
         return "firing" if any(a.status == "firing" for a in self.alerts) else "resolved"
 
     def keys(self) -> list[str]:
-        """One key per (action, group, start time, status): Alertmanager redelivers the same ones.
+        """One key per (action, group, start time, status) of the matched alerts.
 
-        Alerts of one group that started together are one event; an alert that joins the group
-        later (another feature drifting) is a new one; an alert that resolves and fires again has
-        a new startsAt.
+        A delivery runs the action only when none of its keys was seen (dedupe.py): a redelivery
+        repeats them all, and an alert that joins a firing group (a second feature drifting)
+        arrives with the alerts already seen, so one group episode runs the action once. When every
+        alert of the group has resolved, the next firing has new start times: a new run.
         """
         return sorted({f"{self.action.name}\x1f{self.delivery.group_key}\x1f{a.starts_at}\x1f{a.status}"
                        for a in self.alerts})
