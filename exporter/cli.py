@@ -126,6 +126,9 @@ def cmd_act(args: argparse.Namespace) -> int:
         except ValueError as error:
             raise UsageError(f"--listen: {error}") from None
     config = load_config(args.config)
+    if args.state_dir:  # the flag wins over alerting.act.state_dir (a container names its volume here)
+        act = config.alerting.act.model_copy(update={"state_dir": str(Path(args.state_dir).resolve())})
+        config = config.model_copy(update={"alerting": config.alerting.model_copy(update={"act": act})})
     if not config.alerting.actions:
         print(f"mlmon act: {args.config} declares no alerting.actions; every webhook will match nothing", file=sys.stderr)
     try:
@@ -358,6 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="record what each action would send and call nothing; env MLMON_ACT_DRY_RUN=1")
     act.add_argument("--web.config.file", dest="web_config_file", default=os.environ.get("MLMON_ACT_WEB_CONFIG_FILE"),
                      metavar="FILE", help="exporter-toolkit web config (TLS, basic auth); env MLMON_ACT_WEB_CONFIG_FILE")
+    act.add_argument("--state-dir", default=os.environ.get("MLMON_ACT_STATE_DIR"),
+                     help="folder of the dedupe record, overriding alerting.act.state_dir (env MLMON_ACT_STATE_DIR)")
     act.set_defaults(run=cmd_act)
 
     demo = commands.add_parser("demo", help="run the exporter with synthetic traffic that drifts")

@@ -134,19 +134,19 @@ class HttpPost(Strict):
 class Action(Timing):
     """One action: the alerts it runs on, what it does, how often and how hard it tries."""
 
-    name: Name
+    name: Name = Field(description="Names the action in metrics, records and its Alertmanager receiver mlmon-act-<name>.")
     matchers: list[str] = Field(
         min_length=1, description='Alertmanager matchers every alert of the action matches, e.g. alertname="MLMonFeatureDrift".',
     )
     on_resolved: bool = Field(False, description="Also run when the group resolves (default: firing only).")
     dry_run: bool = Field(False, description="Record what this action would send; call nothing.")
-    rate_limit: RateLimit = Field(default_factory=RateLimit)
-    retry: Retry = Field(default_factory=Retry)
-    command: CommandAction | None = None
-    github_dispatch: GithubDispatch | None = None
-    argo_event: ArgoEvent | None = None
-    kubeflow_run: KubeflowRun | None = None
-    http_post: HttpPost | None = None
+    rate_limit: RateLimit = Field(default_factory=RateLimit, description="At most `runs` runs per `per` (default 1 an hour).")
+    retry: Retry = Field(default_factory=Retry, description="Tries of a failing endpoint or command before the run fails.")
+    command: CommandAction | None = Field(None, description="Run a program; the alert is in its environment.")
+    github_dispatch: GithubDispatch | None = Field(None, description="A GitHub repository_dispatch event.")
+    argo_event: ArgoEvent | None = Field(None, description="An Argo Workflows event.")
+    kubeflow_run: KubeflowRun | None = Field(None, description="A Kubeflow Pipelines run of a pipeline version.")
+    http_post: HttpPost | None = Field(None, description="A JSON body to any URL.")
 
     @field_validator("matchers")
     @classmethod
