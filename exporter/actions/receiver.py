@@ -17,6 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from exporter.actions.alerts import BadPayload, parse_delivery
 from exporter.actions.dedupe import FILE_NAME, DedupeRecord
 from exporter.actions.kinds import BUILDERS
@@ -35,6 +37,17 @@ def state_path(config: MlmonConfig) -> Path | None:
     """alerting.act.state_dir, else exporter.state_dir (resolved against the config's folder), else None."""
     folder = config.alerting.act.state_dir or config.exporter.state_dir
     return None if folder is None else (config.base_dir / folder).resolve() / FILE_NAME
+
+
+RECORD_REQUEST_BYTES = 16384  # what a record keeps of a request: records x this bounds their memory
+
+
+def bounded(request: dict[str, Any]) -> Any:
+    """The request as sent, or, when large (a payload of hundreds of alerts), its first 16 KiB as text."""
+    text = orjson.dumps(request)
+    if len(text) <= RECORD_REQUEST_BYTES:
+        return request
+    return f"{text[:RECORD_REQUEST_BYTES].decode('utf-8', 'replace')}... ({len(text)} bytes in all)"
 
 
 @dataclass
@@ -110,7 +123,7 @@ class ActReceiver:
                         action.rate_limit.runs, action.rate_limit.per, selection.delivery.group_key)
             return "rate_limited"
         call = BUILDERS[action.kind](action.spec, context)
-        record.target, record.request = call.target, call.describe()
+        record.target, record.request = call.target, bounded(call.describe())
         job = Job(selection, call, record, received, self.dry_run or action.dry_run)
         try:
             self.jobs.put_nowait(job)
