@@ -275,3 +275,16 @@ def test_a_bearer_token_guards_the_webhook(tmp_path: Path) -> None:
         assert process.post(webhook(), headers={"Authorization": "Bearer s3cret"}).status_code == 200
     finally:
         process.stop()
+
+
+def test_sighup_does_not_stop_it_and_sigterm_drains_and_exits_cleanly(tmp_path: Path) -> None:
+    import signal
+
+    config = write_act_config(tmp_path, [{"name": "retrain", "matchers": [DRIFT], "dry_run": True,
+                                          "http_post": {"url": "http://127.0.0.1:9/never"}}])
+    process = ActProcess(config).wait_ready()
+    process.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    assert process.proc.poll() is None and requests.get(process.url + "/healthz", timeout=5).status_code == 200
+    assert process.stop() == 0
+    assert "does not reload" in process.log_path.read_text()

@@ -3,7 +3,7 @@
 One listener with the sidecar's server limits (`exporter:` connection cap, header and body
 deadlines), credentials checked before the body (a bearer token from alerting.act.bearer_token_file,
 or basic auth/TLS from --web.config.file), then the app. SIGTERM/SIGINT stop accepting, let
-queued runs finish within exporter.shutdown_grace and exit.
+queued runs finish within exporter.shutdown_grace and exit; SIGHUP is logged, not a reload.
 """
 
 from __future__ import annotations
@@ -106,13 +106,15 @@ def serve_act(config: MlmonConfig, listen: str | None = None, dry_run: bool = Fa
               web_config_file: str | None = None) -> None:
     """Run until SIGTERM or SIGINT."""
     stops = {signal.SIGTERM, signal.SIGINT}
-    signal.pthread_sigmask(signal.SIG_BLOCK, stops)  # before any thread: only sigwait() below takes them
+    # Blocked before any thread starts: only sigwait() below takes them (SIGHUP would otherwise kill).
+    signal.pthread_sigmask(signal.SIG_BLOCK, stops | {signal.SIGHUP})
     running = start_act(config, listen, dry_run, web_config_file)
     receiver = running.receiver
     log.info("mlmon act listening on %s with %d action(s)%s: %s", listen or config.alerting.act.listen,
              len(receiver.actions), " (dry run: nothing is called)" if receiver.dry_run else "",
              ", ".join(f"{a.name} ({a.kind}{', dry run' if a.dry_run else ''})" for a in receiver.actions.values()) or "none")
-    received = signal.sigwait(stops)
+    while (received := signal.sigwait(stops | {signal.SIGHUP})) == signal.SIGHUP:
+        log.warning("SIGHUP: mlmon act does not reload its config; restart it to read a new one")
     grace = config.exporter.shutdown_grace
     log.info("%s: finishing queued runs for at most %d s", signal.Signals(received).name, grace)
     running.stop(grace)
