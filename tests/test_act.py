@@ -288,3 +288,20 @@ def test_sighup_does_not_stop_it_and_sigterm_drains_and_exits_cleanly(tmp_path: 
     assert process.proc.poll() is None and requests.get(process.url + "/healthz", timeout=5).status_code == 200
     assert process.stop() == 0
     assert "does not reload" in process.log_path.read_text()
+
+
+def test_basic_auth_from_a_web_config_file_guards_every_path_but_the_probes(tmp_path: Path) -> None:
+    import bcrypt
+    import yaml
+
+    web = tmp_path / "web.yml"
+    web.write_text(yaml.safe_dump({"basic_auth_users": {"alertmanager": bcrypt.hashpw(b"pw", bcrypt.gensalt(4)).decode()}}))
+    config = write_act_config(tmp_path, [{"name": "retrain", "matchers": [DRIFT], "dry_run": True,
+                                          "http_post": {"url": "http://127.0.0.1:9/never"}}])
+    process = ActProcess(config, "--web.config.file", str(web)).wait_ready()
+    try:
+        assert process.post(webhook()).status_code == 401
+        assert requests.get(process.url + "/actions", timeout=5).status_code == 401
+        assert process.post(webhook(), auth=("alertmanager", "pw")).json()["actions"] == {"retrain": "queued"}
+    finally:
+        process.stop()

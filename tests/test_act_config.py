@@ -170,5 +170,5 @@ def test_each_action_has_a_webhook_at_its_own_path_with_the_token_file(routed: P
 
 
 def test_without_actions_the_routing_is_unchanged() -> None:
-    config = build_config(example_config_data())
+    config = config_with()
     assert [r["receiver"] for r in alertmanager_config(config)["route"]["routes"]] == [r.receiver for r in config.alerting.routes]

@@ -44,6 +44,12 @@ def test_an_unreadable_record_starts_empty_instead_of_failing(tmp_path: Path) ->
     assert list(DedupeRecord(4, smaller).keys) == list("ghij")  # a smaller capacity keeps the newest
 
 
+def test_rate_limit_periods_read_alertmanager_durations() -> None:
+    from exporter.config.alert_types import am_duration_seconds
+
+    assert [am_duration_seconds(t) for t in ("30s", "6h", "1h30m", "1d", "2w")] == [30, 21600, 5400, 86400, 1209600]
+
+
 def test_the_rate_limit_is_a_sliding_window() -> None:
     limit = RateLimit(2, 60)
     assert limit.allow(0) and limit.allow(10) and not limit.allow(59)

@@ -27,7 +27,8 @@ from exporter.actions.matching import Selection, select
 from exporter.actions.metrics import ActMetrics
 from exporter.actions.ratelimit import RateLimit
 from exporter.actions.records import RunLog, RunRecord
-from exporter.config.actions import Action, rate_period_seconds
+from exporter.config.actions import Action
+from exporter.config.alert_types import am_duration_seconds
 from exporter.config.model import MlmonConfig
 
 log = logging.getLogger("mlmon.act")
@@ -67,7 +68,7 @@ class ActReceiver:
         self.dry_run = dry_run or act.dry_run
         self.metrics = ActMetrics(list(self.actions))
         self.dedupe = DedupeRecord(act.dedupe_entries, state_path(config), on_evict=self.metrics.dedupe_evictions.inc)
-        self.limits = {a.name: RateLimit(a.rate_limit.runs, rate_period_seconds(a.rate_limit)) for a in self.actions.values()}
+        self.limits = {a.name: RateLimit(a.rate_limit.runs, am_duration_seconds(a.rate_limit.per)) for a in self.actions.values()}
         self.runs = RunLog(act.records)
         self.jobs: queue.Queue[Job | None] = queue.Queue(maxsize=act.queue)
         self.stopping = threading.Event()

@@ -16,7 +16,6 @@ Secrets are `*_file` paths read at each run; bodies are templates of `action_tem
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -183,8 +182,3 @@ def receiver_name(action: Action) -> str:
 
 def webhook_path(action_name: str) -> str:
     return f"/v1/alerts/{action_name}"
-
-
-def rate_period_seconds(limit: RateLimit) -> int:
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([smhdw])", limit.per))

@@ -24,6 +24,12 @@ def _duration(value: object) -> str:
 
 
 AmDuration = Annotated[str, BeforeValidator(_duration)]
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def am_duration_seconds(text: str) -> int:
+    """Seconds of a checked AmDuration, compound ones too ("1h30m" -> 5400)."""
+    return sum(int(n) * _UNITS[u] for n, u in re.findall(r"(\d+)([smhdw])", text))
 
 
 def _url(value: str) -> str:
