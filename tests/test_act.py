@@ -53,6 +53,8 @@ def act(fakes: dict[str, FakeEndpoint], tmp_path_factory: pytest.TempPathFactory
         {"name": "broken", "rate_limit": MANY, "matchers": ['alertname="Broken"'], "retry": FAST_RETRY, "http_post": {"url": fakes["broken"].url}},
         {"name": "unreadable", "rate_limit": MANY, "matchers": ['alertname="Unreadable"'], "retry": FAST_RETRY,
          "http_post": {"url": fakes["fast"].url, "bearer_token_file": str(folder / "missing-token")}},
+        {"name": "both-ways", "rate_limit": MANY, "matchers": ['alertname="BothWays"'], "on_resolved": True,
+         "dry_run": True, "http_post": {"url": fakes["fast"].url, "body": {"status": "${status}"}}},
         {"name": "fast", "matchers": ['alertname="Latency"'], "rate_limit": {"runs": 1000, "per": "1h"},
          "http_post": {"url": fakes["fast"].url}},
         {"name": "limited", "matchers": ['alertname="Limited"'], "rate_limit": {"runs": 1, "per": "1h"},
@@ -83,7 +85,7 @@ def test_the_same_webhook_three_times_dispatches_once_per_action(act: ActProcess
     answers = [act.post(payload).json()["actions"] for _ in range(3)]
     assert answers[0] == {"retrain": "queued", "argo": "queued", "kfp": "queued", "rehearsal": "queued",
                           "flaky": "no_match", "broken": "no_match", "fast": "no_match", "limited": "no_match",
-                          "script": "no_match", "unreadable": "no_match"}
+                          "script": "no_match", "unreadable": "no_match", "both-ways": "no_match"}
     assert answers[1]["retrain"] == answers[2]["retrain"] == "duplicate"
     for action in ("retrain", "argo", "kfp"):
         settle(act, action, 1)
@@ -305,3 +307,31 @@ def test_basic_auth_from_a_web_config_file_guards_every_path_but_the_probes(tmp_
         assert process.post(webhook(), auth=("alertmanager", "pw")).json()["actions"] == {"retrain": "queued"}
     finally:
         process.stop()
+
+
+def test_the_state_dir_flag_wins_over_the_config(tmp_path: Path) -> None:
+    config = write_act_config(tmp_path, [{"name": "retrain", "matchers": [DRIFT], "dry_run": True,
+                                          "http_post": {"url": "http://127.0.0.1:9/never"}}],
+                              state_dir=str(tmp_path / "from-config"))
+    process = ActProcess(config, "--state-dir", str(tmp_path / "from-flag")).wait_ready()
+    try:
+        process.post(webhook())
+    finally:
+        process.stop()
+    assert (tmp_path / "from-flag" / "actions.json").exists() and not (tmp_path / "from-config").exists()
+
+
+def test_on_resolved_runs_once_when_the_whole_group_has_resolved(act: ActProcess) -> None:
+    first = webhook(group_key="both", alertname="BothWays")
+    second = webhook(group_key="both", alertname="BothWays", feature="country", starts_at="2026-01-01T00:01:00Z")
+    resolved = [{**a, "status": "resolved"} for a in first["alerts"] + second["alerts"]]
+
+    def post(alerts: list[dict[str, Any]]) -> str:
+        return act.post({**first, "alerts": alerts}, "both-ways").json()["actions"]["both-ways"]
+
+    assert post(first["alerts"] + second["alerts"]) == "queued"
+    assert post([resolved[0]] + second["alerts"]) == "duplicate"  # one resolved, one still firing: the same episode
+    assert post(resolved) == "queued"  # all resolved: the resolution's own run
+    assert post(resolved) == "duplicate"
+    runs = wait_until(lambda: len(found := act.runs("both-ways")) == 2 and found, timeout=10, what="two runs")
+    assert [r["request"]["body"]["status"] for r in runs] == ["resolved", "firing"]  # newest first

@@ -55,10 +55,19 @@ def common(mappings: list[dict[str, str]]) -> dict[str, str]:
 
 
 def select(action: Action, delivery: Delivery) -> Selection | None:
-    """None when no alert of the delivery matches the action's matchers."""
+    """None when no alert of the delivery matches the action's matchers.
+
+    While any matched alert fires, the run is about the firing ones (an alert of the group that
+    resolved meanwhile is left out and leaves no key). Once all have resolved, the resolution is
+    a run of its own for an action with `on_resolved`, and nothing for the others.
+    """
     matchers = action.parsed_matchers()
     matched = [a for a in delivery.alerts if matches_all(matchers, a.labels)]
     if not matched:
         return None
-    runnable = tuple(a for a in matched if a.status == "firing" or action.on_resolved)
-    return Selection(action, delivery, runnable, resolved_only=not runnable)
+    firing = tuple(a for a in matched if a.status == "firing")
+    if firing:
+        return Selection(action, delivery, firing, resolved_only=False)
+    if action.on_resolved:
+        return Selection(action, delivery, tuple(matched), resolved_only=False)
+    return Selection(action, delivery, (), resolved_only=True)
