@@ -75,3 +75,23 @@ def test_a_record_keeps_at_most_16_kib_of_a_large_request() -> None:
     assert bounded(small) is small
     large = bounded({"body": {"alerts": ["x" * 100] * 1000}})
     assert isinstance(large, str) and len(large) < RECORD_REQUEST_BYTES + 100 and large.endswith("bytes in all)")
+
+
+def test_a_command_keeps_the_tail_of_its_output_and_is_stopped_at_its_timeout(tmp_path: Path) -> None:
+    from exporter.actions.kinds.calls import OUTPUT_TAIL, CommandCall
+
+    chatty = CommandCall(("sh", "-c", "head -c 3000000 /dev/zero | tr '\\\\0' a; echo; echo last line"), {})
+    outcome = chatty.perform(30)
+    assert outcome.ok and len(outcome.output) == OUTPUT_TAIL and outcome.output.endswith("last line\n")
+    marker = tmp_path / "child-survived"
+    slow = CommandCall(("sh", "-c", f"(sleep 2; touch {marker}) & sleep 30"), {})
+    outcome = slow.perform(0.5)
+    assert not outcome.ok and outcome.retryable and outcome.detail == "timed out after 0.5 s"
+    import time
+
+    time.sleep(2.5)
+    assert not marker.exists()  # the whole process group was stopped, its children too
+    failing = CommandCall(("sh", "-c", "echo broken >&2; exit 3"), {"X": "1"}).perform(5)
+    assert (failing.ok, failing.detail, failing.output) == (False, "exit status 3", "broken\n")
+    missing = CommandCall(("/nonexistent/program",), {}).perform(5)
+    assert not missing.ok and not missing.retryable and "cannot start" in missing.detail

@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
@@ -100,23 +101,28 @@ class CommandCall:
         return self.argv[0]
 
     def perform(self, timeout: float) -> Outcome:
-        try:
-            process = subprocess.Popen(
-                list(self.argv), env={**os.environ, **self.env}, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, start_new_session=True,  # its own group: a timeout stops its children too
-            )
-        except OSError as error:
-            return Outcome(False, False, f"cannot start {self.argv[0]}: {error.strerror or error}")
-        try:
-            output, _ = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            output, _ = process.communicate()
-            return Outcome(False, True, f"timed out after {timeout:g} s", _tail(output))
-        if process.returncode != 0:
-            return Outcome(False, True, f"exit status {process.returncode}", _tail(output))
-        return Outcome(True, False, "exit status 0", _tail(output))
+        # Output goes to a temporary file, of which the record keeps the tail: a chatty command
+        # never grows this process's memory.
+        with tempfile.TemporaryFile() as output:
+            try:
+                process = subprocess.Popen(
+                    list(self.argv), env={**os.environ, **self.env}, stdin=subprocess.DEVNULL, stdout=output,
+                    stderr=subprocess.STDOUT, start_new_session=True,  # its own group: a timeout stops its children too
+                )
+            except OSError as error:
+                return Outcome(False, False, f"cannot start {self.argv[0]}: {error.strerror or error}")
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                return Outcome(False, True, f"timed out after {timeout:g} s", _tail(output))
+            if process.returncode != 0:
+                return Outcome(False, True, f"exit status {process.returncode}", _tail(output))
+            return Outcome(True, False, "exit status 0", _tail(output))
 
 
-def _tail(output: bytes | None) -> str:
-    return (output or b"")[-OUTPUT_TAIL:].decode("utf-8", "replace")
+def _tail(output: IO[bytes]) -> str:
+    size = output.seek(0, os.SEEK_END)
+    output.seek(max(size - OUTPUT_TAIL, 0))
+    return output.read().decode("utf-8", "replace")
