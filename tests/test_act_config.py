@@ -172,3 +172,11 @@ def test_each_action_has_a_webhook_at_its_own_path_with_the_token_file(routed: P
 def test_without_actions_the_routing_is_unchanged() -> None:
     config = config_with()
     assert [r["receiver"] for r in alertmanager_config(config)["route"]["routes"]] == [r.receiver for r in config.alerting.routes]
+
+
+def test_the_generated_example_routes_its_dry_run_action_ahead_of_the_humans() -> None:
+    generated = Path(__file__).resolve().parents[1] / "alert_rules" / "generated" / "alertmanager.yml"
+    labels = ["alertname=MLMonFeatureDrift", "model=fraud", "severity=critical", "team=risk"]
+    result = amtool("config", "routes", "test", f"--config.file={generated}",
+                    "--verify.receivers=mlmon-act-retrain-fraud,audit-webhook,risk-pagerduty", *labels)
+    assert result.returncode == 0, result.stdout + result.stderr
