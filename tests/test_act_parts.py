@@ -95,3 +95,11 @@ def test_a_command_keeps_the_tail_of_its_output_and_is_stopped_at_its_timeout(tm
     assert (failing.ok, failing.detail, failing.output) == (False, "exit status 3", "broken\n")
     missing = CommandCall(("/nonexistent/program",), {}).perform(5)
     assert not missing.ok and not missing.retryable and "cannot start" in missing.detail
+
+
+def test_a_failed_group_is_forgotten_with_the_keys_that_joined_it_meanwhile(tmp_path: Path) -> None:
+    record = DedupeRecord(10)
+    assert record.claim(["retrain\x1fg1\x1ft0\x1ffiring"]) and record.claim(["retrain\x1fg2\x1ft0\x1ffiring"])
+    assert not record.claim(["retrain\x1fg1\x1ft0\x1ffiring", "retrain\x1fg1\x1ft1\x1ffiring"])  # joined
+    record.release_group("retrain\x1fg1\x1f")
+    assert list(record.keys) == ["retrain\x1fg2\x1ft0\x1ffiring"]

@@ -80,6 +80,14 @@ class DedupeRecord:
                 self.keys.pop(key, None)
             self._save()
 
+    def release_group(self, prefix: str) -> None:
+        """Forget every key of one action's group (a failed run): also keys that alerts joining the
+        group added while the run was trying, so the next redelivery runs it again."""
+        with self.lock:
+            for key in [k for k in self.keys if k.startswith(prefix)]:
+                del self.keys[key]
+            self._save()
+
     def __len__(self) -> int:
         return len(self.keys)
 

@@ -23,6 +23,11 @@ class Selection:
     def status(self) -> str:
         return "firing" if any(a.status == "firing" for a in self.alerts) else "resolved"
 
+    @property
+    def group_prefix(self) -> str:
+        """What every key of this action's group starts with."""
+        return f"{self.action.name}\x1f{self.delivery.group_key}\x1f"
+
     def keys(self) -> list[str]:
         """One key per (action, group, start time, status) of the matched alerts.
 
@@ -31,8 +36,7 @@ class Selection:
         arrives with the alerts already seen, so one group episode runs the action once. When every
         alert of the group has resolved, the next firing has new start times: a new run.
         """
-        return sorted({f"{self.action.name}\x1f{self.delivery.group_key}\x1f{a.starts_at}\x1f{a.status}"
-                       for a in self.alerts})
+        return sorted({f"{self.group_prefix}{a.starts_at}\x1f{a.status}" for a in self.alerts})
 
     def context(self) -> dict[str, Any]:
         """The values `${...}` placeholders read (config/action_templates.py)."""

@@ -168,7 +168,7 @@ class ActReceiver:
                 break
             log.info("action %s: try %d of %d failed (%s)", action.name, attempts, retry.attempts, outcome.detail)
         if not outcome.ok:
-            self.dedupe.release(job.selection.keys())  # the next redelivery of the group tries again
+            self.dedupe.release_group(job.selection.group_prefix)  # the next redelivery of the group tries again
         self._finish(job, outcome, attempts)
 
     def _finish(self, job: Job, outcome: Outcome, attempts: int, result: str | None = None) -> None:
