@@ -473,6 +473,53 @@ MULTIVARIATE_ERROR_BAND_UPPER = Metric(
     ("model", "model_version", "window"), issue="drift",
 )
 
+# `mlmon act` (exporter/actions/, docs/remediation.md) serves these on its own /metrics, not the sidecar's.
+# `action` is a name from the config's alerting.actions; `result` is success|failed|dry_run.
+ACTION_RUNS = Metric(
+    "mlmon_action_runs_total", "counter",
+    "Action runs by result: success, failed (after its retries) or dry_run (recorded, nothing called).",
+    ("action", "result"), issue="actions",
+)
+ACTION_DURATION = Metric(
+    "mlmon_action_duration_seconds", "histogram",
+    "Seconds from the webhook's arrival to the run's result (queue, every try and the waits between them).",
+    ("action",), unit="seconds", issue="actions",
+)
+ACTION_DEDUPLICATED = Metric(
+    "mlmon_action_deduplicated_total", "counter",
+    "Deliveries of an alert group and start time that already ran the action (Alertmanager redelivers).",
+    ("action",), issue="actions",
+)
+ACTION_RATE_LIMITED = Metric(
+    "mlmon_action_rate_limited_total", "counter", "Runs skipped because the action's rate_limit was used up.",
+    ("action",), issue="actions",
+)
+ACTION_RETRIES = Metric(
+    "mlmon_action_retries_total", "counter", "Tries after the first of a run (a failing endpoint or command).",
+    ("action",), issue="actions",
+)
+ACTION_RESOLVED_IGNORED = Metric(
+    "mlmon_action_resolved_ignored_total", "counter",
+    "Deliveries whose matched alerts had all resolved, for an action without on_resolved.", ("action",), issue="actions",
+)
+ACTION_WEBHOOKS = Metric(
+    "mlmon_action_webhooks_total", "counter",
+    "Webhooks received by result: accepted, invalid (400), unknown_action (404), busy (503, the run queue was full).",
+    ("result",), issue="actions",
+)
+ACTION_DEDUPE_KEYS = Metric(
+    "mlmon_action_dedupe_keys", "gauge", "Alert group and start-time keys the dedupe record holds.", (), issue="actions",
+)
+ACTION_DEDUPE_EVICTIONS = Metric(
+    "mlmon_action_dedupe_evictions_total", "counter",
+    "Keys dropped from the full dedupe record, oldest first (alerting.act.dedupe_entries).", (), issue="actions",
+)
+ACTION_LIMITS = Metric(
+    "mlmon_action_limit_hits_total", "counter",
+    "Requests to `mlmon act` refused by a server limit (connections, header_bytes, request_bytes, timeouts).",
+    ("limit",), issue="actions",
+)
+
 CATALOG: tuple[Metric, ...] = tuple(m for m in list(globals().values()) if isinstance(m, Metric))
 
 

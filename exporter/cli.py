@@ -115,6 +115,30 @@ def _serve_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def cmd_act(args: argparse.Namespace) -> int:
+    from exporter.actions.serve import serve_act
+    from exporter.config.model import _check_listen
+    from exporter.http.web_config import WebConfigError
+
+    if args.listen is not None:
+        try:
+            _check_listen(args.listen)
+        except ValueError as error:
+            raise UsageError(f"--listen: {error}") from None
+    config = load_config(args.config)
+    if args.state_dir:  # the flag wins over alerting.act.state_dir (a container names its volume here)
+        act = config.alerting.act.model_copy(update={"state_dir": str(Path(args.state_dir).resolve())})
+        config = config.model_copy(update={"alerting": config.alerting.model_copy(update={"act": act})})
+    if not config.alerting.actions:
+        print(f"mlmon act: {args.config} declares no alerting.actions; every webhook will match nothing", file=sys.stderr)
+    try:
+        serve_act(config, args.listen, args.dry_run, args.web_config_file or None)
+    except WebConfigError as error:
+        print(f"web config: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from exporter.tooling.demo import DemoOptions, run_demo
 
@@ -334,6 +358,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder for state snapshots, overriding exporter.state_dir (env MLMON_STATE_DIR)",
     )
     serve.set_defaults(run=cmd_serve)
+
+    act = commands.add_parser("act", help="receive Alertmanager webhooks and run alerting.actions (docs/remediation.md)")
+    _config_arg(act)
+    act.add_argument("--listen", default=os.environ.get("MLMON_ACT_LISTEN"), metavar="HOST:PORT",
+                     help="where to listen (overrides alerting.act.listen); env MLMON_ACT_LISTEN")
+    act.add_argument("--dry-run", action="store_true", default=os.environ.get("MLMON_ACT_DRY_RUN") == "1",
+                     help="record what each action would send and call nothing; env MLMON_ACT_DRY_RUN=1")
+    act.add_argument("--web.config.file", dest="web_config_file", default=os.environ.get("MLMON_ACT_WEB_CONFIG_FILE"),
+                     metavar="FILE", help="exporter-toolkit web config (TLS, basic auth); env MLMON_ACT_WEB_CONFIG_FILE")
+    act.add_argument("--state-dir", default=os.environ.get("MLMON_ACT_STATE_DIR"),
+                     help="folder of the dedupe record, overriding alerting.act.state_dir (env MLMON_ACT_STATE_DIR)")
+    act.set_defaults(run=cmd_act)
 
     demo = commands.add_parser("demo", help="run the exporter with synthetic traffic that drifts")
     _config_arg(demo)
