@@ -222,8 +222,10 @@ def check_prediction(model: ModelConfig, value: Any, max_length: int = 256) -> A
         scores = {k: v for k, v in value.items() if type(v) in (float, int) and -MAX_SCORE <= v <= MAX_SCORE}
         if not scores or len(scores) != len(value):
             raise ValueError("per-class scores must be an object of finite numbers")
-        order = {c: i for i, c in enumerate(model.quality_classes)}  # ties: the class first in the config
-        predicted = min(scores, key=lambda k: (-scores[k], order.get(k, len(order))))
+        # Ties: the class first in the config; between keys the config does not list, the smallest text,
+        # so the same scores give the same class whatever order the keys arrive in.
+        order = {c: i for i, c in enumerate(model.quality_classes)}
+        predicted = min(scores, key=lambda k: (-scores[k], order.get(k, len(order)), k))
         if len(predicted) > max_length:
             raise TooLong(f"the predicted class is longer than {max_length} characters")
         return predicted
