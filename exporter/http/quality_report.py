@@ -102,7 +102,7 @@ def collect_version_quality(state: VersionState, out: Exposition, now: float) ->
                     out.add_one(c.SEGMENT_CONFUSION, (*seg, outcome), _count(confusion[row, j]))
     elif model.task == "multiclass_classification":
         names = (*layout.classes, "__other__")
-        matrix = labelled.reshape(layout.k, layout.k)
+        matrix = labelled[:layout.k * layout.k].reshape(layout.k, layout.k)
         for i, actual in enumerate(names):
             for j, predicted_class in enumerate(names):
                 out.add_one(c.CLASS_CONFUSION, (*ids, actual, predicted_class), _count(matrix[i, j]))
@@ -155,7 +155,7 @@ def _collect_window(quality: ModelQuality, ids: tuple[str, str, str], seconds: i
                                                            cost.false_positive))
         _collect_bias(quality, ids, labelled, predicted, out)
     elif model.task == "multiclass_classification":
-        per_class, averages = multiclass_metrics(labelled.reshape(layout.k, layout.k), len(layout.classes))
+        per_class, averages = multiclass_metrics(labelled[:layout.k * layout.k].reshape(layout.k, layout.k), len(layout.classes))
         for name, value in averages.items():
             _add(out, c.QUALITY_RATIO, (*ids, name), value)
         for metric, values in per_class.items():
