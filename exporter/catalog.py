@@ -264,7 +264,8 @@ QUALITY_SAMPLES = Metric(
 QUALITY_RATIO = Metric(
     "mlmon_quality_ratio", "gauge",
     "Realised quality over the window: accuracy, precision, recall, f1, specificity, false_positive_rate, "
-    "false_negative_rate, roc_auc (binary); accuracy, macro_*, micro_f1 (multiclass).",
+    "false_negative_rate, roc_auc (binary); accuracy, macro_precision, macro_recall, macro_f1, macro_specificity, "
+    "macro_roc_auc (one-vs-rest, from per-class scores), micro_f1 (multiclass).",
     ("model", "model_version", "window", "metric"), issue="quality",
 )
 QUALITY_LOWER = Metric(
@@ -282,7 +283,8 @@ QUALITY_SCORE = Metric(
     ("model", "model_version", "window", "metric"), issue="quality",
 )
 CLASS_QUALITY = Metric(
-    "mlmon_class_quality_ratio", "gauge", "Per-class precision, recall and f1 over the window (multiclass).",
+    "mlmon_class_quality_ratio", "gauge",
+    "Per-class precision, recall, f1, specificity and roc_auc (one-vs-rest) over the window (multiclass).",
     ("model", "model_version", "window", "class", "metric"), issue="quality",
 )
 QUALITY_THRESHOLD = Metric(

@@ -354,7 +354,8 @@ BINARY_METRICS = (
     "accuracy", "precision", "recall", "f1", "specificity", "false_positive_rate", "false_negative_rate",
     "roc_auc", "brier", "log_loss", "expected_cost",
 )
-MULTICLASS_METRICS = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "micro_f1")
+MULTICLASS_METRICS = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "micro_f1", "macro_specificity",
+                      "macro_roc_auc")
 REGRESSION_METRICS = ("mae", "rmse", "mape", "bias", "r2")
 QUALITY_METRICS = {
     "binary_classification": BINARY_METRICS,

@@ -21,7 +21,7 @@ from exporter.http.exposition import Exposition, format_value, series_prefix
 from exporter.state.label_store import EVICTION_REASONS, OUTCOMES
 from exporter.state.quality import CONFUSION, REGRESSION_SUMS, ModelQuality
 from exporter.stats.quality_math import auc_from_histograms, binary_intervals, binary_ratios, expected_cost
-from exporter.stats.quality_math import multiclass_metrics, regression_metrics
+from exporter.stats.quality_math import multiclass_metrics, ovr_auc, regression_metrics
 
 if TYPE_CHECKING:
     from exporter.state.store import StateStore, VersionState
@@ -155,7 +155,11 @@ def _collect_window(quality: ModelQuality, ids: tuple[str, str, str], seconds: i
                                                            cost.false_positive))
         _collect_bias(quality, ids, labelled, predicted, out)
     elif model.task == "multiclass_classification":
-        per_class, averages = multiclass_metrics(labelled[:layout.k * layout.k].reshape(layout.k, layout.k), len(layout.classes))
+        classes = len(layout.classes)
+        per_class, averages = multiclass_metrics(labelled[:layout.k * layout.k].reshape(layout.k, layout.k), classes)
+        positives = labelled[layout.class_positive_hist()].reshape(classes, layout.bins)
+        negatives = labelled[layout.class_negative_hist()].reshape(classes, layout.bins)
+        per_class["roc_auc"], averages["macro_roc_auc"] = ovr_auc(positives, negatives)  # rows with class scores
         for name, value in averages.items():
             _add(out, c.QUALITY_RATIO, (*ids, name), value)
         for metric, values in per_class.items():

@@ -91,7 +91,9 @@ def multiclass_metrics(confusion: np.ndarray, classes: int) -> tuple[dict[str, n
     """Per-class precision/recall/F1 and averages from a KxK matrix (rows actual, columns predicted).
 
     The first ``classes`` rows/columns are the configured classes; the last is __other__, which
-    is never scored itself but its errors count against the configured classes. Averages (macro,
+    is never scored itself but its errors count against the configured classes. Specificity of
+    class c is one-vs-rest: TN_c / (N - actual_c) with TN_c = N - actual_c - (predicted_c - TP_c).
+    Averages (macro,
     micro) run over the configured classes present in the window (as actual or predicted), the
     way scikit-learn averages over the labels it sees; an undefined per-class value counts as 0
     in the macro average (scikit-learn's zero_division=0).
@@ -100,14 +102,18 @@ def multiclass_metrics(confusion: np.ndarray, classes: int) -> tuple[dict[str, n
     tp = np.diag(confusion)[:classes]
     predicted = confusion.sum(axis=0)[:classes]
     actual = confusion.sum(axis=1)[:classes]
+    n = confusion.sum()
+    # One-vs-rest: every row that is not class c (its __other__ row included) is a negative of c.
+    negatives = n - actual
+    true_negatives = negatives - (predicted - tp)
     with np.errstate(divide="ignore", invalid="ignore"):
         precision = np.where(predicted > 0, tp / predicted, np.nan)
         recall = np.where(actual > 0, tp / actual, np.nan)
         f1s = 2 * precision * recall / (precision + recall)
+        specificity = np.where(negatives > 0, true_negatives / negatives, np.nan)
     f1s = np.where(precision + recall == 0, 0.0, f1s)  # NaN (undefined) stays NaN
-    per_class = {"precision": precision, "recall": recall, "f1": f1s}
+    per_class = {"precision": precision, "recall": recall, "f1": f1s, "specificity": specificity}
     present = (predicted > 0) | (actual > 0)
-    n = confusion.sum()
     averages = {"accuracy": ratio(float(np.trace(confusion)), n)}
     if present.any():
         for name, values in per_class.items():
@@ -116,6 +122,19 @@ def multiclass_metrics(confusion: np.ndarray, classes: int) -> tuple[dict[str, n
         micro_r = ratio(tp.sum(), actual.sum())
         averages["micro_f1"] = f1(micro_p, micro_r)
     return per_class, averages
+
+
+def ovr_auc(positives: np.ndarray, negatives: np.ndarray) -> tuple[np.ndarray, float]:
+    """Multiclass ROC AUC, one-vs-rest: (per-class AUC, macro mean over the classes where it is defined).
+
+    ``positives[c]`` is the histogram of class c's score over the rows whose label is c, ``negatives[c]``
+    over every other row (labels outside the configured classes included); each row is
+    auc_from_histograms, so the binning error is the binary one. The macro mean is scikit-learn's
+    ``roc_auc_score(multi_class="ovr", average="macro")`` when every class has positives and negatives.
+    """
+    per_class = np.array([auc_from_histograms(p, n) for p, n in zip(positives, negatives)], dtype=np.float64)
+    defined = ~np.isnan(per_class)
+    return per_class, float(per_class[defined].mean()) if defined.any() else NAN
 
 
 def regression_metrics(sums: dict[str, float], n: float) -> dict[str, float]:

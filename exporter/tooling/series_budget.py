@@ -90,7 +90,8 @@ def _quality(model: ModelConfig) -> tuple[int, int]:
         return quality, bias
     if model.task == "multiclass_classification":
         k = len(layout.classes)
-        return base + (k + 1) ** 2 + windows * (1 + 3 + 3 * k), 0  # accuracy, macro/micro averages; per-class P/R/F1
+        # per window: samples; accuracy, macro P/R/F1/specificity/ROC AUC, micro F1; per class P/R/F1/specificity/AUC
+        return base + (k + 1) ** 2 + windows * (1 + 7 + 5 * k), 0
     sums = {"over": 1.0, "under": 1.0, "squared": 1.0, "ape": 1.0, "nonzero": 1.0, "label_pos": 2.0,
             "label_neg": 0.0, "label_squared": 5.0}
     return base + 8 + windows * (1 + len(regression_metrics(sums, 2))), 0
