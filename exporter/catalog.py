@@ -299,7 +299,8 @@ ESTIMATED_CONFUSION = Metric(
 )
 ESTIMATED_QUALITY = Metric(
     "mlmon_estimated_quality_ratio", "gauge",
-    "Estimated (not realised) accuracy, precision, recall, f1 and roc_auc over the window, from calibrated scores.",
+    "Estimated (not realised) accuracy, precision, recall, f1 and roc_auc (binary) or accuracy and macro_precision, "
+    "macro_recall, macro_f1, macro_specificity, macro_roc_auc (multiclass) over the window, from calibrated scores.",
     ("model", "model_version", "window", "metric"), issue="quality",
 )
 ESTIMATED_QUALITY_SE = Metric(
@@ -307,6 +308,17 @@ ESTIMATED_QUALITY_SE = Metric(
     "Standard error of each estimated metric over the window: how far the realised value may be from the estimate "
     "when the (calibrated) scores are right; realised within 3 standard errors in >= 95% of windows.",
     ("model", "model_version", "window", "metric"), issue="quality",
+)
+ESTIMATED_CLASS_QUALITY = Metric(
+    "mlmon_estimated_class_quality_ratio", "gauge",
+    "Estimated (not realised) per-class precision, recall, f1, specificity and roc_auc over the window "
+    "(multiclass, one-vs-rest, from calibrated per-class scores).",
+    ("model", "model_version", "window", "class", "metric"), issue="quality",
+)
+ESTIMATED_CLASS_QUALITY_SE = Metric(
+    "mlmon_estimated_class_quality_standard_error", "gauge",
+    "Standard error of each estimated per-class metric over the window (multiclass).",
+    ("model", "model_version", "window", "class", "metric"), issue="quality",
 )
 ESTIMATED_COST = Metric(
     "mlmon_estimated_cost_per_prediction", "gauge",
@@ -416,6 +428,26 @@ MULTIVARIATE_DRIFT_P_VALUE = Metric(
 MULTIVARIATE_WINDOW_SAMPLES = Metric(
     "mlmon_multivariate_window_samples", "gauge",
     "Records in the window with any PCA-encoded feature present (the N of multivariate drift; missing values imputed).",
+    ("model", "model_version", "window"), issue="drift",
+)
+CLASS_PROBABILITY_DRIFT_SCORE = Metric(
+    "mlmon_class_probability_drift_score", "gauge",
+    "Drift of one class's predicted probability over the window vs the reference (multiclass rows sent with "
+    "per-class scores, a profile with class_scores); method is the model's drift.method.",
+    ("model", "model_version", "window", "class", "method"), issue="drift",
+)
+CLASS_PROBABILITY_DRIFT_P_VALUE = Metric(
+    "mlmon_class_probability_drift_p_value", "gauge", "KS p-value of one class's probability drift.",
+    ("model", "model_version", "window", "class"), issue="drift",
+)
+CLASS_PROBABILITY_DRIFT_DETECTED = Metric(
+    "mlmon_class_probability_drift_detected", "gauge",
+    "1 when one class's probability drifted (the prediction's rule: test AND effect); absent below min_samples.",
+    ("model", "model_version", "window", "class"), issue="drift",
+)
+CLASS_PROBABILITY_WINDOW_SAMPLES = Metric(
+    "mlmon_class_probability_window_samples", "gauge",
+    "Rows with per-class scores in the window: the N behind per-class probability drift.",
     ("model", "model_version", "window"), issue="drift",
 )
 MULTIVARIATE_DRIFT_DETECTED = Metric(

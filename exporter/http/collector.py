@@ -13,6 +13,7 @@ import numpy as np
 from exporter import catalog as c
 from exporter.config.model import format_duration
 from exporter.http.exposition import Exposition, lines_for, series_prefix
+from exporter.http.class_drift_report import collect_class_drift
 from exporter.http.drift_report import collect_drift
 from exporter.http.quality_report import collect_quality
 from exporter.state.snapshot import Snapshotter
@@ -103,6 +104,7 @@ def collect_version(state: VersionState, out: Exposition, now: float) -> None:
         out.add(metric, lines_for(_prefixes(state, metric.name, lambda: _bin_prefixes(state, metric, prediction)), counts))
         out.add(ratio_metric, _prefixes(state, ratio_metric.name, lambda: _ratio_lines(state, ratio_metric, prediction)))
     collect_drift(state, out, now)  # scores from the window bin counts (docs/drift.md)
+    collect_class_drift(state, out, now)  # each class's probability, multiclass with per-class scores
 
 
 def _ratio_lines(state: VersionState, metric: c.Metric, prediction: bool) -> list[str]:

@@ -16,10 +16,10 @@ from exporter import catalog as c
 from exporter.stats.bias import BIAS_METRICS, SEGMENT_METRICS, attribute_bias, segment_rates
 from exporter.config.model import ModelConfig, format_duration
 from exporter.ingest.decode import UNKNOWN_MODEL_LABEL
-from exporter.stats.estimation import estimated_metrics, estimated_standard_errors
+from exporter.stats.estimation import estimated_metrics, estimated_standard_errors, multiclass_estimates
 from exporter.http.exposition import Exposition, format_value, series_prefix
 from exporter.state.label_store import EVICTION_REASONS, OUTCOMES
-from exporter.state.quality import CONFUSION, REGRESSION_SUMS, ModelQuality
+from exporter.state.quality import CLASS_ESTIMATES, CONFUSION, REGRESSION_SUMS, ModelQuality
 from exporter.stats.quality_math import auc_from_histograms, binary_intervals, binary_ratios, expected_cost
 from exporter.stats.quality_math import multiclass_metrics, ovr_auc, regression_metrics
 
@@ -165,6 +165,18 @@ def _collect_window(quality: ModelQuality, ids: tuple[str, str, str], seconds: i
         for metric, values in per_class.items():
             for cls, value in zip(layout.classes, values.tolist()):
                 _add(out, c.CLASS_QUALITY, (*ids, cls, metric), value)
+        if n_predicted:  # label-free estimates of the rows sent with per-class scores (CBPE, one-vs-rest)
+            estimates, errors, macro, macro_se = multiclass_estimates(
+                predicted[layout.class_estimates()].reshape(len(CLASS_ESTIMATES), classes),
+                predicted[layout.class_count_hist()].reshape(classes, layout.bins),
+                predicted[layout.class_score_sum_hist()].reshape(classes, layout.bins))
+            for name, value in macro.items():
+                _add(out, c.ESTIMATED_QUALITY, (*ids, name), value)
+                _add(out, c.ESTIMATED_QUALITY_SE, (*ids, name), macro_se.get(name, math.nan))
+            for metric in estimates:
+                for cls, value, error in zip(layout.classes, estimates[metric].tolist(), errors[metric].tolist()):
+                    _add(out, c.ESTIMATED_CLASS_QUALITY, (*ids, cls, metric), value)
+                    _add(out, c.ESTIMATED_CLASS_QUALITY_SE, (*ids, cls, metric), error)
     else:
         for name, value in regression_metrics(dict(zip(REGRESSION_SUMS, labelled.tolist())), n).items():
             _add(out, c.QUALITY_SCORE, (*ids, name), value)

@@ -20,7 +20,10 @@ import orjson
 from exporter.config.model import ModelConfig
 from exporter.profiles.profile import Binning, Profile, ProfileError, canonical_category, categorical_binning, numeric_binning
 from exporter.profiles.pca import EXTRAS_KEY as PCA_KEY, field_of, fit_pca
+from exporter.profiles.class_scores import class_score_extras, score_column
 from exporter.stats.calibration import EXTRAS_KEY as CALIBRATION_KEY, REFERENCE_QUALITY_KEY, fit_isotonic, reference_quality
+from exporter.stats.calibration import CLASS_EXTRAS_KEY as CLASS_CALIBRATION_KEY, fit_one_vs_rest, one_vs_rest_json
+from exporter.stats.calibration import multiclass_reference_quality
 
 CHUNK_ROWS = 50_000
 TRUE_TEXT = {"true", "1", "yes", "t", "y"}
@@ -178,10 +181,52 @@ def _binary_labels(values: list[Any]) -> np.ndarray:
     return out
 
 
+def _class_scores(model: ModelConfig, chunk: list[dict[str, Any]], columns: bool) -> list[np.ndarray]:
+    """Per-class score columns of a chunk, in the config's class order: from `<prediction>_<class>` columns, or
+    from a `{class: score}` / predict_proba prediction (JSON lines); NaN where a row has none."""
+    classes = model.quality_classes
+    if columns:
+        return [_numeric([row.get(score_column(model, c)) for row in chunk]) for c in classes]
+    out = np.full((len(classes), len(chunk)), np.nan)
+    name = model.prediction.name
+    for i, row in enumerate(chunk):
+        value = row.get(name)
+        if isinstance(value, dict):
+            out[:, i] = [value.get(c, 0.0) if isinstance(value.get(c, 0.0), (int, float)) else np.nan for c in classes]
+        elif isinstance(value, list) and len(value) == len(classes):
+            out[:, i] = [v if isinstance(v, (int, float)) else np.nan for v in value]
+    return list(out)
+
+
+def _multiclass_labels(values: list[Any]) -> np.ndarray:
+    """Reference labels of a multiclass model as canonical class text (None where absent)."""
+    return _category(values, "categorical")
+
+
+def multiclass_calibration_extras(model: ModelConfig, scores: list[np.ndarray] | None, labels: np.ndarray,
+                                  predicted: np.ndarray, say: Callable[[str], None]) -> dict[str, Any]:
+    """One isotonic map per class (one-vs-rest) and the reference's realised quality (profile extras)."""
+    if scores is None:
+        say("note: --label-column: a multiclass reference needs per-class scores (columns "
+            f"{model.prediction.name}_<class>, or a {{class: score}} prediction) to calibrate; estimates are off")
+        return {}
+    classes = model.quality_classes
+    usable = np.asarray([v is not None for v in labels]) & np.isfinite(np.column_stack(scores)).all(axis=1)
+    if usable.sum() < MIN_CALIBRATION_ROWS:
+        say(f"note: only {int(usable.sum())} rows with class scores and a label; no calibration "
+            f"(needs {MIN_CALIBRATION_ROWS})")
+        return {}
+    maps = fit_one_vs_rest([s[usable] for s in scores], labels[usable], classes)
+    quality = multiclass_reference_quality(predicted[usable], labels[usable], classes)
+    say(f"calibration: one isotonic map per class ({', '.join(str(len(m.x)) for m in maps)} knots) from "
+        f"{int(usable.sum())} labelled rows; reference accuracy {quality.get('accuracy', float('nan')):.4f}")
+    return {CLASS_CALIBRATION_KEY: one_vs_rest_json(classes, maps), REFERENCE_QUALITY_KEY: quality}
+
+
 def calibration_extras(model: ModelConfig, scores: np.ndarray, labels: np.ndarray, say: Callable[[str], None]) -> dict[str, Any]:
     """The calibration map of a binary model's scores and the reference's realised quality (profile extras)."""
     if model.task != "binary_classification":
-        say(f"note: --label-column: calibration is built for binary classification; {model.task} keeps raw estimates")
+        say(f"note: --label-column: calibration is built for classifiers; {model.task} keeps raw estimates")
         return {}
     scores = np.asarray(scores, dtype=np.float64)
     usable = np.isfinite(scores) & np.isfinite(labels)
@@ -211,8 +256,13 @@ def build_profile(
     reservoir = Reservoir(sample_rows)
     rows = 0
     missing = np.zeros(len(specs), dtype=np.int64)
+    multiclass = model.task == "multiclass_classification"
+    score_columns = class_scores = False
     for chunk in read_chunks(path, model.prediction.name, progress):
         if rows == 0:
+            first = chunk[0]
+            score_columns = multiclass and all(score_column(model, c) in first for c in model.quality_classes)
+            class_scores = multiclass and (score_columns or isinstance(first.get(model.prediction.name), (dict, list)))
             absent = [name for name, _ in specs if name not in chunk[0]]
             if label_column is not None and label_column not in chunk[0]:
                 absent.append(label_column)
@@ -225,7 +275,10 @@ def build_profile(
             missing[i] += int(np.isnan(column).sum()) if kind == "numeric" else int(sum(v is None for v in column))
             columns.append(column)
         if label_column is not None:  # row-aligned with the scores in the reservoir
-            columns.append(_binary_labels([row.get(label_column) for row in chunk]))
+            raw_labels = [row.get(label_column) for row in chunk]
+            columns.append(_multiclass_labels(raw_labels) if multiclass else _binary_labels(raw_labels))
+        if class_scores:  # per-class scores, after everything else
+            columns.extend(_class_scores(model, chunk, score_columns))
         reservoir.add(columns)
         rows += len(chunk)
     if rows == 0 or reservoir.columns is None:
@@ -258,7 +311,16 @@ def build_profile(
         say(f"PCA: {len(basis.components)} of {basis.width} encoded dimensions kept "
             f"({basis.explained:.0%} of the variance); {basis.width - len(basis.components)} residual dimensions watched")
     extras = {PCA_KEY: basis.to_json()} if basis is not None else {}
-    if label_column is not None:
-        extras.update(calibration_extras(model, reservoir.columns[len(specs) - 1], reservoir.columns[-1], say))
+    if class_scores:
+        k = len(model.quality_classes)
+        score_matrix = reservoir.columns[-k:]
+        extras.update(class_score_extras(model, score_matrix))
+        say(f"per-class probability drift: {k} class score columns binned")
+    if label_column is not None and multiclass:
+        labels = reservoir.columns[len(specs)]
+        extras.update(multiclass_calibration_extras(model, score_matrix if class_scores else None, labels,
+                                                    reservoir.columns[len(specs) - 1], say))
+    elif label_column is not None:
+        extras.update(calibration_extras(model, reservoir.columns[len(specs) - 1], reservoir.columns[len(specs)], say))
     profile = Profile(model.name, rows, features, binnings[-1], extras=extras, source=path.name)
     return profile
