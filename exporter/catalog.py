@@ -257,6 +257,16 @@ REGRESSION_LABEL = Metric(
 REGRESSION_LABEL_SQUARED = Metric(
     "mlmon_regression_label_squared_total", "counter", "Sum of squared labels.", VERSION, issue="quality",
 )
+REGRESSION_SQUARED_LOG_ERROR = Metric(
+    "mlmon_regression_squared_log_error_total", "counter",
+    "Sum of (log1p(prediction) - log1p(label))^2 over labelled pairs whose prediction and label are both >= 0 "
+    "(MSLE = this / mlmon_regression_log_pairs_total).", VERSION, issue="quality",
+)
+REGRESSION_LOG_PAIRS = Metric(
+    "mlmon_regression_log_pairs_total", "counter",
+    "Labelled pairs in the squared log error (both values >= 0); labelled - this = pairs left out of MSLE for a "
+    "negative value.", VERSION, issue="quality",
+)
 QUALITY_SAMPLES = Metric(
     "mlmon_quality_window_samples", "gauge", "Labelled predictions in the window (by label arrival).",
     WINDOWED, issue="quality",
@@ -279,7 +289,7 @@ QUALITY_UPPER = Metric(
 QUALITY_SCORE = Metric(
     "mlmon_quality_score", "gauge",
     "Realised quality over the window that is not a 0-1 ratio: brier, log_loss, expected_cost (binary); "
-    "mae, rmse, mape, bias, r2 (regression).",
+    "mae, rmse, mape, bias, r2, msle, rmsle (regression).",
     ("model", "model_version", "window", "metric"), issue="quality",
 )
 CLASS_QUALITY = Metric(

@@ -356,7 +356,7 @@ BINARY_METRICS = (
 )
 MULTICLASS_METRICS = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "micro_f1", "macro_specificity",
                       "macro_roc_auc")
-REGRESSION_METRICS = ("mae", "rmse", "mape", "bias", "r2")
+REGRESSION_METRICS = ("mae", "rmse", "mape", "bias", "r2", "msle", "rmsle")
 QUALITY_METRICS = {
     "binary_classification": BINARY_METRICS,
     "multiclass_classification": MULTICLASS_METRICS,

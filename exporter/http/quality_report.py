@@ -116,6 +116,8 @@ def collect_version_quality(state: VersionState, out: Exposition, now: float) ->
         out.add_one(c.REGRESSION_LABEL, (*ids, "positive"), sums["label_pos"])
         out.add_one(c.REGRESSION_LABEL, (*ids, "negative"), sums["label_neg"])
         out.add_one(c.REGRESSION_LABEL_SQUARED, ids, sums["label_squared"])
+        out.add_one(c.REGRESSION_SQUARED_LOG_ERROR, ids, sums["squared_log"])
+        out.add_one(c.REGRESSION_LOG_PAIRS, ids, _count(sums["log_pairs"]))
     for seconds in quality.windows:
         _collect_window(quality, (*ids, format_duration(seconds)), seconds, out, now)
 

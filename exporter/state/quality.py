@@ -33,7 +33,8 @@ CONFUSION = ("tp", "fp", "tn", "fn")
 # predicted: rows predicted c; etp: sum q_c over them; efn: sum q_c over the other rows;
 # var_pos / var_neg: sum q_c (1 - q_c) over the same two groups (the variance of the realised TP and FN).
 CLASS_ESTIMATES = ("predicted", "etp", "efn", "var_pos", "var_neg")
-REGRESSION_SUMS = ("over", "under", "squared", "ape", "nonzero", "label_pos", "label_neg", "label_squared")
+REGRESSION_SUMS = ("over", "under", "squared", "ape", "nonzero", "label_pos", "label_neg", "label_squared",
+                   "squared_log", "log_pairs")  # MSLE: (log1p(prediction) - log1p(label))^2 over pairs both >= 0
 LOGIT_RANGE = 8.0  # score bins are evenly spaced in logit(p) over [-8, 8], i.e. p in [0.0003, 0.9997]
 
 
@@ -368,6 +369,10 @@ class QualityMath:
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
             ape = np.abs(error) / np.abs(labels)
         nonzero = (labels != 0) & np.isfinite(ape)
+        # MSLE is defined for non-negative values: a pair with a negative prediction or label is left out of
+        # it (and counted: labelled pairs - log_pairs), not clipped to 0, which would invent an error.
+        logged = (predictions >= 0) & (labels >= 0)
+        log_error = np.log1p(predictions[logged]) - np.log1p(labels[logged])
         return np.array([
             error[error > 0].sum(),
             -error[error < 0].sum(),
@@ -377,6 +382,8 @@ class QualityMath:
             labels[labels > 0].sum(),
             -labels[labels < 0].sum(),
             (labels * labels).sum(),
+            (log_error * log_error).sum(),
+            logged.sum(),
         ])
 
 

@@ -138,11 +138,12 @@ def ovr_auc(positives: np.ndarray, negatives: np.ndarray) -> tuple[np.ndarray, f
 
 
 def regression_metrics(sums: dict[str, float], n: float) -> dict[str, float]:
-    """MAE, RMSE, MAPE, bias (mean of prediction - label) and R2 from error sums.
+    """MAE, RMSE, MAPE, bias (mean of prediction - label), R2, MSLE and RMSLE from error sums.
 
     ``sums`` holds over, under (positive and negative parts of the error), squared, ape and
     nonzero (MAPE skips labels of exactly 0), label_pos, label_neg and label_squared (for R2's
-    total sum of squares: sum(y^2) - (sum y)^2 / n).
+    total sum of squares: sum(y^2) - (sum y)^2 / n), squared_log and log_pairs (MSLE over the
+    pairs whose prediction and label are both >= 0; the others are left out and counted).
     """
     if n <= 0:
         return {}
@@ -155,4 +156,7 @@ def regression_metrics(sums: dict[str, float], n: float) -> dict[str, float]:
         "bias": (sums["over"] - sums["under"]) / n,
         # Relative round-off of the two big sums bounds how small a variance is still meaningful.
         "r2": 1 - sums["squared"] / total_ss if total_ss > 1e-12 * max(sums["label_squared"], 1.0) else NAN,
+        "msle": ratio(sums.get("squared_log", 0.0), sums.get("log_pairs", 0.0)),
+        "rmsle": math.sqrt(ratio(sums.get("squared_log", 0.0), sums.get("log_pairs", 0.0)))
+        if sums.get("log_pairs", 0.0) > 0 else NAN,
     }

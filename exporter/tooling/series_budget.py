@@ -95,8 +95,8 @@ def _quality(model: ModelConfig) -> tuple[int, int]:
         # its standard error
         return base + (k + 1) ** 2 + windows * (1 + 7 + 5 * k + 2 * (6 + 5 * k)), 0
     sums = {"over": 1.0, "under": 1.0, "squared": 1.0, "ape": 1.0, "nonzero": 1.0, "label_pos": 2.0,
-            "label_neg": 0.0, "label_squared": 5.0}
-    return base + 8 + windows * (1 + len(regression_metrics(sums, 2))), 0
+            "label_neg": 0.0, "label_squared": 5.0, "squared_log": 1.0, "log_pairs": 2.0}
+    return base + 10 + windows * (1 + len(regression_metrics(sums, 2))), 0
 
 
 def _core_version(model: ModelConfig, cols: list[Column]) -> int:
