@@ -38,7 +38,8 @@ PREDICTION_BIN = ("model", "model_version", "bin")
 MODEL_INFO = Metric(
     "mlmon_model_info", "gauge",
     "Model versions the exporter has seen, with their task, reference profile hash and score calibration "
-    "(isotonic when the profile was built with labels, else none: estimates read raw scores); always 1.",
+    "(isotonic when a classifier's profile was built with labels, binned_error for a regression profile built "
+    "with labels, else none: estimates read raw scores, regression has none); always 1.",
     ("model", "model_version", "task", "reference_hash", "calibration"),
 )
 PREDICTIONS = Metric(
@@ -317,6 +318,12 @@ ESTIMATED_QUALITY_SE = Metric(
     "mlmon_estimated_quality_standard_error", "gauge",
     "Standard error of each estimated metric over the window: how far the realised value may be from the estimate "
     "when the (calibrated) scores are right; realised within 3 standard errors in >= 95% of windows.",
+    ("model", "model_version", "window", "metric"), issue="quality",
+)
+ESTIMATED_QUALITY_SCORE = Metric(
+    "mlmon_estimated_quality_score", "gauge",
+    "Estimated (not realised) mae and rmse over the window (regression), from the reference's error per "
+    "prediction bin (profile built with --label-column); blind to concept drift.",
     ("model", "model_version", "window", "metric"), issue="quality",
 )
 ESTIMATED_CLASS_QUALITY = Metric(

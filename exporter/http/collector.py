@@ -54,7 +54,8 @@ def _bin_prefixes(state: VersionState, metric: c.Metric, prediction: bool) -> li
 def collect_version(state: VersionState, out: Exposition, now: float) -> None:
     model, version = state.model, state.version
     profile_hash = state.profile.short_hash if state.profile else ""
-    calibration = "isotonic" if state.model_quality.calibration is not None else "none"
+    found = state.model_quality.calibration
+    calibration = "none" if found is None else getattr(found, "kind", "isotonic")  # regression: binned_error
     out.add_one(c.MODEL_INFO, (model.name, version, model.task, profile_hash, calibration), 1)
     out.add_one(c.PREDICTIONS, (model.name, version), state.predictions)
     out.add_one(c.UNKNOWN_FEATURES, (model.name, version), state.unknown_features)

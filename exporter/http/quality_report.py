@@ -16,6 +16,7 @@ from exporter import catalog as c
 from exporter.stats.bias import BIAS_METRICS, SEGMENT_METRICS, attribute_bias, segment_rates
 from exporter.config.model import ModelConfig, format_duration
 from exporter.ingest.decode import UNKNOWN_MODEL_LABEL
+from exporter.stats.error_model import ErrorModel
 from exporter.stats.estimation import estimated_metrics, estimated_standard_errors, multiclass_estimates
 from exporter.http.exposition import Exposition, format_value, series_prefix
 from exporter.state.label_store import EVICTION_REASONS, OUTCOMES
@@ -182,6 +183,11 @@ def _collect_window(quality: ModelQuality, ids: tuple[str, str, str], seconds: i
     else:
         for name, value in regression_metrics(dict(zip(REGRESSION_SUMS, labelled.tolist())), n).items():
             _add(out, c.QUALITY_SCORE, (*ids, name), value)
+        if n_predicted and isinstance(quality.calibration, ErrorModel):  # label-free: the reference's error per bin
+            mae, mae_se, rmse, rmse_se = quality.calibration.estimate(predicted)
+            for name, value, error in (("mae", mae, mae_se), ("rmse", rmse, rmse_se)):
+                _add(out, c.ESTIMATED_QUALITY_SCORE, (*ids, name), value)
+                _add(out, c.ESTIMATED_QUALITY_SE, (*ids, name), error)
 
 
 def _collect_bias(quality: ModelQuality, ids: tuple[str, ...], labelled: np.ndarray, predicted: np.ndarray,

@@ -24,6 +24,7 @@ from exporter.profiles.class_scores import class_score_extras, score_column
 from exporter.stats.calibration import EXTRAS_KEY as CALIBRATION_KEY, REFERENCE_QUALITY_KEY, fit_isotonic, reference_quality
 from exporter.stats.calibration import CLASS_EXTRAS_KEY as CLASS_CALIBRATION_KEY, fit_one_vs_rest, one_vs_rest_json
 from exporter.stats.calibration import multiclass_reference_quality
+from exporter.stats.error_model import ERROR_BINS, EXTRAS_KEY as ERROR_MODEL_KEY, fit_error_model
 
 CHUNK_ROWS = 50_000
 TRUE_TEXT = {"true", "1", "yes", "t", "y"}
@@ -223,6 +224,21 @@ def multiclass_calibration_extras(model: ModelConfig, scores: list[np.ndarray] |
     return {CLASS_CALIBRATION_KEY: one_vs_rest_json(classes, maps), REFERENCE_QUALITY_KEY: quality}
 
 
+def error_model_extras(predictions: np.ndarray, labels: np.ndarray, say: Callable[[str], None]) -> dict[str, Any]:
+    """Regression: the reference's error per prediction bin (a light DLE) and its realised MAE and RMSE."""
+    predictions = np.asarray(predictions, dtype=np.float64)
+    usable = np.isfinite(predictions) & np.isfinite(labels)
+    if usable.sum() < MIN_CALIBRATION_ROWS:
+        say(f"note: only {int(usable.sum())} rows with a prediction and a label; no error model (needs {MIN_CALIBRATION_ROWS})")
+        return {}
+    model = fit_error_model(predictions[usable], labels[usable])
+    error = predictions[usable] - labels[usable]
+    quality = {"mae": float(np.abs(error).mean()), "rmse": float(np.sqrt((error * error).mean()))}
+    say(f"error model: {ERROR_BINS} prediction bins from {int(usable.sum())} labelled rows; reference MAE "
+        f"{quality['mae']:.4g}, RMSE {quality['rmse']:.4g}")
+    return {ERROR_MODEL_KEY: model.to_json(), REFERENCE_QUALITY_KEY: quality}
+
+
 def calibration_extras(model: ModelConfig, scores: np.ndarray, labels: np.ndarray, say: Callable[[str], None]) -> dict[str, Any]:
     """The calibration map of a binary model's scores and the reference's realised quality (profile extras)."""
     if model.task != "binary_classification":
@@ -276,7 +292,10 @@ def build_profile(
             columns.append(column)
         if label_column is not None:  # row-aligned with the scores in the reservoir
             raw_labels = [row.get(label_column) for row in chunk]
-            columns.append(_multiclass_labels(raw_labels) if multiclass else _binary_labels(raw_labels))
+            if multiclass:
+                columns.append(_multiclass_labels(raw_labels))
+            else:
+                columns.append(_numeric(raw_labels) if model.task == "regression" else _binary_labels(raw_labels))
         if class_scores:  # per-class scores, after everything else
             columns.extend(_class_scores(model, chunk, score_columns))
         reservoir.add(columns)
@@ -320,6 +339,8 @@ def build_profile(
         labels = reservoir.columns[len(specs)]
         extras.update(multiclass_calibration_extras(model, score_matrix if class_scores else None, labels,
                                                     reservoir.columns[len(specs) - 1], say))
+    elif label_column is not None and model.task == "regression":
+        extras.update(error_model_extras(reservoir.columns[len(specs) - 1], reservoir.columns[len(specs)], say))
     elif label_column is not None:
         extras.update(calibration_extras(model, reservoir.columns[len(specs) - 1], reservoir.columns[len(specs)], say))
     profile = Profile(model.name, rows, features, binnings[-1], extras=extras, source=path.name)

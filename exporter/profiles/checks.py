@@ -12,6 +12,7 @@ from exporter.config.model import ModelConfig
 from exporter.profiles.pca import basis_of
 from exporter.profiles.class_scores import EXTRAS_KEY as CLASS_SCORES_KEY
 from exporter.profiles.profile import Binning, Profile, ProfileError
+from exporter.stats.error_model import EXTRAS_KEY as ERROR_MODEL_KEY
 from exporter.stats.calibration import CLASS_EXTRAS_KEY, EXTRAS_KEY as CALIBRATION_KEY, Calibration, calibration_from_extras
 
 
@@ -65,6 +66,8 @@ def check_calibration(profile: Profile) -> None:
             Calibration.from_json(data)
         if per_class:
             calibration_from_extras({CLASS_EXTRAS_KEY: per_class}, tuple(per_class.get("classes") or ()))
+        if profile.extras.get(ERROR_MODEL_KEY):
+            calibration_from_extras({ERROR_MODEL_KEY: profile.extras[ERROR_MODEL_KEY]}, ())
     except (ValueError, TypeError, KeyError, AttributeError) as error:
         raise ProfileError(f"bad calibration block ({str(error)[:120]})") from None
     scores = profile.extras.get(CLASS_SCORES_KEY)

@@ -113,6 +113,9 @@ def prepare_quality(batch: Batch, math: QualityMath, now: float) -> PreparedQual
     if math.model.task == "binary_classification":
         out.predicted = math.prediction_vector(values[usable], codes[usable], None if extras is None else extras[usable])
         out.predicted_n = int(usable.sum())
+    elif math.model.task == "regression" and math.calibration is not None:  # the error model's bin counts
+        out.predicted = math.prediction_vector(values[usable], codes[usable])
+        out.predicted_n = int(usable.sum())
     elif extras is not None and math.model.task == "multiclass_classification":
         out.predicted = math.prediction_vector(values, codes, extras)
         out.predicted_n = int((~np.isnan(extras[:, 0])).sum()) if out.predicted is not None else 0

@@ -27,6 +27,7 @@ from exporter.config.model import ModelConfig
 from exporter.stats.quality_math import LOG_LOSS_EPS
 from exporter.state.windows import WindowRing
 from exporter.stats.calibration import Calibration
+from exporter.stats.error_model import ERROR_BINS, ErrorModel
 
 CONFUSION = ("tp", "fp", "tn", "fn")
 # Multiclass label-free sums per class c (one-vs-rest, from calibrated probabilities q_c):
@@ -104,7 +105,9 @@ class QualityLayout:
     def predicted_width(self) -> int:
         if self.task == "multiclass_classification":
             return len(CLASS_ESTIMATES) * len(self.classes) + 2 * len(self.classes) * self.bins
-        return 4 + 2 * self.bins + 2 * self.codec.width + 2 if self.task == "binary_classification" else 0
+        if self.task == "regression":
+            return ERROR_BINS  # predictions per bin of the profile's error model (exporter/stats/error_model.py)
+        return 4 + 2 * self.bins + 2 * self.codec.width + 2
 
     def count_hist(self) -> slice:
         return slice(4, 4 + self.bins)
@@ -143,12 +146,13 @@ class QualityMath:
 
     snapshot_skip = ("max_abs", "max_length")  # from the running config (exporter/state/snapshot.py)
 
-    def __init__(self, model: ModelConfig, calibration: Calibration | tuple[Calibration, ...] | None = None,
+    def __init__(self, model: ModelConfig, calibration: Calibration | tuple[Calibration, ...] | ErrorModel | None = None,
                  max_abs: float = 1e15, max_length: int = 256) -> None:
         self.model = model
         # Scores become probabilities through the reference's calibration map before estimation (CBPE):
         # one map (binary) or one per configured class (multiclass, one-vs-rest, then renormalised);
-        # None: the raw scores are taken as probabilities (no labelled reference).
+        # regression: the reference's error per prediction bin; None: the raw scores are taken as
+        # probabilities (no labelled reference), and regression has no estimate.
         self.calibration = calibration
         self.layout = QualityLayout.of(model)
         self.threshold = model.quality.decision_threshold
@@ -260,7 +264,12 @@ class QualityMath:
         the per-class label-free sums of its rows with per-class scores (``extras``)."""
         if self.model.task == "multiclass_classification":
             return self._multiclass_predicted(scores, extras)
-        if self.model.task != "binary_classification" or len(scores) == 0:
+        if self.model.task == "regression":
+            if not isinstance(self.calibration, ErrorModel) or len(scores) == 0:
+                return None
+            values = np.asarray(scores, dtype=np.float64)
+            return np.bincount(self.calibration.assign(values), minlength=ERROR_BINS).astype(np.float64)
+        if len(scores) == 0:
             return None
         layout = self.layout
         p = np.clip(np.asarray(scores, dtype=np.float64), 0.0, 1.0)

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from exporter.stats.error_model import EXTRAS_KEY as ERROR_MODEL_KEY, ErrorModel
 from exporter.stats.quality_math import binary_ratios
 
 MAX_KNOTS = 200
@@ -163,12 +164,15 @@ def one_vs_rest_json(classes: tuple[str, ...], maps: tuple[Calibration, ...]) ->
 
 
 def calibration_from_extras(extras: dict[str, Any], classes: tuple[str, ...]) -> Calibration | tuple[
-        Calibration, ...] | None:
-    """The calibration a profile carries: the binary map, the multiclass maps (when built for exactly
-    these classes), or None."""
+        Calibration, ...] | ErrorModel | None:
+    """What a labelled profile carries for label-free estimates: the binary map, the multiclass maps (when
+    built for exactly these classes), the regression error model, or None."""
     binary = extras.get(EXTRAS_KEY)
     if binary:
         return Calibration.from_json(binary)
+    errors = extras.get(ERROR_MODEL_KEY)
+    if errors:  # regression: the reference's error per prediction bin (exporter/stats/error_model.py)
+        return ErrorModel.from_json(errors)
     data = extras.get(CLASS_EXTRAS_KEY)
     if isinstance(data, dict) and classes and data.get("classes") == list(classes):
         maps = data.get("maps")

@@ -71,7 +71,7 @@ def _drift(model: ModelConfig, cols: list[Column], multivariate: bool) -> int:
     return len(drift.windows) * per_window + len(cols)  # + reference samples
 
 
-def _quality(model: ModelConfig) -> tuple[int, int]:
+def _quality(model: ModelConfig, error_model: bool = False) -> tuple[int, int]:
     """(quality, bias) series of one version."""
     layout = QualityLayout.of(model)
     windows = len(model.quality_windows)
@@ -96,7 +96,8 @@ def _quality(model: ModelConfig) -> tuple[int, int]:
         return base + (k + 1) ** 2 + windows * (1 + 7 + 5 * k + 2 * (6 + 5 * k)), 0
     sums = {"over": 1.0, "under": 1.0, "squared": 1.0, "ape": 1.0, "nonzero": 1.0, "label_pos": 2.0,
             "label_neg": 0.0, "label_squared": 5.0, "squared_log": 1.0, "log_pairs": 2.0}
-    return base + 10 + windows * (1 + len(regression_metrics(sums, 2))), 0
+    # + the label-free MAE and RMSE with their standard errors (a profile built with --label-column)
+    return base + 10 + windows * (1 + len(regression_metrics(sums, 2)) + 4 * error_model), 0
 
 
 def _core_version(model: ModelConfig, cols: list[Column]) -> int:
@@ -115,7 +116,7 @@ def per_exporter(config: MlmonConfig, profiles: dict[str, Profile], versions: in
         profile = profiles.get(model.name)
         cols = columns(model, profile)
         multivariate = profile is not None and "pca" in profile.extras
-        quality, bias = _quality(model)
+        quality, bias = _quality(model, profile is not None and "error_model" in profile.extras)
         out["bins"] += versions * 2 * sum(c.bins for c in cols)
         out["drift"] += versions * _drift(model, cols, multivariate)
         if profile is not None and "class_scores" in profile.extras:  # per-class probability drift
