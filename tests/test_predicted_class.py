@@ -168,3 +168,68 @@ def test_the_python_client_sends_the_models_own_class(live) -> None:
     finally:
         client.close()
     assert confusion(exporter) == {"tp": 1, "fp": 0, "tn": 1, "fn": 1}
+
+
+# ----------------------------------------------------------------------------- where pending predictions wait
+
+def own_records(n: int, prefix: str) -> tuple[list[dict[str, Any]], list[int]]:
+    """Fraud records where the model's own decision disagrees with decision_threshold on every third row."""
+    import numpy as np
+
+    from exporter.tooling import synthetic
+
+    rng = np.random.default_rng(n)
+    records = synthetic.records("fraud", "v1", n, rng, id_prefix=prefix)
+    for i, record in enumerate(records):
+        if i % 3 == 0:
+            record["predicted_class"] = record["prediction"] < 0.02  # the opposite of the configured threshold
+    return records, [int(v) for v in rng.random(n) < 0.3]
+
+
+def expected(records: list[dict[str, Any]], labels: list[int], threshold: float) -> dict[str, float]:
+    out = dict.fromkeys(("tp", "fp", "tn", "fn"), 0.0)
+    for record, label in zip(records, labels):
+        positive = record.get("predicted_class", record["prediction"] >= threshold)
+        out[("t" if positive == bool(label) else "f") + ("p" if positive else "n")] += 1
+    return out
+
+
+def test_the_own_decision_survives_a_snapshot_and_restore() -> None:
+    from tests.test_state_snapshot import Clock, example_store, feed, label, rendered
+    from exporter.state import snapshot
+
+    clock = Clock()
+    store, stats = example_store(clock)
+    records, labels = own_records(300, "snap-")
+    feed(store, stats, records)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / snapshot.FILE_NAME
+        snapshot.save(path, store, {"stats": stats})
+        restored, restored_stats = example_store(clock)
+        assert snapshot.restore(path, restored, {"stats": restored_stats}).result == "restored"
+    ids = [r["id"] for r in records]
+    assert label(restored, ids, labels)["joined"] == 300
+    label(store, ids, labels)
+    assert rendered(restored, restored_stats) == rendered(store, stats)
+    quality = restored.quality_of("fraud", "v1")
+    assert quality is not None
+    threshold = restored.config.models[0].quality.decision_threshold
+    assert dict(zip(("tp", "fp", "tn", "fn"), quality.labelled[:4].tolist())) == expected(records, labels, threshold)
+
+
+def test_the_own_decision_waits_in_redis_and_joins_through_another_replica(start_exporter) -> None:
+    from tests.support.redis_server import RedisServer
+    from tests.test_label_store_redis import confusion as fraud_confusion, post_labels, redis_config
+
+    server = RedisServer.start()
+    try:
+        config = redis_config(server)
+        a, b = start_exporter(config), start_exporter(config)
+        records, labels = own_records(200, "redis-")
+        a.post_ok(records)
+        assert post_labels(b, [r["id"] for r in records], labels)["joined"] == 200
+        assert fraud_confusion(b) == expected(records, labels, config.models[0].quality.decision_threshold)
+    finally:
+        server.stop()
