@@ -102,3 +102,12 @@ def test_rows_sent_as_a_class_alone_are_not_in_the_class_probability_bins(export
     body = {"model": "m", "model_version": "v", "features": {"x": [0.0, 0.0]}, "predictions": ["cat", [0.6, 0.3, 0.1]]}
     exporter.post_ok(body)
     assert exporter.value("mlmon_class_probability_window_samples", model="m", model_version="v", window="1h") == 1
+
+
+def test_a_reference_rows_predicted_class_breaks_ties_by_config_order_as_live(tmp_path: Path) -> None:
+    model = parse_config({"models": [model_data({"capture": 10})]}).models[0]
+    rows = [{"x": 1.0, "animal": {"fox": 0.4, "dog": 0.4, "cat": 0.2}}] * 3 + [{"x": 2.0, "animal": [0.5, 0.5, 0.0]}]
+    (tmp_path / "ref.jsonl").write_bytes(b"\n".join(map(orjson.dumps, rows)))
+    profile = build_profile(tmp_path / "ref.jsonl", model)
+    counts = dict(zip(profile.prediction.categories, profile.prediction.reference_counts.tolist()))
+    assert counts["dog"] == 3 and counts["cat"] == 1 and counts.get("fox", 0) == 0

@@ -199,6 +199,22 @@ def _class_scores(model: ModelConfig, chunk: list[dict[str, Any]], columns: bool
     return list(out)
 
 
+def _argmax_class(model: ModelConfig, value: dict[str, Any] | list[Any]) -> Any:
+    """The predicted class of a reference row's per-class scores, as the exporter decides it live
+    (exporter/ingest/decode.py check_prediction): the highest score, a tie to the class first in the config,
+    between classes the config does not list to the smallest text; None for scores that are not numbers."""
+    classes = model.quality_classes
+    if isinstance(value, list):
+        if len(value) != len(classes) or not all(type(v) in (int, float) for v in value):
+            return None
+        return classes[value.index(max(value))]
+    scores = {k: v for k, v in value.items() if type(v) in (int, float)}
+    if not scores or len(scores) != len(value):
+        return None
+    order = {c: i for i, c in enumerate(classes)}
+    return min(scores, key=lambda k: (-scores[k], order.get(k, len(order)), k))
+
+
 def _multiclass_labels(values: list[Any]) -> np.ndarray:
     """Reference labels of a multiclass model as canonical class text (None where absent)."""
     return _category(values, "categorical")
@@ -287,6 +303,8 @@ def build_profile(
         columns = []
         for i, (name, kind) in enumerate(specs):
             raw = [row.get(name) for row in chunk]
+            if multiclass and i == len(specs) - 1:  # per-class scores: the argmax, ties by config class order
+                raw = [_argmax_class(model, v) if isinstance(v, (dict, list)) else v for v in raw]
             column = _numeric(raw) if kind == "numeric" else _category(raw, kind)
             missing[i] += int(np.isnan(column).sum()) if kind == "numeric" else int(sum(v is None for v in column))
             columns.append(column)
