@@ -201,3 +201,17 @@ def test_a_labelled_multiclass_reference_calibrates_the_live_estimates(start_exp
         sk.roc_auc_score(labels, scores, multi_class="ovr", average="macro"), abs=0.005)
     info = [k for k in exporter.samples() if k[0] == "mlmon_model_info"]
     assert ("calibration", "isotonic") in info[0][1]
+
+
+def test_many_classes_get_fewer_score_bins_so_a_window_slot_stays_bounded() -> None:
+    from exporter.state.quality import QualityLayout
+
+    classes = [f"c{i}" for i in range(50)]
+    data = {"name": "m", "task": "multiclass_classification", "reference": {"capture": 10},
+            "features": [{"name": "x", "type": "numeric"}],
+            "prediction": {"name": "p", "type": "categorical", "classes": classes},
+            "quality": {"score_bins": 1000}, "drift": {"windows": ["1h"]}}
+    layout = QualityLayout.of(parse_config({"models": [data]}).models[0])
+    assert layout.bins == 40
+    assert layout.labelled_width + layout.predicted_width <= 51 * 51 + 8_000 + 5 * 50
+    assert QualityLayout.of(model()).bins == 100  # 3 classes keep the configured 100

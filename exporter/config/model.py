@@ -405,7 +405,8 @@ class QualityConfig(Strict):
         None, max_length=5, description="Windows (by label arrival) for quality gauges; default drift.windows."
     )
     score_bins: int = Field(
-        100, ge=10, le=1000, description="Binary: score histogram bins (logit-spaced) behind ROC AUC and estimates."
+        100, ge=10, le=1000, description="Score histogram bins (logit-spaced) behind ROC AUC and estimates; multiclass: "
+        "per class, capped at 2000 / classes."
     )
     label_delay_buckets: list[Duration] = Field(
         default_factory=lambda: list(DEFAULT_DELAY_BUCKETS), min_length=1, max_length=30,

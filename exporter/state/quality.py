@@ -36,6 +36,7 @@ CONFUSION = ("tp", "fp", "tn", "fn")
 CLASS_ESTIMATES = ("predicted", "etp", "efn", "var_pos", "var_neg")
 REGRESSION_SUMS = ("over", "under", "squared", "ape", "nonzero", "label_pos", "label_neg", "label_squared",
                    "squared_log", "log_pairs")  # MSLE: (log1p(prediction) - log1p(label))^2 over pairs both >= 0
+MULTICLASS_SLOT_FLOATS = 8_000  # per-class score histograms of one window slot: 50 classes get 40 bins each
 LOGIT_RANGE = 8.0  # score bins are evenly spaced in logit(p) over [-8, 8], i.e. p in [0.0003, 0.9997]
 
 
@@ -64,7 +65,10 @@ class QualityLayout:
     @classmethod
     def of(cls, model: ModelConfig) -> QualityLayout:
         codec = SegmentCodec([(s.attribute, tuple(s.values)) for s in model.segments])
-        return cls(model.task, model.quality.score_bins, model.quality_classes, codec)
+        bins = model.quality.score_bins
+        if model.task == "multiclass_classification":  # 4 histograms per class: keep a slot within 8,000 floats
+            bins = min(bins, max(10, MULTICLASS_SLOT_FLOATS // (4 * max(len(model.quality_classes), 1))))
+        return cls(model.task, bins, model.quality_classes, codec)
 
     # labelled vector
     @property
