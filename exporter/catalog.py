@@ -38,7 +38,8 @@ PREDICTION_BIN = ("model", "model_version", "bin")
 MODEL_INFO = Metric(
     "mlmon_model_info", "gauge",
     "Model versions the exporter has seen, with their task, reference profile hash and score calibration "
-    "(isotonic when the profile was built with labels, else none: estimates read raw scores); always 1.",
+    "(isotonic when a classifier's profile was built with labels, binned_error for a regression profile built "
+    "with labels, else none: estimates read raw scores, regression has none); always 1.",
     ("model", "model_version", "task", "reference_hash", "calibration"),
 )
 MODEL_VERSION_VARIANT = Metric(
@@ -293,6 +294,16 @@ REGRESSION_LABEL = Metric(
 REGRESSION_LABEL_SQUARED = Metric(
     "mlmon_regression_label_squared_total", "counter", "Sum of squared labels.", VERSION, issue="quality",
 )
+REGRESSION_SQUARED_LOG_ERROR = Metric(
+    "mlmon_regression_squared_log_error_total", "counter",
+    "Sum of (log1p(prediction) - log1p(label))^2 over labelled pairs whose prediction and label are both >= 0 "
+    "(MSLE = this / mlmon_regression_log_pairs_total).", VERSION, issue="quality",
+)
+REGRESSION_LOG_PAIRS = Metric(
+    "mlmon_regression_log_pairs_total", "counter",
+    "Labelled pairs in the squared log error (both values >= 0); labelled - this = pairs left out of MSLE for a "
+    "negative value.", VERSION, issue="quality",
+)
 QUALITY_SAMPLES = Metric(
     "mlmon_quality_window_samples", "gauge", "Labelled predictions in the window (by label arrival).",
     WINDOWED, issue="quality",
@@ -300,7 +311,8 @@ QUALITY_SAMPLES = Metric(
 QUALITY_RATIO = Metric(
     "mlmon_quality_ratio", "gauge",
     "Realised quality over the window: accuracy, precision, recall, f1, specificity, false_positive_rate, "
-    "false_negative_rate, roc_auc (binary); accuracy, macro_*, micro_f1 (multiclass).",
+    "false_negative_rate, roc_auc (binary); accuracy, macro_precision, macro_recall, macro_f1, macro_specificity, "
+    "macro_roc_auc (one-vs-rest, from per-class scores), micro_f1 (multiclass).",
     ("model", "model_version", "window", "metric"), issue="quality",
 )
 QUALITY_LOWER = Metric(
@@ -314,11 +326,12 @@ QUALITY_UPPER = Metric(
 QUALITY_SCORE = Metric(
     "mlmon_quality_score", "gauge",
     "Realised quality over the window that is not a 0-1 ratio: brier, log_loss, expected_cost (binary); "
-    "mae, rmse, mape, bias, r2 (regression).",
+    "mae, rmse, mape, bias, r2, msle, rmsle (regression).",
     ("model", "model_version", "window", "metric"), issue="quality",
 )
 CLASS_QUALITY = Metric(
-    "mlmon_class_quality_ratio", "gauge", "Per-class precision, recall and f1 over the window (multiclass).",
+    "mlmon_class_quality_ratio", "gauge",
+    "Per-class precision, recall, f1, specificity and roc_auc (one-vs-rest) over the window (multiclass).",
     ("model", "model_version", "window", "class", "metric"), issue="quality",
 )
 QUALITY_THRESHOLD = Metric(
@@ -333,7 +346,8 @@ ESTIMATED_CONFUSION = Metric(
 )
 ESTIMATED_QUALITY = Metric(
     "mlmon_estimated_quality_ratio", "gauge",
-    "Estimated (not realised) accuracy, precision, recall, f1 and roc_auc over the window, from calibrated scores.",
+    "Estimated (not realised) accuracy, precision, recall, f1 and roc_auc (binary) or accuracy and macro_precision, "
+    "macro_recall, macro_f1, macro_specificity, macro_roc_auc (multiclass) over the window, from calibrated scores.",
     ("model", "model_version", "window", "metric"), issue="quality",
 )
 ESTIMATED_QUALITY_SE = Metric(
@@ -341,6 +355,23 @@ ESTIMATED_QUALITY_SE = Metric(
     "Standard error of each estimated metric over the window: how far the realised value may be from the estimate "
     "when the (calibrated) scores are right; realised within 3 standard errors in >= 95% of windows.",
     ("model", "model_version", "window", "metric"), issue="quality",
+)
+ESTIMATED_QUALITY_SCORE = Metric(
+    "mlmon_estimated_quality_score", "gauge",
+    "Estimated (not realised) mae and rmse over the window (regression), from the reference's error per "
+    "prediction bin (profile built with --label-column); blind to concept drift.",
+    ("model", "model_version", "window", "metric"), issue="quality",
+)
+ESTIMATED_CLASS_QUALITY = Metric(
+    "mlmon_estimated_class_quality_ratio", "gauge",
+    "Estimated (not realised) per-class precision, recall, f1, specificity and roc_auc over the window "
+    "(multiclass, one-vs-rest, from calibrated per-class scores).",
+    ("model", "model_version", "window", "class", "metric"), issue="quality",
+)
+ESTIMATED_CLASS_QUALITY_SE = Metric(
+    "mlmon_estimated_class_quality_standard_error", "gauge",
+    "Standard error of each estimated per-class metric over the window (multiclass).",
+    ("model", "model_version", "window", "class", "metric"), issue="quality",
 )
 ESTIMATED_COST = Metric(
     "mlmon_estimated_cost_per_prediction", "gauge",
@@ -450,6 +481,26 @@ MULTIVARIATE_DRIFT_P_VALUE = Metric(
 MULTIVARIATE_WINDOW_SAMPLES = Metric(
     "mlmon_multivariate_window_samples", "gauge",
     "Records in the window with any PCA-encoded feature present (the N of multivariate drift; missing values imputed).",
+    ("model", "model_version", "window"), issue="drift",
+)
+CLASS_PROBABILITY_DRIFT_SCORE = Metric(
+    "mlmon_class_probability_drift_score", "gauge",
+    "Drift of one class's predicted probability over the window vs the reference (multiclass rows sent with "
+    "per-class scores, a profile with class_scores); method is the model's drift.method.",
+    ("model", "model_version", "window", "class", "method"), issue="drift",
+)
+CLASS_PROBABILITY_DRIFT_P_VALUE = Metric(
+    "mlmon_class_probability_drift_p_value", "gauge", "KS p-value of one class's probability drift.",
+    ("model", "model_version", "window", "class"), issue="drift",
+)
+CLASS_PROBABILITY_DRIFT_DETECTED = Metric(
+    "mlmon_class_probability_drift_detected", "gauge",
+    "1 when one class's probability drifted (the prediction's rule: test AND effect); absent below min_samples.",
+    ("model", "model_version", "window", "class"), issue="drift",
+)
+CLASS_PROBABILITY_WINDOW_SAMPLES = Metric(
+    "mlmon_class_probability_window_samples", "gauge",
+    "Rows with per-class scores in the window: the N behind per-class probability drift.",
     ("model", "model_version", "window"), issue="drift",
 )
 MULTIVARIATE_DRIFT_DETECTED = Metric(

@@ -413,7 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--output", help=argparse.SUPPRESS)  # deprecated spelling of --out
     build.add_argument("--sample-rows", type=int, default=1_000_000, help="reservoir size for quantiles")
     build.add_argument(
-        "--label-column", help="the data's label column: calibrates a binary model's scores for label-free estimates"
+        "--label-column", help="the data's label column: calibrates a classifier's scores (one map per class for "
+        "multiclass) or learns a regression model's error per prediction bin, for label-free estimates"
     )
     build.set_defaults(run=cmd_profile_build)
 

@@ -359,8 +359,9 @@ BINARY_METRICS = (
     "accuracy", "precision", "recall", "f1", "specificity", "false_positive_rate", "false_negative_rate",
     "roc_auc", "brier", "log_loss", "expected_cost",
 )
-MULTICLASS_METRICS = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "micro_f1")
-REGRESSION_METRICS = ("mae", "rmse", "mape", "bias", "r2")
+MULTICLASS_METRICS = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "micro_f1", "macro_specificity",
+                      "macro_roc_auc")
+REGRESSION_METRICS = ("mae", "rmse", "mape", "bias", "r2", "msle", "rmsle")
 QUALITY_METRICS = {
     "binary_classification": BINARY_METRICS,
     "multiclass_classification": MULTICLASS_METRICS,
@@ -409,7 +410,8 @@ class QualityConfig(Strict):
         None, max_length=5, description="Windows (by label arrival) for quality gauges; default drift.windows."
     )
     score_bins: int = Field(
-        100, ge=10, le=1000, description="Binary: score histogram bins (logit-spaced) behind ROC AUC and estimates."
+        100, ge=10, le=1000, description="Score histogram bins (logit-spaced) behind ROC AUC and estimates; multiclass: "
+        "per class, capped at 2000 / classes."
     )
     label_delay_buckets: list[Duration] = Field(
         default_factory=lambda: list(DEFAULT_DELAY_BUCKETS), min_length=1, max_length=30,

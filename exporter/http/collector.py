@@ -13,6 +13,7 @@ import numpy as np
 from exporter import catalog as c
 from exporter.config.model import format_duration
 from exporter.http.exposition import Exposition, lines_for, series_prefix
+from exporter.http.class_drift_report import collect_class_drift
 from exporter.http.drift_report import collect_drift
 from exporter.http.quality_report import collect_quality
 from exporter.http.shadow_report import collect_shadows
@@ -54,7 +55,8 @@ def _bin_prefixes(state: VersionState, metric: c.Metric, prediction: bool) -> li
 def collect_version(state: VersionState, out: Exposition, now: float) -> None:
     model, version = state.model, state.version
     profile_hash = state.profile.short_hash if state.profile else ""
-    calibration = "isotonic" if state.model_quality.calibration is not None else "none"
+    found = state.model_quality.calibration
+    calibration = "none" if found is None else getattr(found, "kind", "isotonic")  # regression: binned_error
     out.add_one(c.MODEL_INFO, (model.name, version, model.task, profile_hash, calibration), 1)
     out.add_one(c.MODEL_VERSION_VARIANT, (model.name, version, state.arm), 1)
     out.add_one(c.PREDICTIONS, (model.name, version), state.predictions)
@@ -105,6 +107,7 @@ def collect_version(state: VersionState, out: Exposition, now: float) -> None:
         out.add(metric, lines_for(_prefixes(state, metric.name, lambda: _bin_prefixes(state, metric, prediction)), counts))
         out.add(ratio_metric, _prefixes(state, ratio_metric.name, lambda: _ratio_lines(state, ratio_metric, prediction)))
     collect_drift(state, out, now)  # scores from the window bin counts (docs/drift.md)
+    collect_class_drift(state, out, now)  # each class's probability, multiclass with per-class scores
 
 
 def _ratio_lines(state: VersionState, metric: c.Metric, prediction: bool) -> list[str]:

@@ -73,7 +73,7 @@ def _drift(model: ModelConfig, cols: list[Column], multivariate: bool) -> int:
     return len(drift.windows) * per_window + len(cols)  # + reference samples
 
 
-def _quality(model: ModelConfig) -> tuple[int, int]:
+def _quality(model: ModelConfig, error_model: bool = False) -> tuple[int, int]:
     """(quality, bias) series of one version."""
     layout = QualityLayout.of(model)
     windows = len(model.quality_windows)
@@ -92,10 +92,14 @@ def _quality(model: ModelConfig) -> tuple[int, int]:
         return quality, bias
     if model.task == "multiclass_classification":
         k = len(layout.classes)
-        return base + (k + 1) ** 2 + windows * (1 + 3 + 3 * k), 0  # accuracy, macro/micro averages; per-class P/R/F1
+        # per window: samples; accuracy, macro P/R/F1/specificity/ROC AUC, micro F1; per class P/R/F1/specificity/AUC;
+        # label-free (rows sent with per-class scores): accuracy and the 5 macro estimates, 5 per class, each with
+        # its standard error
+        return base + (k + 1) ** 2 + windows * (1 + 7 + 5 * k + 2 * (6 + 5 * k)), 0
     sums = {"over": 1.0, "under": 1.0, "squared": 1.0, "ape": 1.0, "nonzero": 1.0, "label_pos": 2.0,
-            "label_neg": 0.0, "label_squared": 5.0}
-    return base + 8 + windows * (1 + len(regression_metrics(sums, 2))), 0
+            "label_neg": 0.0, "label_squared": 5.0, "squared_log": 1.0, "log_pairs": 2.0}
+    # + the label-free MAE and RMSE with their standard errors (a profile built with --label-column)
+    return base + 10 + windows * (1 + len(regression_metrics(sums, 2)) + 4 * error_model), 0
 
 
 def _core_version(model: ModelConfig, cols: list[Column]) -> int:
@@ -114,9 +118,12 @@ def per_exporter(config: MlmonConfig, profiles: dict[str, Profile], versions: in
         profile = profiles.get(model.name)
         cols = columns(model, profile)
         multivariate = profile is not None and "pca" in profile.extras
-        quality, bias = _quality(model)
+        quality, bias = _quality(model, profile is not None and "error_model" in profile.extras)
         out["bins"] += versions * 2 * sum(c.bins for c in cols)
         out["drift"] += versions * _drift(model, cols, multivariate)
+        if profile is not None and "class_scores" in profile.extras:  # per-class probability drift
+            # per window: rows with scores; per class the method's score, the KS p-value and the verdict
+            out["drift"] += versions * len(model.drift.windows) * (1 + 3 * len(model.quality_classes))
         out["quality"] += versions * quality + len(EVICTION_REASONS) + 2 + len(OUTCOMES)
         out["quality"] += sum(v is not None for b in model.quality.thresholds.values() for v in (b.min, b.max))
         out["bias"] += versions * bias
