@@ -34,6 +34,7 @@ from typing import Any, Callable, NamedTuple
 from exporter import catalog as c
 from exporter.stats import drift
 from exporter.config.model import MlmonConfig, ModelConfig, format_duration
+from exporter.profiles.pca import ERROR_BINS
 
 EPS = repr(drift.EPSILON)
 TINY = repr(drift.TINY)
@@ -60,6 +61,10 @@ FEATURES = Side("model_version_feature", "model, model_version, feature", _stem(
                 c.FEATURE_BIN.name, c.FEATURE_REFERENCE.name, c.FEATURE_REFERENCE_SAMPLES.name)
 PREDICTION = Side("model_version", "model, model_version", _stem(c.PREDICTION_BIN_COUNT),
                   c.PREDICTION_BIN_COUNT.name, c.PREDICTION_REFERENCE.name, c.PREDICTION_REFERENCE_SAMPLES.name)
+# The PCA reconstruction error of multivariate drift: one ordered histogram per version (alert_rules/fleet_multivariate.py).
+MULTIVARIATE = Side("model_version", "model, model_version", _stem(c.MULTIVARIATE_ERROR_BIN),
+                    c.MULTIVARIATE_ERROR_BIN.name, c.MULTIVARIATE_ERROR_REFERENCE.name,
+                    c.MULTIVARIATE_REFERENCE_SAMPLES.name)
 
 
 def rule_name(side: Side, score: str, window: int) -> str:
@@ -80,6 +85,8 @@ def _numeric_columns(model: ModelConfig, side: Side) -> tuple[list[str], int]:
     if side is FEATURES:
         numeric = [f for f in model.features if f.type == "numeric"]
         return [f.name for f in numeric], max((f.bins + 2 for f in numeric), default=0)
+    if side is MULTIVARIATE:  # the error bins are fixed by the profile builder, not the config
+        return ["error"], ERROR_BINS + 2
     if model.prediction.type == "numeric":
         return [model.prediction.name], model.prediction.bins + 2
     return [], 0
@@ -101,7 +108,8 @@ def reference_mismatch(select: str) -> str:
     return f"count by (model, model_version) ({hashes}) > 1"
 
 
-def _side_rules(side: Side, window: int, models: list[ModelConfig]) -> list[dict[str, str]]:
+def _side_rules(side: Side, window: int, models: list[ModelConfig],
+                scores: tuple[str, ...] = SCORES) -> list[dict[str, str]]:
     w = format_duration(window)
     on = f"on({side.by})"
     select = f'model=~"{_regex([m.name for m in models])}"'
@@ -132,8 +140,10 @@ def _side_rules(side: Side, window: int, models: list[ModelConfig]) -> list[dict
                  f"{ref} * {on} group_left {ref_n} + {share} * {on} group_left {total}, {TINY}))"
                  f" * {on} {ref_n} * {on} {total}"},
     ]
+    skipped = {rule_name(side, score, window) for score in SCORES if score not in scores}
+    rules = [rule for rule in rules if rule["record"] not in skipped]
     ks_terms_q, ks_terms_p = [], []
-    for model in models:
+    for model in models if "ks" in scores else []:
         names, bins = _numeric_columns(model, side)
         if not names:
             continue
@@ -163,5 +173,6 @@ def fleet_recording_rules(config: MlmonConfig) -> list[dict[str, Any]]:
     for window in windows:
         models = [m for m in config.models if window in m.drift.windows]
         rules = _side_rules(FEATURES, window, models) + _side_rules(PREDICTION, window, models)
+        rules += _side_rules(MULTIVARIATE, window, models, scores=("psi", "ks"))
         groups.append({"name": f"mlmon-fleet-drift-{format_duration(window)}", "rules": rules})
     return groups

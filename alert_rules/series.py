@@ -13,6 +13,7 @@ import re
 
 from exporter.config.model import MlmonConfig
 from exporter.ingest.decode import REJECTION_REASONS
+from exporter.profiles.pca import ERROR_BINS
 from exporter.state.quality import CONFUSION
 from exporter.tooling.series_budget import Column
 
@@ -41,7 +42,9 @@ def recorded_series(config: MlmonConfig, columns: dict[str, list[Column]], versi
                     pred_ok = prediction.numeric
                 else:
                     feats, pred_ok = features, True
-                if level == "model":
+                if "multivariate" in rule.record:  # one error histogram per version (a ceiling: models with a PCA basis)
+                    total += versions * (ERROR_BINS + 2 if level.endswith("_bin") else 1)
+                elif level == "model":
                     total += 1
                 elif level == "model_reason":
                     total += len(REJECTION_REASONS)

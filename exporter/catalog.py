@@ -437,6 +437,28 @@ MULTIVARIATE_ERROR_BAND_UPPER = Metric(
     ("model", "model_version", "window"), issue="drift",
 )
 
+# Fleet-mergeable multivariate state: the per-bin counters of the reconstruction error and their sum, so
+# recording rules can score the summed fleet histogram and its mean (alert_rules/fleet_rules.py).
+MULTIVARIATE_ERROR_BIN = Metric(
+    "mlmon_multivariate_error_bin_total", "counter",
+    "Records whose PCA reconstruction error fell in each reference error bin (mergeable across replicas).",
+    PREDICTION_BIN, issue="drift",
+)
+MULTIVARIATE_ERROR_REFERENCE = Metric(
+    "mlmon_multivariate_error_reference_ratio", "gauge",
+    "Fraction of the reference's reconstruction errors in each bin; pairs with mlmon_multivariate_error_bin_total.",
+    PREDICTION_BIN, issue="drift",
+)
+MULTIVARIATE_ERROR_SUM = Metric(
+    "mlmon_multivariate_reconstruction_error_sum_total", "counter",
+    "Sum of the binned records' reconstruction errors (each capped at 1e12): over the bin counters' sum, the mean.",
+    VERSION, issue="drift",
+)
+MULTIVARIATE_REFERENCE_SAMPLES = Metric(
+    "mlmon_multivariate_reference_samples", "gauge", "Reference records behind the error histogram (its N in the KS test).",
+    VERSION, issue="drift",
+)
+
 CATALOG: tuple[Metric, ...] = tuple(m for m in list(globals().values()) if isinstance(m, Metric))
 
 

@@ -102,7 +102,28 @@ def collect_version(state: VersionState, out: Exposition, now: float) -> None:
     ):
         out.add(metric, lines_for(_prefixes(state, metric.name, lambda: _bin_prefixes(state, metric, prediction)), counts))
         out.add(ratio_metric, _prefixes(state, ratio_metric.name, lambda: _ratio_lines(state, ratio_metric, prediction)))
+    collect_multivariate_counters(state, out)
     collect_drift(state, out, now)  # scores from the window bin counts (docs/drift.md)
+
+
+def collect_multivariate_counters(state: VersionState, out: Exposition) -> None:
+    """The reconstruction-error histogram and sum since start: what the fleet multivariate rules sum over pods."""
+    mv = state.multivariate
+    if mv is None:
+        return
+    with state.lock:
+        counts, total = mv.cumulative.copy(), float(mv.cumulative_sum[0])
+    model, version = state.model.name, state.version
+    binning = mv.basis.error_binning
+
+    def prefixes(metric: c.Metric) -> list[str]:
+        return _prefixes(state, metric.name, lambda: [
+            series_prefix(metric.name, metric.labels, (model, version, label)) for label in binning.labels])
+
+    out.add(c.MULTIVARIATE_ERROR_BIN, lines_for(prefixes(c.MULTIVARIATE_ERROR_BIN), counts))
+    out.add(c.MULTIVARIATE_ERROR_REFERENCE, lines_for(prefixes(c.MULTIVARIATE_ERROR_REFERENCE), binning.reference_ratio))
+    out.add_one(c.MULTIVARIATE_ERROR_SUM, (model, version), total)
+    out.add_one(c.MULTIVARIATE_REFERENCE_SAMPLES, (model, version), int(binning.reference_total))
 
 
 def _ratio_lines(state: VersionState, metric: c.Metric, prediction: bool) -> list[str]:

@@ -27,6 +27,7 @@ from exporter.http.drift_report import METHODS, applies
 from exporter.http.exporter_stats import ENDPOINTS, LIMITS
 from exporter.ingest.cloudevents import OUTCOMES as CLOUDEVENT_OUTCOMES
 from exporter.ingest.decode import REJECTION_REASONS
+from exporter.profiles.pca import ERROR_BINS
 from exporter.profiles.profile import Profile
 from exporter.state.label_store import EVICTION_REASONS, OUTCOMES
 from exporter.state.quality import CONFUSION, QualityLayout
@@ -68,7 +69,9 @@ def _drift(model: ModelConfig, cols: list[Column], multivariate: bool) -> int:
     per_window += 3 * len(cols)  # p-value, window samples, verdict
     # drifted share, dataset flag; multivariate score, p, n, verdict, mean error, its band's two bounds
     per_window += 2 + (7 if multivariate else 0)
-    return len(drift.windows) * per_window + len(cols)  # + reference samples
+    # multivariate counters: the error histogram and its reference ratios, the error sum, the reference N
+    counters = 2 * (ERROR_BINS + 2) + 2 if multivariate else 0
+    return len(drift.windows) * per_window + len(cols) + counters  # + reference samples
 
 
 def _quality(model: ModelConfig) -> tuple[int, int]:
