@@ -459,6 +459,33 @@ MULTIVARIATE_REFERENCE_SAMPLES = Metric(
     VERSION, issue="drift",
 )
 
+# Drift per segment value (models[].segments with drift: true; docs/drift.md "Drift per segment"). Values are the
+# config's (others fold into __other__), so the cost is bounded: bins x features x (values + 1) per attribute.
+SEGMENT_FEATURE = ("model", "model_version", "attribute", "segment", "feature")
+SEGMENT_FEATURE_BIN = Metric(
+    "mlmon_segment_feature_bin_total", "counter",
+    "Feature values of one segment value that fell in each reference bin (pairs with mlmon_feature_reference_ratio; "
+    "mergeable across replicas).",
+    (*SEGMENT_FEATURE, "bin"), issue="drift",
+)
+SEGMENT_FEATURE_DRIFT_SCORE = Metric(
+    "mlmon_segment_feature_drift_score", "gauge",
+    "This pod's drift.method score of a feature within one segment value over the window (PSI where the method "
+    "does not apply to the feature's kind, as the verdict).",
+    (*SEGMENT_FEATURE, "window"), issue="drift",
+)
+SEGMENT_FEATURE_WINDOW_SAMPLES = Metric(
+    "mlmon_segment_feature_window_samples", "gauge",
+    "Binned values of a feature within one segment value in the window: the N behind its score and verdict.",
+    (*SEGMENT_FEATURE, "window"), issue="drift",
+)
+SEGMENT_FEATURE_DRIFT_DETECTED = Metric(
+    "mlmon_segment_feature_drift_detected", "gauge",
+    "This pod's verdict on a feature within one segment value (the feature rule: N >= min_samples, p < alpha, "
+    "score >= min_effect); absent below min_samples.",
+    (*SEGMENT_FEATURE, "window"), issue="drift",
+)
+
 CATALOG: tuple[Metric, ...] = tuple(m for m in list(globals().values()) if isinstance(m, Metric))
 
 

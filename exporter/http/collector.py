@@ -15,6 +15,7 @@ from exporter.config.model import format_duration
 from exporter.http.exposition import Exposition, lines_for, series_prefix
 from exporter.http.drift_report import collect_drift
 from exporter.http.quality_report import collect_quality
+from exporter.http.segment_drift import collect_segment_drift
 from exporter.state.snapshot import Snapshotter
 from exporter.state.store import QUALITY, StateStore, VersionState
 from exporter.http.exporter_stats import ExporterStats
@@ -104,6 +105,7 @@ def collect_version(state: VersionState, out: Exposition, now: float) -> None:
         out.add(ratio_metric, _prefixes(state, ratio_metric.name, lambda: _ratio_lines(state, ratio_metric, prediction)))
     collect_multivariate_counters(state, out)
     collect_drift(state, out, now)  # scores from the window bin counts (docs/drift.md)
+    collect_segment_drift(state, out, now)  # the same per segment value (models[].segments with drift: true)
 
 
 def collect_multivariate_counters(state: VersionState, out: Exposition) -> None:
