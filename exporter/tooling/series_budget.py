@@ -6,7 +6,7 @@ reaches, not the first scrape. Families whose label values come from traffic and
 (request codes, rejection reasons seen) count every value they can take. Groups:
 
 * ``bins``: the per-bin counters and reference fractions (features and prediction),
-* ``drift``: scores, p-values, window samples, verdicts, reference samples, multivariate,
+* ``drift``: scores, p-values, window samples, verdicts, reference samples, multivariate, drift per segment value,
 * ``quality``: labels, confusion or error sums, windowed quality and estimates, the label store,
 * ``bias``: segment counters, segment quality and bias measures,
 * ``core``: everything else (traffic, data quality, exporter health, Python process metrics).
@@ -74,6 +74,19 @@ def _drift(model: ModelConfig, cols: list[Column], multivariate: bool) -> int:
     return len(drift.windows) * per_window + len(cols) + counters  # + reference samples
 
 
+def segment_drift(model: ModelConfig, cols: list[Column]) -> int:
+    """Per-segment drift series of one version: per attribute with drift: true, (values + 1) x (the bins of its
+    features as counters + windows x 3 gauges per feature: score, window samples, verdict)."""
+    names = [f.name for f in model.features]
+    total = 0
+    for segment in model.segments:
+        if not segment.drift:
+            continue
+        chosen = [cols[names.index(n)] for n in (segment.features or names)]
+        total += (len(segment.values) + 1) * (sum(c.bins for c in chosen) + len(model.drift.windows) * 3 * len(chosen))
+    return total
+
+
 def _quality(model: ModelConfig) -> tuple[int, int]:
     """(quality, bias) series of one version."""
     layout = QualityLayout.of(model)
@@ -117,7 +130,7 @@ def per_exporter(config: MlmonConfig, profiles: dict[str, Profile], versions: in
         multivariate = profile is not None and "pca" in profile.extras
         quality, bias = _quality(model)
         out["bins"] += versions * 2 * sum(c.bins for c in cols)
-        out["drift"] += versions * _drift(model, cols, multivariate)
+        out["drift"] += versions * (_drift(model, cols, multivariate) + segment_drift(model, cols))
         out["quality"] += versions * quality + len(EVICTION_REASONS) + 2 + len(OUTCOMES)
         out["quality"] += sum(v is not None for b in model.quality.thresholds.values() for v in (b.min, b.max))
         out["bias"] += versions * bias
