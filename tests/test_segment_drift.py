@@ -228,3 +228,29 @@ def test_per_segment_fleet_rules_on_two_replicas_equal_the_python_scores_of_the_
     finally:
         for replica in replicas:
             replica.stop()
+
+
+def test_config_check_prints_the_cost_of_each_segment_and_warns_when_it_breaks_the_budget(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from exporter.cli import main
+    import yaml
+
+    def check(drift_on: bool) -> tuple[str, str]:
+        data = copy.deepcopy(example_config_data())
+        data["exporter"]["series_budget"] = 1200  # 1,023 without drift per country, 1,347 with it
+        data["models"][0]["segments"][0]["drift"] = drift_on
+        if not drift_on:
+            data["models"][0]["segments"][0].pop("features")
+        for model in data["models"]:
+            model["reference"] = str(Path(__file__).resolve().parent.parent / "examples" / model["reference"])
+        path = tmp_path / "mlmon.yaml"
+        path.write_text(yaml.safe_dump(data))
+        assert main(["config", "check", "-c", str(path)]) == 0
+        out = capsys.readouterr()
+        return out.out, out.err
+
+    out, err = check(drift_on=True)
+    assert "drift per segment: fraud country: 9 values x (24 bins of 2 features + 2 windows x 3 x 2) = 324 series" in out
+    assert "above exporter.series_budget (1200)" in err and "segments[].features" in err
+    out, err = check(drift_on=False)
+    assert "drift per segment" not in out and "above exporter.series_budget" not in err

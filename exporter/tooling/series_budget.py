@@ -87,6 +87,22 @@ def segment_drift(model: ModelConfig, cols: list[Column]) -> int:
     return total
 
 
+def segment_drift_costs(config: MlmonConfig, profiles: dict[str, Profile]) -> list[str]:
+    """One line per attribute with drift: true, what it costs per version (for `mlmon config check`)."""
+    out = []
+    for model in config.models:
+        cols = columns(model, profiles.get(model.name))
+        names = [f.name for f in model.features]
+        for segment in (s for s in model.segments if s.drift):
+            chosen = segment.features or names
+            bins = sum(cols[names.index(n)].bins for n in chosen)
+            per_value = bins + len(model.drift.windows) * 3 * len(chosen)
+            out.append(f"drift per segment: {model.name} {segment.attribute}: {len(segment.values) + 1} values x "
+                       f"({bins} bins of {len(chosen)} features + {len(model.drift.windows)} windows x 3 x "
+                       f"{len(chosen)}) = {(len(segment.values) + 1) * per_value} series per version")
+    return out
+
+
 def _quality(model: ModelConfig) -> tuple[int, int]:
     """(quality, bias) series of one version."""
     layout = QualityLayout.of(model)
