@@ -15,6 +15,7 @@ from alert_rules.fleet_rules import fleet_recording_rules
 from alert_rules.fleet_multivariate import multivariate_groups_for
 from alert_rules.fleet_verdict import verdict_groups_for
 from alert_rules.quality_rules import fleet_quality_groups
+from alert_rules.segment_quality import segment_quality_groups
 
 from alert_rules.naming import by, level_for, matcher, record_name
 from alert_rules.rules import RecordingRule, RuleGroup
@@ -140,6 +141,7 @@ def recording_groups(config: MlmonConfig) -> list[RuleGroup]:
     groups = [traffic_group(), data_quality_group(config.alerting.data_quality.rate_window), anomaly_group()]
     groups += fleet_drift_groups(config)
     groups += fleet_quality_groups(config)
+    groups += segment_quality_groups(config)
     return groups
 
 

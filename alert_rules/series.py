@@ -61,6 +61,9 @@ def recorded_series(config: MlmonConfig, columns: dict[str, list[Column]], versi
                 if level.startswith("model_version_attribute_segment_feature"):  # drift per segment value
                     kind = "categorical" if "chisquare_dof" in rule.record else "numeric" if numeric_only else None
                     total += versions * _segment_series(models[model], cols, level.endswith("_bin"), kind)
+                elif level in ("model_version_attribute_segment_outcome", "model_version_attribute_segment_metric"):
+                    values = sum(len(s.values) + 1 for s in models[model].segments)
+                    total += versions * values * (4 if level.endswith("outcome") else rule.expr.count("label_replace("))
                 elif "multivariate" in rule.record:  # one error histogram per version (a ceiling: models with a PCA basis)
                     total += versions * (ERROR_BINS + 2 if level.endswith("_bin") else 1)
                 elif level == "model":
