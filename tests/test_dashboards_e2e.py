@@ -50,7 +50,7 @@ SCENARIOS: list[tuple[str, dict[str, str], dict[tuple[str, str], str]]] = [
     ("mlmon-model", {"model": "delivery_time", "version": "v1", "window": "1h", "feature": ".*", "segment": ".*"}, {
         ("Feature drift per segment", "A"): "the regression model has no segments in this config",
         ("Quality per segment", "A"): "the regression model has no segments in this config",
-        ("segment", "variable"): "the regression model has no segments in this config",
+        ("variable", "segment"): "the regression model has no segments in this config",
     }),
     ("mlmon-quality", {"model": "fraud", "version": "v1", "window": "1h"}, {}),
     ("mlmon-quality", {"model": "fraud", "version": "v2", "window": "1h"}, {
