@@ -471,7 +471,7 @@ SEGMENT_FEATURE_BIN = Metric(
 SEGMENT_FEATURE_DRIFT_SCORE = Metric(
     "mlmon_segment_feature_drift_score", "gauge",
     "This pod's drift.method score of a feature within one segment value over the window (PSI where the method "
-    "does not apply to the feature's kind, as the verdict).",
+    "does not apply to the feature's kind, as the verdict); absent without values in the window.",
     (*SEGMENT_FEATURE, "window"), issue="drift",
 )
 SEGMENT_FEATURE_WINDOW_SAMPLES = Metric(

@@ -59,9 +59,10 @@ def live_counts(text: str) -> Counter[str]:
 
 
 def unjudged_segments(text: str, min_samples: int) -> int:
-    """Per-segment windows below min_samples: their verdict series is absent until the traffic reaches it."""
+    """Per-segment windows below min_samples have no verdict series yet, and those without values no score."""
     name = c.SEGMENT_FEATURE_WINDOW_SAMPLES.name + "{"
-    return sum(float(line.rsplit(" ", 1)[1]) < min_samples for line in text.splitlines() if line.startswith(name))
+    counts = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name)]
+    return sum(n < min_samples for n in counts) + sum(n == 0 for n in counts)
 
 
 def test_config_check_prints_the_budget_and_warns_above_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -64,7 +64,8 @@ def collect_segment_drift(state: VersionState, out: Exposition, now: float) -> N
                     labels = (model, version, block.attribute, value, name, window)
                     n = int(scored["n"][v, j])
                     out.add_one(c.SEGMENT_FEATURE_WINDOW_SAMPLES, labels, n)
-                    out.add_one(c.SEGMENT_FEATURE_DRIFT_SCORE, labels, float(scored["decision_score"][v, j]))
+                    if n:  # a value with no traffic in the window has no score (rather than NaN)
+                        out.add_one(c.SEGMENT_FEATURE_DRIFT_SCORE, labels, float(scored["decision_score"][v, j]))
                     verdict = scored["verdict"][v, j]
                     if verdict == verdict:  # no verdict below min_samples: no series
                         out.add_one(c.SEGMENT_FEATURE_DRIFT_DETECTED, labels, int(verdict))
