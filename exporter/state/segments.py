@@ -89,12 +89,18 @@ class SegmentDrift:
             return None
         return cls(model, layout, window_seconds, slots, max_length, parse)
 
-    def counts(self, batch: Batch, columns: Sequence[Column], layout: Layout, start: int = 0) -> np.ndarray:
-        """Bin counts of the batch's rows from `start` on, per segment value; pure (runs before any change)."""
+    def counts(self, batch: Batch, columns: Sequence[Column], layout: Layout, start: int = 0,
+               codes: np.ndarray | None = None) -> np.ndarray:
+        """Bin counts of the batch's rows from `start` on, per segment value; pure (runs before any change).
+        `codes`: the batch's packed segment values as the quality side computed them (same codec), if any."""
         n = batch.size - start
-        # Records without a `segments` object are __other__ everywhere (a zero code would be each first value).
-        segments = batch.segments[start:] if len(batch.segments) == batch.size else [None] * n
-        values = self.codec.decode(self.codec.encode(segments))
+        if codes is None or len(codes) != batch.size:
+            # Records without a `segments` object are __other__ everywhere (a zero code would be each first value).
+            segments = batch.segments[start:] if len(batch.segments) == batch.size else [None] * n
+            codes = self.codec.encode(segments)
+        else:
+            codes = codes[start:]
+        values = self.codec.decode(codes)
         parts = []
         for block in self.blocks:
             value = values[:, block.index]

@@ -173,7 +173,8 @@ class VersionState:
                 errors = self.multivariate.counts(prepared.batch.features)
             segmented = None
             if binned and self.segment_drift is not None and self.layout is not None:
-                segmented = self.segment_drift.counts(prepared.batch, columns, self.layout, taken)
+                segmented = self.segment_drift.counts(prepared.batch, columns, self.layout, taken,
+                                                          prepared.quality.segment_codes)
             # ---- from here on only adding --------------------------------------------------------
             self.last_seen = now
             self.predictions += prepared.size
@@ -194,7 +195,8 @@ class VersionState:
                         # typed columns against a profile built from the same kind of columns.
                         counts = self.layout.counts(rest)
                         if self.segment_drift is not None:
-                            segmented = self.segment_drift.counts(prepared.batch, columns, self.layout, taken)
+                            segmented = self.segment_drift.counts(prepared.batch, columns, self.layout, taken,
+                                                                  prepared.quality.segment_codes)
             if counts is not None:
                 prepared.out_of_range = self._add_counts(counts, now)
             if errors is not None and self.multivariate is not None:
