@@ -254,3 +254,19 @@ def test_config_check_prints_the_cost_of_each_segment_and_warns_when_it_breaks_t
     assert "above exporter.series_budget (1200)" in err and "segments[].features" in err
     out, err = check(drift_on=False)
     assert "drift per segment" not in out and "above exporter.series_budget" not in err
+
+
+def test_a_captured_reference_counts_per_segment_the_rows_after_the_capture_and_survives_a_restore(tmp_path: Path) -> None:
+    data = copy.deepcopy(example_config_data())
+    data["models"][0]["reference"] = {"capture": 2000}
+    clock = Clock()
+    store = store_of(data, clock)
+    feed(store, ng_drifted_records(seed=1, n=5000))  # 2,000 build the reference, 3,000 are binned in the same batch
+    state = store.versions["fraud"]["v1"]
+    assert not state.capturing and state.segment_drift is not None
+    assert int(state.segment_drift.cumulative.sum()) == 3000 * 2  # two features per row, every row in some segment
+    path = tmp_path / snapshot.FILE_NAME
+    snapshot.save(path, store, {})
+    restored = store_of(data, clock)
+    assert snapshot.restore(path, restored, {}).result == "restored"
+    assert rendered(restored) == rendered(store)
