@@ -176,6 +176,7 @@ def test_per_segment_fleet_rules_on_two_replicas_equal_the_python_scores_of_the_
     data["models"] = data["models"][:1]
     data.pop("alerting", None)
     data["models"][0]["drift"].update(windows=["1h"], min_samples=100)  # NG: about 240 of 12,000 records
+    data["models"][0]["segments"][0]["features"] = ["amount", "account_age_days", "channel"]  # and a categorical one
     config = build_config(data)
     groups = fleet_recording_rules(config)
     for group, verdict in zip(groups, verdict_groups_for(config).values()):
@@ -215,8 +216,11 @@ def test_per_segment_fleet_rules_on_two_replicas_equal_the_python_scores_of_the_
                     np.testing.assert_allclose(fleet, mixed, rtol=1e-6, atol=1e-9)  # the replicas are summed
                     seg = drift.Segments.of_sizes([binning.n_bins])
                     p, q = binning.reference_ratio, drift.fractions(fleet, seg)[0]
-                    python = {"psi": drift.psi(p, q, seg)[0], "js": drift.js_distance(p, q, seg)[0],
-                              "ks": drift.ks(p, q, seg, np.array([1.0]), np.array([1.0])).statistic[0]}
+                    python = {"psi": drift.psi(p, q, seg)[0], "js": drift.js_distance(p, q, seg)[0]}
+                    if binning.kind == "numeric":
+                        python["ks"] = drift.ks(p, q, seg, np.array([1.0]), np.array([1.0])).statistic[0]
+                    else:
+                        python["chisquare"] = drift.chisquare(binning.reference_counts.astype(float), fleet, seg)[0][0]
                     for score, expected in python.items():
                         got = samples_at(prom, f'{rule_name(SEGMENTS, score, 3600)}{{segment="{country}",feature="{binning.name}"}}', at)
                         assert list(got.values()) == [pytest.approx(expected, rel=1e-6, abs=1e-12, nan_ok=True)], (score, country)  # NaN: no values (__other__)
