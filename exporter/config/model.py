@@ -521,7 +521,8 @@ class ModelConfig(Strict):
         default_factory=QualityConfig, description="Label-based quality: decision threshold, business thresholds, cost."
     )
     segments: list[SegmentConfig] = Field(
-        default_factory=list, max_length=10, description="Segment attributes: bias measures (binary only); with `drift: true` drift per segment value."
+        default_factory=list, max_length=10,
+        description="Segment attributes: bias measures (binary only); with `drift: true` drift per segment value.",
     )
     versions: VersionsConfig = Field(
         default_factory=VersionsConfig, description="Accepted model versions, new versions per minute, eviction."
