@@ -5,7 +5,10 @@ Feature and prediction drift fire on the fleet verdict recorded by :mod:`alert_r
 test rejects at `alpha`, the method score >= `min_effect`), with the grade as severity: info
 (drifted, below `warning`), warning, critical. Inhibit rules let the highest grade speak. Only the
 longest configured window is judged: it is the most stable, and one window means one alert.
-The share of drifted features is the same verdict's share.
+The share of drifted features is the same verdict's share. Multivariate drift fires on the pod's
+verdict (`mlmon_multivariate_drift_detected`, the same rule on the reconstruction-error histogram),
+graded by its PSI; the fleet's verdict over summed error counters is recorded beside it
+(:mod:`alert_rules.fleet_multivariate`).
 """
 
 from __future__ import annotations
@@ -54,12 +57,13 @@ def drift_alerts(alert: AlertFactory, model: ModelConfig, for_: str) -> list[Ale
         out.append(alert(
             "MultivariateDrift",
             f"{c.MULTIVARIATE_DRIFT_SCORE.name}{sel} >= {threshold:g}\n"
-            f"and\n{c.MULTIVARIATE_WINDOW_SAMPLES.name}{sel} >= {drift.min_samples}",
+            f"and\n{c.MULTIVARIATE_DRIFT_DETECTED.name}{sel} == 1",
             for_=for_, severity=severity, category=DRIFT,
             summary="The joint distribution of the features drifted.",
             description="The PCA reconstruction error of model {{ $labels.model }} version {{ $labels.model_version }} "
-            "has PSI {{ $value | printf \"%.3g\" }} against the reference over the last {{ $labels.window }} "
-            f"(warning at {drift.warning if psi else PSI_WARNING:g}, critical at {drift.critical if psi else PSI_CRITICAL:g}): "
+            "drifted over the last {{ $labels.window }}: PSI {{ $value | printf \"%.3g\" }} against the reference "
+            f"(verdict: KS p < {drift.alpha:g} and PSI >= the floor with N >= {drift.min_samples}; "
+            f"warning at {drift.warning if psi else PSI_WARNING:g}, critical at {drift.critical if psi else PSI_CRITICAL:g}): "
             "features moved together in a way no single feature shows.",
         ))
     out.append(alert(

@@ -34,6 +34,7 @@ from typing import Any, Callable, NamedTuple
 from exporter import catalog as c
 from exporter.stats import drift
 from exporter.config.model import MlmonConfig, ModelConfig, format_duration
+from exporter.profiles.pca import ERROR_BINS
 
 EPS = repr(drift.EPSILON)
 TINY = repr(drift.TINY)
@@ -60,6 +61,57 @@ FEATURES = Side("model_version_feature", "model, model_version, feature", _stem(
                 c.FEATURE_BIN.name, c.FEATURE_REFERENCE.name, c.FEATURE_REFERENCE_SAMPLES.name)
 PREDICTION = Side("model_version", "model, model_version", _stem(c.PREDICTION_BIN_COUNT),
                   c.PREDICTION_BIN_COUNT.name, c.PREDICTION_REFERENCE.name, c.PREDICTION_REFERENCE_SAMPLES.name)
+# The PCA reconstruction error of multivariate drift: one ordered histogram per version (alert_rules/fleet_multivariate.py).
+MULTIVARIATE = Side("model_version", "model, model_version", _stem(c.MULTIVARIATE_ERROR_BIN),
+                    c.MULTIVARIATE_ERROR_BIN.name, c.MULTIVARIATE_ERROR_REFERENCE.name,
+                    c.MULTIVARIATE_REFERENCE_SAMPLES.name)
+
+# Drift per segment value (models[].segments with drift: true): the same scores per attribute, segment and feature.
+# The reference side has no segment labels; a recorded copy per segment gives it them (segment_reference_rules).
+SEGMENTS = Side("model_version_attribute_segment_feature", "model, model_version, attribute, segment, feature",
+                _stem(c.SEGMENT_FEATURE_BIN), c.SEGMENT_FEATURE_BIN.name,
+                "model_version_attribute_segment_feature_bin:mlmon_feature_reference_ratio:segment",
+                "model_version_attribute_segment_feature:mlmon_feature_reference_samples:segment")
+
+
+def is_feature_side(side: Side) -> bool:
+    """Whether the side's series carry a `feature` label (features, and features per segment)."""
+    return side.by.endswith("feature")
+
+
+def segment_features(model: ModelConfig) -> list[str]:
+    """Features watched per segment value by any attribute of the model, in config order."""
+    chosen = {n for s in model.segments if s.drift for n in (s.features or [f.name for f in model.features])}
+    return [f.name for f in model.features if f.name in chosen]
+
+
+def segment_models(models: list[ModelConfig], window: int) -> list[ModelConfig]:
+    """Models with drift per segment, in the window their fleet rules are recorded for: the longest (as the
+    drift alerts judge), since a segment holds a fraction of the traffic and each window costs as much again."""
+    return [m for m in models if any(s.drift for s in m.segments) and window == max(m.drift.windows)]
+
+
+def segment_reference_rules(window: int, models: list[ModelConfig]) -> list[dict[str, str]]:
+    """The reference ratio and N of each feature, copied onto every (attribute, segment) its counters have."""
+    select = f'model=~"{_regex([m.name for m in models])}"'
+    w = format_duration(window)
+    keys = "model, model_version, feature"
+    seen = f"max by ({SEGMENTS.by}, bin) (0 * {SEGMENTS.counter}{{{select}}})"
+    return [
+        {"record": f"{SEGMENTS.ratio}{w}",
+         "expr": f"{seen}\n+ on ({keys}, bin) group_left\nmax by ({keys}, bin) ({c.FEATURE_REFERENCE.name}{{{select}}})"},
+        {"record": f"{SEGMENTS.samples}{w}",
+         "expr": f"max by ({SEGMENTS.by}) ({seen})\n+ on ({keys}) group_left\n"
+                 f"max by ({keys}) ({c.FEATURE_REFERENCE_SAMPLES.name}{{{select}}})"},
+    ]
+
+
+def windowed(side: Side, window: int) -> Side:
+    """The segment side reads the reference copies recorded in its own window's group."""
+    if side is not SEGMENTS:
+        return side
+    w = format_duration(window)
+    return side._replace(ratio=f"{side.ratio}{w}", samples=f"{side.samples}{w}")
 
 
 def rule_name(side: Side, score: str, window: int) -> str:
@@ -79,6 +131,12 @@ def _numeric_columns(model: ModelConfig, side: Side) -> tuple[list[str], int]:
     """Names of the numeric columns of a model on this side, and their largest bin count (with under/overflow)."""
     if side is FEATURES:
         numeric = [f for f in model.features if f.type == "numeric"]
+        return [f.name for f in numeric], max((f.bins + 2 for f in numeric), default=0)
+    if side is MULTIVARIATE:  # the error bins are fixed by the profile builder, not the config
+        return ["error"], ERROR_BINS + 2
+    if is_feature_side(side):  # features per segment value
+        chosen = set(segment_features(model))
+        numeric = [f for f in model.features if f.type == "numeric" and f.name in chosen]
         return [f.name for f in numeric], max((f.bins + 2 for f in numeric), default=0)
     if model.prediction.type == "numeric":
         return [model.prediction.name], model.prediction.bins + 2
@@ -101,7 +159,8 @@ def reference_mismatch(select: str) -> str:
     return f"count by (model, model_version) ({hashes}) > 1"
 
 
-def _side_rules(side: Side, window: int, models: list[ModelConfig]) -> list[dict[str, str]]:
+def _side_rules(side: Side, window: int, models: list[ModelConfig],
+                scores: tuple[str, ...] = SCORES) -> list[dict[str, str]]:
     w = format_duration(window)
     on = f"on({side.by})"
     select = f'model=~"{_regex([m.name for m in models])}"'
@@ -132,12 +191,14 @@ def _side_rules(side: Side, window: int, models: list[ModelConfig]) -> list[dict
                  f"{ref} * {on} group_left {ref_n} + {share} * {on} group_left {total}, {TINY}))"
                  f" * {on} {ref_n} * {on} {total}"},
     ]
+    skipped = {rule_name(side, score, window) for score in SCORES if score not in scores}
+    rules = [rule for rule in rules if rule["record"] not in skipped]
     ks_terms_q, ks_terms_p = [], []
-    for model in models:
+    for model in models if "ks" in scores else []:
         names, bins = _numeric_columns(model, side)
         if not names:
             continue
-        selector = f'model="{model.name}"' + (f',feature=~"{_regex(names)}"' if side is FEATURES else "")
+        selector = f'model="{model.name}"' + (f',feature=~"{_regex(names)}"' if is_feature_side(side) else "")
         ks_terms_q.append(_cumulative(lambda m: f"{share}{{{m}}}", side.by, bins, selector))
         ks_terms_p.append(_cumulative(lambda m: f"max by ({side.by}, bin) ({side.ratio}{{{m}}})", side.by, bins, selector))
     if ks_terms_q:
@@ -163,5 +224,9 @@ def fleet_recording_rules(config: MlmonConfig) -> list[dict[str, Any]]:
     for window in windows:
         models = [m for m in config.models if window in m.drift.windows]
         rules = _side_rules(FEATURES, window, models) + _side_rules(PREDICTION, window, models)
+        rules += _side_rules(MULTIVARIATE, window, models, scores=("psi", "ks"))
+        segmented = segment_models(models, window)
+        if segmented:
+            rules += segment_reference_rules(window, segmented) + _side_rules(windowed(SEGMENTS, window), window, segmented)
         groups.append({"name": f"mlmon-fleet-drift-{format_duration(window)}", "rules": rules})
     return groups

@@ -30,7 +30,7 @@ from exporter import catalog as c
 from exporter.config.model import MlmonConfig, ModelConfig, format_duration
 
 from alert_rules import fleet_rules
-from alert_rules.fleet_rules import FEATURES, PREDICTION, Side
+from alert_rules.fleet_rules import FEATURES, PREDICTION, SEGMENTS, Side
 
 NUMERIC_ONLY = frozenset({"ks", "wasserstein"})
 CATEGORICAL_ONLY = frozenset({"chisquare"})
@@ -72,16 +72,17 @@ def drifted_share_name(window: int | str) -> str:
 
 def _columns(model: ModelConfig, side: Side) -> tuple[list[str], list[str]]:
     """Numeric and categorical column names of a model on this side."""
-    if side is FEATURES:
-        return ([f.name for f in model.features if f.type == "numeric"],
-                [f.name for f in model.features if f.type != "numeric"])
+    if fleet_rules.is_feature_side(side):
+        chosen = [f.name for f in model.features] if side is FEATURES else fleet_rules.segment_features(model)
+        return ([f.name for f in model.features if f.type == "numeric" and f.name in chosen],
+                [f.name for f in model.features if f.type != "numeric" and f.name in chosen])
     numeric = model.prediction.type == "numeric"
     return ([model.prediction.name], []) if numeric else ([], [model.prediction.name])
 
 
 def _sel(model: ModelConfig, side: Side, columns: list[str] | None = None) -> str:
     out = f'model="{model.name}"'
-    if side is FEATURES and columns is not None:
+    if fleet_rules.is_feature_side(side) and columns is not None:
         out += f',feature=~"{"|".join(columns)}"'
     return out
 
@@ -93,7 +94,10 @@ def _score(model: ModelConfig, side: Side, window: int) -> str:
     psi = f"{fleet_rules.rule_name(side, 'psi', window)}{{{_sel(model, side)}}}"
     if method == "wasserstein":  # no PromQL form: the worst pod's gauge, as the alerts always did
         gauge = c.FEATURE_DRIFT_SCORE if side is FEATURES else c.PREDICTION_DRIFT_SCORE
-        own = f'max by ({side.by}) ({gauge.name}{{{_sel(model, side)},window="{w}",method="wasserstein"}})'
+        method_label = ',method="wasserstein"'
+        if side.level == SEGMENTS.level:  # the per-segment gauge is the decision score, without a method label
+            gauge, method_label = c.SEGMENT_FEATURE_DRIFT_SCORE, ""
+        own = f'max by ({side.by}) ({gauge.name}{{{_sel(model, side)},window="{w}"{method_label}}})'
     else:
         cols = categorical if method in CATEGORICAL_ONLY else numeric if method in NUMERIC_ONLY else None
         if cols == []:
@@ -139,7 +143,8 @@ def _dof(model: ModelConfig, side: Side, window: int) -> str | None:
 def _grade(model: ModelConfig, side: Side, window: int, n: Names) -> str:
     drift, on = model.drift, f"on ({side.by})"
     s, sig = f"{n.score}{{{_sel(model, side)}}}", f"{n.significance}{{{_sel(model, side)}}}"
-    samples = c.FEATURE_WINDOW_SAMPLES if side is FEATURES else c.PREDICTION_WINDOW_SAMPLES
+    samples = {FEATURES.level: c.FEATURE_WINDOW_SAMPLES, PREDICTION.level: c.PREDICTION_WINDOW_SAMPLES,
+               SEGMENTS.level: c.SEGMENT_FEATURE_WINDOW_SAMPLES}[side.level]
     held = f'sum by ({side.by}) ({samples.name}{{{_sel(model, side)},window="{format_duration(window)}"}})'
     total = f"{side.level}:{side.stem}_bin:increase{format_duration(window)}{{{_sel(model, side)}}}"
     # The fleet counts must cover the window: while a pod's counters are younger than the window,
@@ -167,6 +172,16 @@ def verdict_rules(window: int, models: list[ModelConfig]) -> list[dict[str, str]
     rules.append({"record": drifted_share_name(window),
                   "expr": f"sum by (model, model_version) ({grade} >= bool 1)\n"
                           f"/ count by (model, model_version) ({grade})"})
+    segmented = fleet_rules.segment_models(models, window)
+    if segmented:  # per segment value: the same verdict, graded, on the segment's fleet counts
+        side, n = fleet_rules.windowed(SEGMENTS, window), names(SEGMENTS, window)
+        arms = [d for m in segmented if (d := _dof(m, side, window))]
+        if arms:
+            rules.append({"record": n.dof, "expr": "\n or ".join(arms)})
+        rules.append({"record": n.score, "expr": "\n or ".join(_score(m, side, window) for m in segmented)})
+        sig = [t for m in segmented for t in _significance(m, side, window, n.dof)]
+        rules.append({"record": n.significance, "expr": "\n or ".join(sig)})
+        rules.append({"record": n.grade, "expr": "\n or ".join(_grade(m, side, window, n) for m in segmented)})
     return rules
 
 

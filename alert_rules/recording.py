@@ -13,8 +13,10 @@ from exporter import catalog as c
 from exporter.config.model import MlmonConfig
 from alert_rules.champion_rules import champion_groups
 from alert_rules.fleet_rules import fleet_recording_rules
+from alert_rules.fleet_multivariate import multivariate_groups_for
 from alert_rules.fleet_verdict import verdict_groups_for
 from alert_rules.quality_rules import fleet_quality_groups
+from alert_rules.segment_quality import segment_quality_groups
 
 from alert_rules.naming import by, level_for, matcher, record_name
 from alert_rules.rules import RecordingRule, RuleGroup
@@ -141,14 +143,16 @@ def recording_groups(config: MlmonConfig) -> list[RuleGroup]:
     groups += fleet_drift_groups(config)
     groups += fleet_quality_groups(config)
     groups += champion_groups(config)  # champion vs challenger (docs/rollouts.md)
+    groups += segment_quality_groups(config)
     return groups
 
 
 def fleet_drift_groups(config: MlmonConfig) -> list[RuleGroup]:
     """Fleet-wide drift scores over summed bin counts, as the exporter's drift module defines them,
     then the fleet verdict (test AND effect, graded) of :mod:`alert_rules.fleet_verdict` over them."""
-    verdicts = list(verdict_groups_for(config).values())
+    verdicts, multivariate = verdict_groups_for(config), multivariate_groups_for(config)
     return [
-        RuleGroup(group["name"], [RecordingRule(rule["record"], rule["expr"]) for rule in group["rules"] + verdict])
-        for group, verdict in zip(fleet_recording_rules(config), verdicts, strict=True)
+        RuleGroup(group["name"], [RecordingRule(rule["record"], rule["expr"])
+                                  for rule in group["rules"] + verdicts[window] + multivariate[window]])
+        for group, window in zip(fleet_recording_rules(config), verdicts, strict=True)
     ]

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 
-from exporter.config.model import MlmonConfig
+from exporter.config.model import MlmonConfig, ModelConfig
 from exporter.ingest.decode import REJECTION_REASONS
+from exporter.profiles.pca import ERROR_BINS
 from exporter.state.quality import CONFUSION
 from exporter.tooling.series_budget import Column
 
@@ -21,9 +22,25 @@ from alert_rules.recording import recording_groups
 _MODELS = re.compile(r'\bmodel=~?"([^"]+)"')
 
 
+def _segment_series(model: ModelConfig, cols: list[Column], bins: bool, kind: str | None) -> int:
+    """Series of a per-segment rule in one version: per attribute with drift, (values + 1) x its features' bins
+    (or features), restricted to numeric or categorical features where the rule is."""
+    names = [f.name for f in model.features]
+    total = 0
+    for segment in model.segments:
+        if not segment.drift:
+            continue
+        chosen = [cols[names.index(n)] for n in (segment.features or names)]
+        if kind is not None:
+            chosen = [c for c in chosen if c.numeric == (kind == "numeric")]
+        total += (len(segment.values) + 1) * (sum(c.bins for c in chosen) if bins else len(chosen))
+    return total
+
+
 def recorded_series(config: MlmonConfig, columns: dict[str, list[Column]], versions: int = 1) -> int:
     """Series of every recording rule, with `versions` live versions per model."""
     names = [m.name for m in config.models]
+    models = {m.name: m for m in config.models}
     total = 0
     for group in recording_groups(config):
         for rule in group.rules:
@@ -41,7 +58,15 @@ def recorded_series(config: MlmonConfig, columns: dict[str, list[Column]], versi
                     pred_ok = prediction.numeric
                 else:
                     feats, pred_ok = features, True
-                if level == "model":
+                if level.startswith("model_version_attribute_segment_feature"):  # drift per segment value
+                    kind = "categorical" if "chisquare_dof" in rule.record else "numeric" if numeric_only else None
+                    total += versions * _segment_series(models[model], cols, level.endswith("_bin"), kind)
+                elif level in ("model_version_attribute_segment_outcome", "model_version_attribute_segment_metric"):
+                    values = sum(len(s.values) + 1 for s in models[model].segments)
+                    total += versions * values * (4 if level.endswith("outcome") else rule.expr.count("label_replace("))
+                elif "multivariate" in rule.record:  # one error histogram per version (a ceiling: models with a PCA basis)
+                    total += versions * (ERROR_BINS + 2 if level.endswith("_bin") else 1)
+                elif level == "model":
                     total += 1
                 elif level == "model_reason":
                     total += len(REJECTION_REASONS)

@@ -16,6 +16,7 @@ from typing import Any
 from alert_rules import fleet_rules, fleet_verdict
 from alert_rules.drift_alerts import PSI_CRITICAL, PSI_WARNING
 from alert_rules.naming import alert_name
+from alert_rules.segment_quality import ratio_name
 from exporter import catalog
 from exporter.catalog import Metric
 from exporter.config.model import MlmonConfig, ModelConfig, format_duration
@@ -201,6 +202,48 @@ def drift_section_panels(config: MlmonConfig, **version: str) -> list[Panel]:
                               {"matcher": {"id": "byRegexp", "options": ".* samples$"}, "properties": [
                                   {"id": "unit", "value": "short"}, {"id": "custom.axisPlacement", "value": "right"},
                                   {"id": "custom.thresholdsStyle", "value": {"mode": "off"}}]}]),
+    ]
+
+
+def _also(series: str, extra: str) -> str:
+    """A selector with one more matcher (PromQL allows a second one on `model`)."""
+    return series[:-1] + f",{extra}}}" if series.endswith("}") else series + f"{{{extra}}}"
+
+
+def segment_score(config: MlmonConfig, **matchers: str) -> str:
+    """The fleet drift score per segment value of each model's method, at the window its segment rules are
+    recorded for (the longest); the worst pod's gauge where PromQL cannot score (wasserstein)."""
+    side, terms = fleet_rules.SEGMENTS, []
+    for model in (m for m in config.models if any(s.drift for s in m.segments)):
+        method, w, only = model.drift.method, alert_window(model), f'model="{model.name}"'
+        if method in fleet_rules.SCORES:
+            terms.append(_also(selector(f"{side.level}:{side.stem}_{method}:{w}", **matchers), only))
+        else:
+            gauge = _also(selector(catalog.SEGMENT_FEATURE_DRIFT_SCORE, window=f'"{w}"', **matchers), only)
+            terms.append(f"max by ({side.by}) ({gauge})")
+    return " or ".join(terms) or "vector(0) unless vector(0)"
+
+
+def segment_panels(config: MlmonConfig, **version: str) -> list[Panel]:
+    """Drift and quality per segment value ($segment), fleet-wide: "the model degraded for country=NG"."""
+    thresholds, overrides = shared_drift_thresholds(config)
+    chosen = {**version, "segment": '=~"$segment"'}
+    quality = [_also(selector(ratio_name(format_duration(max(m.quality_windows))), **chosen), f'model="{m.name}"')
+               for m in config.models if m.task == "binary_classification" and m.segments]
+    return [
+        timeseries("Feature drift per segment", "Fleet drift score of each watched feature within each segment value "
+                   "($segment; segments with drift: true, docs/drift.md \"Drift per segment\"): bin counts of that "
+                   "value summed over every pod, scored against the whole model's reference at the longest window. "
+                   "Bands are drift.warning and drift.critical.", "none",
+                   [Query(f"max by (attribute, segment, feature) ({segment_score(config, **chosen)})",
+                          "{{attribute}}={{segment}} {{feature}}")],
+                   thresholds=thresholds, overrides=overrides, show_thresholds=True, minimum=0,
+                   links=runbook(config, "FeatureDrift")),
+        timeseries("Quality per segment", "Fleet realised quality of each segment value ($segment; binary models "
+                   "with segments): accuracy, precision, recall, F1 and false-positive rate from the segment confusion "
+                   "counters summed over every pod, at the longest quality window.", "percentunit",
+                   [Query(f"max by (attribute, segment, metric) ({' or '.join(quality) or 'vector(0) unless vector(0)'})",
+                          "{{attribute}}={{segment}} {{metric}}")], minimum=0, maximum=1),
     ]
 
 

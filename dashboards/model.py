@@ -10,7 +10,7 @@ from exporter import catalog
 from exporter.config.model import MlmonConfig
 from dashboards import links, variables
 from dashboards.common import DashboardSpec, build, min_samples_thresholds
-from dashboards.drift import drift_section_panels
+from dashboards.drift import drift_section_panels, segment_panels
 from dashboards.layout import Section
 from dashboards.panels import Panel, Query, Thresholds, heatmap, stat, table, timeseries, upper_thresholds
 from dashboards.promql import bin_share, rate, reference_share, selector, sum_by
@@ -143,7 +143,8 @@ def model(config: MlmonConfig) -> dict[str, Any]:
         description="One model version in depth: traffic, prediction and feature distributions against the "
         "reference, drift and data quality.",
         sections=[traffic_section(config), Section("Drift", drift_section_panels(config, **VERSION)),
+                  Section("Segments", segment_panels(config, **VERSION)),
                   predictions_section(), features_section(), data_quality_section(config)],
         variables=[variables.datasource(), variables.model(), variables.version(), variables.window(config),
-                   variables.feature()],
+                   variables.feature(), variables.segment()],
     ))

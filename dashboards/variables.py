@@ -72,6 +72,13 @@ def feature() -> dict[str, Any]:
     return _query("feature", "Feature", f"label_values({source}, feature)", multi=True, include_all=True)
 
 
+def segment() -> dict[str, Any]:
+    """Segment values of the version: the configured values plus __other__, from the bias or the drift counters."""
+    names = f"{catalog.SEGMENT_CONFUSION.name}|{catalog.SEGMENT_FEATURE_BIN.name}"
+    source = f'{{__name__=~"{names}",model="$model",model_version="$version"}}'
+    return _query("segment", "Segment", f"label_values({source}, segment)", multi=True, include_all=True)
+
+
 def job() -> dict[str, Any]:
     """The scrape job(s) of the exporter, read off a series only mlmon exports."""
     return _query("job", "Job", f"label_values({catalog.SCRAPE_DURATION.name}, job)", multi=True, include_all=True)

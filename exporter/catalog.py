@@ -571,6 +571,55 @@ ACTION_LIMITS = Metric(
     ("limit",), issue="actions",
 )
 
+# Fleet-mergeable multivariate state: the per-bin counters of the reconstruction error and their sum, so
+# recording rules can score the summed fleet histogram and its mean (alert_rules/fleet_rules.py).
+MULTIVARIATE_ERROR_BIN = Metric(
+    "mlmon_multivariate_error_bin_total", "counter",
+    "Records whose PCA reconstruction error fell in each reference error bin (mergeable across replicas).",
+    PREDICTION_BIN, issue="drift",
+)
+MULTIVARIATE_ERROR_REFERENCE = Metric(
+    "mlmon_multivariate_error_reference_ratio", "gauge",
+    "Fraction of the reference's reconstruction errors in each bin; pairs with mlmon_multivariate_error_bin_total.",
+    PREDICTION_BIN, issue="drift",
+)
+MULTIVARIATE_ERROR_SUM = Metric(
+    "mlmon_multivariate_reconstruction_error_sum_total", "counter",
+    "Sum of the binned records' reconstruction errors (each capped at 1e12): over the bin counters' sum, the mean.",
+    VERSION, issue="drift",
+)
+MULTIVARIATE_REFERENCE_SAMPLES = Metric(
+    "mlmon_multivariate_reference_samples", "gauge", "Reference records behind the error histogram (its N in the KS test).",
+    VERSION, issue="drift",
+)
+
+# Drift per segment value (models[].segments with drift: true; docs/drift.md "Drift per segment"). Values are the
+# config's (others fold into __other__), so the cost is bounded: bins x features x (values + 1) per attribute.
+SEGMENT_FEATURE = ("model", "model_version", "attribute", "segment", "feature")
+SEGMENT_FEATURE_BIN = Metric(
+    "mlmon_segment_feature_bin_total", "counter",
+    "Feature values of one segment value that fell in each reference bin (pairs with mlmon_feature_reference_ratio; "
+    "mergeable across replicas).",
+    (*SEGMENT_FEATURE, "bin"), issue="drift",
+)
+SEGMENT_FEATURE_DRIFT_SCORE = Metric(
+    "mlmon_segment_feature_drift_score", "gauge",
+    "This pod's drift.method score of a feature within one segment value over the window (PSI where the method "
+    "does not apply to the feature's kind, as the verdict); absent without values in the window.",
+    (*SEGMENT_FEATURE, "window"), issue="drift",
+)
+SEGMENT_FEATURE_WINDOW_SAMPLES = Metric(
+    "mlmon_segment_feature_window_samples", "gauge",
+    "Binned values of a feature within one segment value in the window: the N behind its score and verdict.",
+    (*SEGMENT_FEATURE, "window"), issue="drift",
+)
+SEGMENT_FEATURE_DRIFT_DETECTED = Metric(
+    "mlmon_segment_feature_drift_detected", "gauge",
+    "This pod's verdict on a feature within one segment value (the feature rule: N >= min_samples, p < alpha, "
+    "score >= min_effect); absent below min_samples.",
+    (*SEGMENT_FEATURE, "window"), issue="drift",
+)
+
 CATALOG: tuple[Metric, ...] = tuple(m for m in list(globals().values()) if isinstance(m, Metric))
 
 

@@ -30,7 +30,7 @@ EXPECTED_UIDS = {"mlmon-overview", "mlmon-model", "mlmon-quality", "mlmon-versio
 WITHOUT_MODEL_VARIABLES = {"mlmon-exporter"}
 # Values Grafana would put in for the variables, for promtool (any valid value makes the same syntax).
 VARIABLE_VALUES = {
-    "model": "fraud", "version": "v1", "version_a": "v1", "version_b": "v2", "window": "5m", "feature": ".*",
+    "model": "fraud", "version": "v1", "version_a": "v1", "version_b": "v2", "window": "5m", "feature": ".*", "segment": ".*",
     "job": "mlmon", "cluster": ".*", "namespace": ".*", "instance": ".*", "__rate_interval": "1m", "__range": "1h", "__interval": "15s",
 }
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"

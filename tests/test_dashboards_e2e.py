@@ -46,8 +46,12 @@ SCENARIOS: list[tuple[str, dict[str, str], dict[tuple[str, str], str]]] = [
     ("mlmon-overview", {"model": ".*", "version": ".*"}, {
         ("Firing MLMon alerts", "A"): "nothing fires in a 10-second run (every alert has a `for` of minutes)",
     }),
-    ("mlmon-model", {"model": "fraud", "version": "v1", "window": "5m", "feature": ".*"}, {}),
-    ("mlmon-model", {"model": "delivery_time", "version": "v1", "window": "1h", "feature": ".*"}, {}),
+    ("mlmon-model", {"model": "fraud", "version": "v1", "window": "5m", "feature": ".*", "segment": ".*"}, {}),
+    ("mlmon-model", {"model": "delivery_time", "version": "v1", "window": "1h", "feature": ".*", "segment": ".*"}, {
+        ("Feature drift per segment", "A"): "the regression model has no segments in this config",
+        ("Quality per segment", "A"): "the regression model has no segments in this config",
+        ("variable", "segment"): "the regression model has no segments in this config",
+    }),
     ("mlmon-quality", {"model": "fraud", "version": "v1", "window": "1h"}, {}),
     ("mlmon-quality", {"model": "fraud", "version": "v2", "window": "1h"}, {
         ("Label delay", "A"): "v2 is never labelled: no label delay observed",
@@ -89,7 +93,7 @@ def e2e_config() -> MlmonConfig:
         "thresholds": {"accuracy": {"min": 0.9}, "brier": {"max": 0.2}},
         "cost": {"false_negative": 100, "false_positive": 5},
     }
-    fraud["segments"] = [{"attribute": "region", "values": ["na", "eu"]}]
+    fraud["segments"] = [{"attribute": "region", "values": ["na", "eu"], "drift": True, "features": ["amount"]}]
     return parse_config(copy.deepcopy(data), base_dir=EXAMPLES, source="e2e config")
 
 

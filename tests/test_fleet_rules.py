@@ -87,7 +87,8 @@ def test_fleet_rules_on_two_replicas_give_the_python_scores_of_the_whole_stream(
     config = fraud_config(["1h"])
     groups = fleet_recording_rules(config)
     # Test-only: each target's extrapolation factor, recorded in the same evaluation as the scores.
-    groups[0]["rules"].append({"record": "test:mlmon_predictions:increase1h", "expr": "increase(mlmon_predictions_total[1h])"})
+    # First in the group: a reader who sees a score at some evaluation also sees this rule at it (a group writes rule by rule).
+    groups[0]["rules"].insert(0, {"record": "test:mlmon_predictions:increase1h", "expr": "increase(mlmon_predictions_total[1h])"})
     rules = write_rules(tmp_path / "fleet.yml", groups)
     replicas = [start(config, "127.0.0.1:0", "127.0.0.1:0") for _ in range(2)]
     try:

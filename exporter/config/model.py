@@ -431,6 +431,14 @@ class SegmentConfig(Strict):
 
     attribute: Name = Field(description="The key in a record's `segments` object, e.g. country.")
     values: list[SegmentValue] = Field(min_length=1, max_length=50, description="Values tracked one by one.")
+    drift: bool = Field(
+        False, description="Also keep bin counters per value (values + __other__) of `features`: drift per segment "
+        "(docs/drift.md, \"Drift per segment\"); any task.",
+    )
+    features: list[Name] | None = Field(
+        None, max_length=500, description="With drift: the features watched per segment value (default all; "
+        "each costs its bins x (values + 1) counters).",
+    )
 
     @model_validator(mode="after")
     def _distinct(self) -> SegmentConfig:
@@ -449,11 +457,18 @@ def check_quality(model: ModelConfig) -> None:
         raise ValueError("multiclass_classification needs quality.classes or prediction.classes (bounded class labels)")
     if model.quality.cost is not None and model.task != "binary_classification":
         raise ValueError("quality.cost applies to binary_classification only")
-    if model.segments and model.task != "binary_classification":
-        raise ValueError("segments (bias measures) apply to binary_classification only")
+    if any(not s.drift for s in model.segments) and model.task != "binary_classification":
+        raise ValueError("segments without `drift: true` (bias measures) apply to binary_classification only")
     attributes = [s.attribute for s in model.segments]
     if len(set(attributes)) != len(attributes):
         raise ValueError("segments: attributes must be distinct")
+    names = {f.name for f in model.features}
+    for segment in model.segments:
+        unknown = sorted(set(segment.features or ()) - names)
+        if unknown:
+            raise ValueError(f"segment {segment.attribute!r}: features {', '.join(unknown)} are not features of the model")
+        if segment.features is not None and not segment.drift:
+            raise ValueError(f"segment {segment.attribute!r}: `features` needs `drift: true`")
     windows = model.quality.windows
     if windows is not None and len(set(windows)) != len(windows):
         raise ValueError("quality.windows must be distinct")
@@ -517,7 +532,8 @@ class ModelConfig(Strict):
         default_factory=QualityConfig, description="Label-based quality: decision threshold, business thresholds, cost."
     )
     segments: list[SegmentConfig] = Field(
-        default_factory=list, max_length=10, description="Sensitive attributes for bias measures (binary only)."
+        default_factory=list, max_length=10,
+        description="Segment attributes: bias measures (binary only); with `drift: true` drift per segment value.",
     )
     versions: VersionsConfig = Field(
         default_factory=VersionsConfig, description="Accepted model versions, new versions per minute, eviction."

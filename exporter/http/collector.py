@@ -17,6 +17,7 @@ from exporter.http.class_drift_report import collect_class_drift
 from exporter.http.drift_report import collect_drift
 from exporter.http.quality_report import collect_quality
 from exporter.http.shadow_report import collect_shadows
+from exporter.http.segment_drift import collect_segment_drift
 from exporter.state.snapshot import Snapshotter
 from exporter.state.store import QUALITY, StateStore, VersionState
 from exporter.http.exporter_stats import ExporterStats
@@ -106,8 +107,30 @@ def collect_version(state: VersionState, out: Exposition, now: float) -> None:
     ):
         out.add(metric, lines_for(_prefixes(state, metric.name, lambda: _bin_prefixes(state, metric, prediction)), counts))
         out.add(ratio_metric, _prefixes(state, ratio_metric.name, lambda: _ratio_lines(state, ratio_metric, prediction)))
+    collect_multivariate_counters(state, out)
     collect_drift(state, out, now)  # scores from the window bin counts (docs/drift.md)
     collect_class_drift(state, out, now)  # each class's probability, multiclass with per-class scores
+    collect_segment_drift(state, out, now)  # the same per segment value (models[].segments with drift: true)
+
+
+def collect_multivariate_counters(state: VersionState, out: Exposition) -> None:
+    """The reconstruction-error histogram and sum since start: what the fleet multivariate rules sum over pods."""
+    mv = state.multivariate
+    if mv is None:
+        return
+    with state.lock:
+        counts, total = mv.cumulative.copy(), float(mv.cumulative_sum[0])
+    model, version = state.model.name, state.version
+    binning = mv.basis.error_binning
+
+    def prefixes(metric: c.Metric) -> list[str]:
+        return _prefixes(state, metric.name, lambda: [
+            series_prefix(metric.name, metric.labels, (model, version, label)) for label in binning.labels])
+
+    out.add(c.MULTIVARIATE_ERROR_BIN, lines_for(prefixes(c.MULTIVARIATE_ERROR_BIN), counts))
+    out.add(c.MULTIVARIATE_ERROR_REFERENCE, lines_for(prefixes(c.MULTIVARIATE_ERROR_REFERENCE), binning.reference_ratio))
+    out.add_one(c.MULTIVARIATE_ERROR_SUM, (model, version), total)
+    out.add_one(c.MULTIVARIATE_REFERENCE_SAMPLES, (model, version), int(binning.reference_total))
 
 
 def _ratio_lines(state: VersionState, metric: c.Metric, prediction: bool) -> list[str]:

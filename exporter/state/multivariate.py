@@ -26,6 +26,9 @@ class MultivariateState:
         self.window_seconds = tuple(window_seconds)
         self.windows = [WindowRing(s, slots, basis.error_binning.n_bins) for s in window_seconds]
         self.sums = [FloatRing(s, slots, 1) for s in window_seconds]  # sum of the errors, for the window mean
+        # Since start, never reset: exported as counters so the fleet histogram and mean are sums over pods.
+        self.cumulative = np.zeros(basis.error_binning.n_bins, dtype=np.int64)
+        self.cumulative_sum = np.zeros(1, dtype=np.float64)
 
     @classmethod
     def of(cls, profile: Profile, window_seconds: Sequence[int], slots: int) -> MultivariateState | None:
@@ -48,6 +51,8 @@ class MultivariateState:
 
     def add_counts(self, counts: tuple[np.ndarray, float], now: float) -> None:
         histogram, total = counts
+        self.cumulative += histogram
+        self.cumulative_sum += total
         for ring, sums in zip(self.windows, self.sums):
             ring.add(histogram, 0, now)
             sums.add(np.array([total]), 0, now)

@@ -35,6 +35,7 @@ class PreparedQuality:
     waiting_predictions: list[Any] = field(default_factory=list)
     waiting_codes: list[int] = field(default_factory=list)
     waiting_times: list[float] = field(default_factory=list)
+    segment_codes: np.ndarray | None = None  # every record's packed segment values (when the batch has any)
 
 
 @dataclass
@@ -109,7 +110,7 @@ def prepare_quality(batch: Batch, math: QualityMath, now: float) -> PreparedQual
     codes = codec.encode(batch.segments) if codec.width and batch.segments else np.zeros(n, dtype=np.int64)
     values, usable = usable_predictions(math, batch.predictions)
     extras = math.extras(batch.decisions, batch.class_scores, n)  # the model's own decisions, per-class scores
-    out = PreparedQuality()
+    out = PreparedQuality(segment_codes=codes if codec.width and len(batch.segments) == n else None)
     if math.model.task == "binary_classification":
         out.predicted = math.prediction_vector(values[usable], codes[usable], None if extras is None else extras[usable])
         out.predicted_n = int(usable.sum())

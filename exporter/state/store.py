@@ -30,6 +30,7 @@ from exporter.profiles.profile import Binning, Profile, ProfileError, numeric_bi
 from exporter.state.class_drift import ClassDriftState
 from exporter.state.quality import ModelQuality, QualityMath
 from exporter.state.multivariate import MultivariateState
+from exporter.state.segments import SegmentDrift
 from exporter.state.versions import NewVersionBudget, VersionRefused, admission_problem, evictable, rate_limited
 from exporter.state.windows import WindowRing
 from exporter.stats.calibration import Calibration, calibration_from_extras
@@ -129,6 +130,7 @@ class VersionState:
     variant: str | None = None  # the rollout arm a source named (KServe's Ce-Endpoint); config wins
     last_seen: float = field(default_factory=time.time)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    convert_limits: tuple[int, bool] = (256, False)  # max_string_length, type_errors == parse (segment drift re-reads)
 
     @property
     def arm(self) -> str:
@@ -149,6 +151,7 @@ class VersionState:
         self.layout: Layout | None = None
         self.multivariate: MultivariateState | None = None  # PCA error histograms (exporter/stats/multivariate.py)
         self.class_drift: ClassDriftState | None = None  # per-class probability bins (exporter/state/class_drift.py)
+        self.segment_drift: SegmentDrift | None = None  # bins per segment value (exporter/state/segments.py)
         if self.profile is not None:
             self._use_profile(self.profile)
 
@@ -159,6 +162,7 @@ class VersionState:
         self.windows = [WindowRing(s, self.slots, self.layout.width) for s in self.window_seconds]
         self.multivariate = MultivariateState.of(profile, self.window_seconds, self.slots)
         self.class_drift = ClassDriftState.of(profile, self.model, self.window_seconds, self.slots)
+        self.segment_drift = SegmentDrift.of(self.model, self.layout, self.window_seconds, self.slots, *self.convert_limits)
         self.capture = None
 
     @property
@@ -181,6 +185,10 @@ class VersionState:
             class_counts = None
             if capture is None and self.class_drift is not None:
                 class_counts = self.class_drift.counts(prepared.batch.class_scores)
+            segmented = None
+            if binned and self.segment_drift is not None and self.layout is not None:
+                segmented = self.segment_drift.counts(prepared.batch, columns, self.layout, taken,
+                                                          prepared.quality.segment_codes)
             # ---- from here on only adding --------------------------------------------------------
             self.last_seen = now
             self.predictions += prepared.size
@@ -200,12 +208,17 @@ class VersionState:
                         # Rows past the target are binned against the reference they just completed:
                         # typed columns against a profile built from the same kind of columns.
                         counts = self.layout.counts(rest)
+                        if self.segment_drift is not None:
+                            segmented = self.segment_drift.counts(prepared.batch, columns, self.layout, taken,
+                                                                  prepared.quality.segment_codes)
             if counts is not None:
                 prepared.out_of_range = self._add_counts(counts, now)
             if errors is not None and self.multivariate is not None:
                 self.multivariate.add_counts(errors, now)
             if class_counts is not None and self.class_drift is not None:
                 self.class_drift.add_counts(class_counts, now)
+            if segmented is not None and self.segment_drift is not None:
+                self.segment_drift.add(segmented, now)
 
     def _finish_capture(self, capture: ReferenceCapture) -> None:
         """Use the captured reference; a capture that cannot make one (say, no finite value of a
@@ -320,11 +333,13 @@ class StateStore:
         now = self.clock() if now is None else now  # a snapshot restore overwrites last_seen afterwards
         windows = tuple(model.drift.windows)
         slots = self.config.exporter.window_slots
+        limits = (self.config.exporter.max_string_length, self.config.exporter.type_errors == "parse")
         if isinstance(model.reference, CaptureReference):
-            state = VersionState(model, version, windows, slots, last_seen=now)
+            state = VersionState(model, version, windows, slots, last_seen=now, convert_limits=limits)
             state.capture = ReferenceCapture(model, model.reference.capture)
             return state
-        return VersionState(model, version, windows, slots, profile=self.profiles[model.name], last_seen=now)
+        return VersionState(model, version, windows, slots, profile=self.profiles[model.name], last_seen=now,
+                            convert_limits=limits)
 
     def prepare(self, batches: list[Batch]) -> list[Prepared]:
         """Type, check and sum every batch of a request; changes nothing (decode, then apply)."""

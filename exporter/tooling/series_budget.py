@@ -6,7 +6,7 @@ reaches, not the first scrape. Families whose label values come from traffic and
 (request codes, rejection reasons seen) count every value they can take. Groups:
 
 * ``bins``: the per-bin counters and reference fractions (features and prediction),
-* ``drift``: scores, p-values, window samples, verdicts, reference samples, multivariate,
+* ``drift``: scores, p-values, window samples, verdicts, reference samples, multivariate, drift per segment value,
 * ``quality``: labels, confusion or error sums, windowed quality and estimates, the label store,
 * ``bias``: segment counters, segment quality and bias measures,
 * ``core``: everything else (traffic, data quality, exporter health, Python process metrics).
@@ -27,6 +27,7 @@ from exporter.http.drift_report import METHODS, applies
 from exporter.http.exporter_stats import ENDPOINTS, LIMITS
 from exporter.ingest.cloudevents import OUTCOMES as CLOUDEVENT_OUTCOMES
 from exporter.ingest.decode import REJECTION_REASONS
+from exporter.profiles.pca import ERROR_BINS
 from exporter.profiles.profile import Profile
 from exporter.state.label_store import EVICTION_REASONS, OUTCOMES
 from exporter.state.quality import CONFUSION, QualityLayout
@@ -70,7 +71,38 @@ def _drift(model: ModelConfig, cols: list[Column], multivariate: bool) -> int:
     per_window += 3 * len(cols)  # p-value, window samples, verdict
     # drifted share, dataset flag; multivariate score, p, n, verdict, mean error, its band's two bounds
     per_window += 2 + (7 if multivariate else 0)
-    return len(drift.windows) * per_window + len(cols)  # + reference samples
+    # multivariate counters: the error histogram and its reference ratios, the error sum, the reference N
+    counters = 2 * (ERROR_BINS + 2) + 2 if multivariate else 0
+    return len(drift.windows) * per_window + len(cols) + counters  # + reference samples
+
+
+def segment_drift(model: ModelConfig, cols: list[Column]) -> int:
+    """Per-segment drift series of one version: per attribute with drift: true, (values + 1) x (the bins of its
+    features as counters + windows x 3 gauges per feature: score, window samples, verdict)."""
+    names = [f.name for f in model.features]
+    total = 0
+    for segment in model.segments:
+        if not segment.drift:
+            continue
+        chosen = [cols[names.index(n)] for n in (segment.features or names)]
+        total += (len(segment.values) + 1) * (sum(c.bins for c in chosen) + len(model.drift.windows) * 3 * len(chosen))
+    return total
+
+
+def segment_drift_costs(config: MlmonConfig, profiles: dict[str, Profile]) -> list[str]:
+    """One line per attribute with drift: true, what it costs per version (for `mlmon config check`)."""
+    out = []
+    for model in config.models:
+        cols = columns(model, profiles.get(model.name))
+        names = [f.name for f in model.features]
+        for segment in (s for s in model.segments if s.drift):
+            chosen = segment.features or names
+            bins = sum(cols[names.index(n)].bins for n in chosen)
+            per_value = bins + len(model.drift.windows) * 3 * len(chosen)
+            out.append(f"drift per segment: {model.name} {segment.attribute}: {len(segment.values) + 1} values x "
+                       f"({bins} bins of {len(chosen)} features + {len(model.drift.windows)} windows x 3 x "
+                       f"{len(chosen)}) = {(len(segment.values) + 1) * per_value} series per version")
+    return out
 
 
 def _quality(model: ModelConfig, error_model: bool = False) -> tuple[int, int]:
@@ -120,7 +152,7 @@ def per_exporter(config: MlmonConfig, profiles: dict[str, Profile], versions: in
         multivariate = profile is not None and "pca" in profile.extras
         quality, bias = _quality(model, profile is not None and "error_model" in profile.extras)
         out["bins"] += versions * 2 * sum(c.bins for c in cols)
-        out["drift"] += versions * _drift(model, cols, multivariate)
+        out["drift"] += versions * (_drift(model, cols, multivariate) + segment_drift(model, cols))
         if profile is not None and "class_scores" in profile.extras:  # per-class probability drift
             # per window: rows with scores; per class the method's score, the KS p-value and the verdict
             out["drift"] += versions * len(model.drift.windows) * (1 + 3 * len(model.quality_classes))
