@@ -28,6 +28,7 @@ from exporter.state.prepare import Prepared, prepare
 from exporter.profiles.profile import Binning, Profile, ProfileError, numeric_binning
 from exporter.state.quality import ModelQuality, QualityMath
 from exporter.state.multivariate import MultivariateState
+from exporter.state.attributions import AttributionState, prepare_attributions, references as attribution_references
 from exporter.state.versions import NewVersionBudget, VersionRefused, admission_problem, evictable, rate_limited
 from exporter.state.windows import WindowRing
 from exporter.stats.calibration import EXTRAS_KEY as CALIBRATION_KEY, Calibration
@@ -139,6 +140,8 @@ class VersionState:
         self.model_quality = ModelQuality(self.model, self.slots, calibration_of(self.profile))
         self.layout: Layout | None = None
         self.multivariate: MultivariateState | None = None  # PCA error histograms (exporter/stats/multivariate.py)
+        # Per-record attributions (models[].attributions.enabled); None otherwise.
+        self.attributions = AttributionState.of(self.model, self.profile, self.window_seconds, self.slots)
         if self.profile is not None:
             self._use_profile(self.profile)
 
@@ -190,6 +193,8 @@ class VersionState:
                 prepared.out_of_range = self._add_counts(counts, now)
             if errors is not None and self.multivariate is not None:
                 self.multivariate.add_counts(errors, now)
+            if prepared.attributions is not None and self.attributions is not None:
+                self.attributions.add(prepared.attributions, now)
 
     def _finish_capture(self, capture: ReferenceCapture) -> None:
         """Use the captured reference; a capture that cannot make one (say, no finite value of a
@@ -265,6 +270,7 @@ class StateStore:
             m.name: QualityMath(m, calibration_of(profiles.get(m.name)), limits.max_abs_value, limits.max_string_length)
             for m in config.models
         }
+        self.attribution_references = attribution_references(config, profiles)
 
     def version_state(self, model: ModelConfig, version: str) -> VersionState:
         """The state of a version, created on first sight within the rules of exporter/state/versions.py.
@@ -310,7 +316,11 @@ class StateStore:
     def prepare(self, batches: list[Batch]) -> list[Prepared]:
         """Type, check and sum every batch of a request; changes nothing (decode, then apply)."""
         now = self.clock()
-        return [prepare(b, self.config.exporter, self.quality_math[b.model.name], now) for b in batches]
+        prepared = [prepare(b, self.config.exporter, self.quality_math[b.model.name], now) for b in batches]
+        for p in prepared:
+            p.attributions = prepare_attributions(
+                p.batch.attributions, self.attribution_references.get(p.batch.model.name), self.config.exporter)
+        return prepared
 
     def admit(self, prepared: list[Prepared]) -> tuple[list[tuple[VersionState, Prepared]], list[tuple[Prepared, VersionRefused]]]:
         """The state of each batch's version, created where the version rules allow (exporter/state/versions.py);
