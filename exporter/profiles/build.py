@@ -20,6 +20,7 @@ import orjson
 from exporter.config.model import ModelConfig
 from exporter.profiles.profile import Binning, Profile, ProfileError, canonical_category, categorical_binning, numeric_binning
 from exporter.profiles.pca import EXTRAS_KEY as PCA_KEY, field_of, fit_pca
+from exporter.profiles.attributions import EXTRAS_KEY as ATTRIBUTIONS_KEY, attribution_extras
 from exporter.stats.calibration import EXTRAS_KEY as CALIBRATION_KEY, REFERENCE_QUALITY_KEY, fit_isotonic, reference_quality
 
 CHUNK_ROWS = 50_000
@@ -211,8 +212,10 @@ def build_profile(
     reservoir = Reservoir(sample_rows)
     rows = 0
     missing = np.zeros(len(specs), dtype=np.int64)
+    attributed: list[str] = []  # features with a reference attribution column <prefix><feature> (docs/explainability.md)
     for chunk in read_chunks(path, model.prediction.name, progress):
         if rows == 0:
+            attributed = [f.name for f in model.features if model.attributions.prefix + f.name in chunk[0]]
             absent = [name for name, _ in specs if name not in chunk[0]]
             if label_column is not None and label_column not in chunk[0]:
                 absent.append(label_column)
@@ -224,6 +227,7 @@ def build_profile(
             column = _numeric(raw) if kind == "numeric" else _category(raw, kind)
             missing[i] += int(np.isnan(column).sum()) if kind == "numeric" else int(sum(v is None for v in column))
             columns.append(column)
+        columns += [_numeric([row.get(model.attributions.prefix + name) for row in chunk]) for name in attributed]
         if label_column is not None:  # row-aligned with the scores in the reservoir
             columns.append(_binary_labels([row.get(label_column) for row in chunk]))
         reservoir.add(columns)
@@ -258,6 +262,11 @@ def build_profile(
         say(f"PCA: {len(basis.components)} of {basis.width} encoded dimensions kept "
             f"({basis.explained:.0%} of the variance); {basis.width - len(basis.components)} residual dimensions watched")
     extras = {PCA_KEY: basis.to_json()} if basis is not None else {}
+    if attributed:
+        phi = dict(zip(attributed, reservoir.columns[len(specs):len(specs) + len(attributed)]))
+        extras[ATTRIBUTIONS_KEY] = attribution_extras(phi, model.attributions.bins)
+        say(f"attributions: reference importance of {len(attributed)} feature(s) from columns "
+            f"{model.attributions.prefix}<feature>")
     if label_column is not None:
         extras.update(calibration_extras(model, reservoir.columns[len(specs) - 1], reservoir.columns[-1], say))
     profile = Profile(model.name, rows, features, binnings[-1], extras=extras, source=path.name)

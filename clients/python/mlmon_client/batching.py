@@ -29,6 +29,7 @@ class Record(NamedTuple):
     id: Any
     segments: Optional[dict]
     timestamp: Any
+    attributions: Optional[dict]  # {feature: phi} (docs/explainability.md)
 
 
 class ColumnBatch(NamedTuple):
@@ -44,6 +45,7 @@ class ColumnBatch(NamedTuple):
     labels: Any
     feature_names: Any
     rows: int
+    attributions: Any = None  # {feature: column} or a DataFrame of phi, like features
 
 
 class Label(NamedTuple):
@@ -90,9 +92,11 @@ def _optional(document: dict, key: str, column: Optional[list]) -> None:
 def columnar_document(
     model: str, version: Any, features: dict, predictions: list,
     ids: Optional[list] = None, segments: Optional[list] = None,
-    timestamps: Optional[list] = None, labels: Optional[list] = None,
+    timestamps: Optional[list] = None, labels: Optional[list] = None, attributions: Optional[dict] = None,
 ) -> dict:
     document = {"model": model, "model_version": version, "features": features, "predictions": predictions}
+    if attributions:
+        document["attributions"] = attributions
     _optional(document, "ids", ids)
     _optional(document, "segments", segments)
     _optional(document, "timestamps", timestamps)
@@ -115,17 +119,21 @@ def record_chunks(records: list[tuple], batch_size: int) -> tuple[list[Chunk], i
     invalid = 0
     for record in records:
         try:
-            groups.setdefault((record[0], record[1], tuple(record[2])), []).append(record)
+            phi = tuple(record[7]) if len(record) > 7 and record[7] else ()  # one body per set of attribution keys too
+            groups.setdefault((record[0], record[1], tuple(record[2]), phi), []).append(record)
         except TypeError:  # an unhashable model or version: the exporter could not attribute it either
             invalid += 1
     chunks = []
-    for (model, version, names), group in groups.items():
+    for (model, version, names, phi_names), group in groups.items():
         for start in range(0, len(group), batch_size):
             part = group[start:start + batch_size]
-            _, _, dicts, predictions, ids, segments, timestamps = zip(*part)  # columns of the Record fields
+            _, _, dicts, predictions, ids, segments, timestamps = list(zip(*part))[:7]  # columns of the Record fields
             features = {name: list(map(operator.itemgetter(name), dicts)) for name in names}
+            phis = [record[7] for record in part] if phi_names else []
+            attributions = {name: list(map(operator.itemgetter(name), phis)) for name in phi_names}
             document = columnar_document(
                 model, version, features, list(predictions), ids=list(ids), segments=list(segments), timestamps=list(timestamps),
+                attributions=attributions,
             )
             chunks.append(Chunk(PREDICTIONS, len(part), document))
     return chunks, invalid
@@ -139,6 +147,10 @@ def batch_chunks(batch: ColumnBatch, batch_size: int, now: float) -> list[Chunk]
     for name, column in features.items():
         if len(column) != rows:
             raise ValueError(f"features.{name}: {len(column)} values for {rows} predictions")
+    attributions = feature_columns(batch.attributions) if batch.attributions is not None else None
+    for name, column in (attributions or {}).items():
+        if len(column) != rows:
+            raise ValueError(f"attributions.{name}: {len(column)} values for {rows} predictions")
     if batch.timestamps is None or isinstance(batch.timestamps, (int, float, str)):  # one time for every row
         timestamps = [now if batch.timestamps is None else batch.timestamps] * rows
     else:
@@ -146,7 +158,7 @@ def batch_chunks(batch: ColumnBatch, batch_size: int, now: float) -> list[Chunk]
     document = columnar_document(
         batch.model, batch.version, features, predictions,
         ids=optional_column(batch.ids, rows, "ids"), segments=_segments(batch.segments, rows),
-        timestamps=timestamps, labels=optional_column(batch.labels, rows, "labels"),
+        timestamps=timestamps, labels=optional_column(batch.labels, rows, "labels"), attributions=attributions,
     )
     return _slices(document, rows, batch_size)
 

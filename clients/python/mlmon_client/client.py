@@ -97,11 +97,13 @@ class Client:
         id: Any = None,  # noqa: A002 - the name the exporter uses
         segments: Optional[Mapping[str, Any]] = None,
         timestamp: Any = None,
+        attributions: Optional[Mapping[str, Any]] = None,
     ) -> None:
         """Queue one prediction. Never blocks, never raises.
 
         ``features`` is copied (shallowly), so the caller may reuse its dict. ``timestamp``
-        defaults to now (unix seconds): the exporter uses it for the label delay.
+        defaults to now (unix seconds): the exporter uses it for the label delay. ``attributions``
+        is ``{feature: phi}`` (e.g. SHAP values), counted by models with attributions.enabled.
         """
         if self._closed:
             if self.enabled:
@@ -113,7 +115,8 @@ class Client:
                 self._counters.add("dropped_queue_full")
                 return
             records.append((model, version, dict(features), prediction, id, segments,
-                            time.time() if timestamp is None else timestamp))
+                            time.time() if timestamp is None else timestamp,
+                            None if attributions is None else dict(attributions)))
             if len(records) == self._batch_size:  # a full batch goes now, not at the next interval
                 self._wake.set()
         except Exception:  # features that are not a mapping, ...: counted, the model's request goes on
@@ -130,6 +133,7 @@ class Client:
         timestamps: Any = None,
         labels: Any = None,
         feature_names: Optional[list[str]] = None,
+        attributions: Any = None,
     ) -> None:
         """Queue a batch. Never blocks, never raises.
 
@@ -137,7 +141,8 @@ class Client:
         ``{name: value}``, or a 2-D array with ``feature_names``. ``predictions``, ``ids``,
         ``labels`` and ``timestamps`` are columns of the same length (``timestamps`` may also be
         one value for all; default now); ``segments`` is rows of ``{attribute: value}`` or columns
-        ``{attribute: [...]}``. Arrays are copied here and converted on the sender thread.
+        ``{attribute: [...]}``; ``attributions`` is ``{feature: column}`` of phi values (or a
+        DataFrame). Arrays are copied here and converted on the sender thread.
         """
         if self._closed:
             if self.enabled:
@@ -158,6 +163,7 @@ class Client:
             buffers.batches.append(ColumnBatch(
                 model, version, snapshot(features), snapshot(predictions), snapshot(ids), snapshot(segments),
                 timestamps if plain_time else snapshot(timestamps), snapshot(labels), feature_names, rows,
+                snapshot(attributions),
             ))
             self._wake.set()
         except Exception:
