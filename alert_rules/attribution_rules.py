@@ -25,7 +25,7 @@ from alert_rules.fleet_rules import EPS, FEATURES, SCORES, TINY, reference_misma
 from alert_rules.rules import RecordingRule, RuleGroup
 
 BY = "model, model_version, feature"
-STEM = "mlmon_attribution"
+STEM = c.ATTRIBUTION_RECORDS.family.removesuffix("_records")  # mlmon_attribution, from the catalog
 
 
 # Recorded names follow level:metric:operation with the catalog family they are computed from.
