@@ -157,13 +157,14 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 def _print_series_budget(config: MlmonConfig, profiles: dict[str, Profile], versions: int) -> None:
     """Series per exporter by family group and the fleet rules' series; a warning above the budget."""
     from alert_rules.series import recorded_series  # the composition root may run the generators
-    from exporter.tooling.series_budget import GROUPS, columns, per_exporter
+    from exporter.tooling.series_budget import GROUPS, columns, explained, per_exporter
 
     counts = per_exporter(config, profiles, versions)
     total = sum(counts.values())
     parts = ", ".join(f"{group} {counts[group]}" for group in GROUPS)
     print(f"series per exporter ({versions} version(s) per model, every family reached): {parts}; total {total}")
-    rules = recorded_series(config, {m.name: columns(m, profiles.get(m.name)) for m in config.models}, versions)
+    rules = recorded_series(config, {m.name: columns(m, profiles.get(m.name)) for m in config.models}, versions,
+                            {m.name: explained(m, profiles.get(m.name)) for m in config.models})
     print(f"fleet recording rules add {rules} series (once per Prometheus, whatever the replica count)")
     budget = config.exporter.series_budget
     if total > budget:
