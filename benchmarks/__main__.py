@@ -12,7 +12,7 @@ import sys
 import time
 
 # bench_drift is written separately; it joins the run when it exists.
-MODULES = ("ingest", "serving", "render", "memory", "drift", "snapshot", "client", "pages", "labels")
+MODULES = ("ingest", "serving", "render", "memory", "drift", "snapshot", "client", "pages", "labels", "attributions")
 
 
 def available() -> list[str]:

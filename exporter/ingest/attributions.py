@@ -30,6 +30,7 @@ class AttributionColumns:
     rows: int          # records with an attributions object
     unknown: int = 0   # keys that are not configured features
     invalid: int = 0   # records whose `attributions` is not an object
+    partial: frozenset[str] = frozenset()  # features some row lacks (their columns hold MISSING_PHI)
 
 
 def from_records(records: list[dict[str, Any]], model: ModelConfig) -> AttributionColumns | None:
@@ -42,7 +43,7 @@ def from_records(records: list[dict[str, Any]], model: ModelConfig) -> Attributi
     if not dicts:
         return AttributionColumns({}, 0, 0, invalid) if invalid else None
     names = [f.name for f in model.features]
-    columns, present = {}, 0
+    columns, present, partial = {}, 0, set()
     for name in names:  # one C-level pass per feature when every record has it (the common case)
         try:
             columns[name] = list(map(operator.itemgetter(name), dicts))
@@ -50,7 +51,8 @@ def from_records(records: list[dict[str, Any]], model: ModelConfig) -> Attributi
         except KeyError:
             column = columns[name] = [d.get(name, MISSING_PHI) for d in dicts]
             present += len(column) - sum(1 for v in column if v is MISSING_PHI)
-    return AttributionColumns(columns, len(dicts), sum(map(len, dicts)) - present, invalid)
+            partial.add(name)
+    return AttributionColumns(columns, len(dicts), sum(map(len, dicts)) - present, invalid, frozenset(partial))
 
 
 def from_columnar(block: Any, count: int, keep: list[int] | range, model: ModelConfig) -> AttributionColumns | None:
@@ -71,4 +73,5 @@ def from_columnar(block: Any, count: int, keep: list[int] | range, model: ModelC
         for f in model.features
     }
     unknown = sum(1 for name in block if name not in known) * len(keep)
-    return AttributionColumns(columns, len(keep), unknown, 0) if len(keep) else None
+    partial = frozenset(f.name for f in model.features if f.name not in block)
+    return AttributionColumns(columns, len(keep), unknown, 0, partial) if len(keep) else None

@@ -60,14 +60,14 @@ def prepare_attributions(raw: AttributionColumns | None, reference: AttributionR
         values = raw.columns.get(name)
         if not values:
             continue
-        column = numeric_column([None if v is MISSING_PHI else v for v in values]) if MISSING_PHI in values \
-            else numeric_column(values)
+        partial = name in raw.partial
+        column = numeric_column([None if v is MISSING_PHI else v for v in values]) if partial else numeric_column(values)
         phi = column.values
         inside = np.abs(phi) <= limits.max_abs_value  # two phi of 1e308 would make a counter +Inf
         if not inside.all():
             phi = phi[inside]
         # null where the record had attributions but not this feature's is not a fault: MISSING_PHI became None.
-        missing = sum(1 for v in values if v is MISSING_PHI) if MISSING_PHI in values else 0
+        missing = sum(1 for v in values if v is MISSING_PHI) if partial else 0
         invalid += column.null - missing + column.nonfinite + column.type_errors + int((~inside).sum())
         sums[i] = (len(phi), np.maximum(phi, 0).sum(), -np.minimum(phi, 0).sum(), (phi * phi).sum())
         binning = reference.binnings[i]
