@@ -227,3 +227,38 @@ def test_importance_given_in_the_config_wins_and_needs_no_attributions() -> None
         feature = dict(key)["feature"]
         assert value == pytest.approx(shares[frozenset({**dict(key), "feature": feature}.items()) - {("window", "1h")}]
                                       * by_feature[feature])
+
+
+def test_inputs_drifting_in_a_feature_the_model_ignores_is_high_drift_and_low_impact() -> None:
+    # The reference fraud model gives the channel weight 0 (its reference importance share is 0): move most
+    # traffic to the point-of-sale channel and that input drifts hard, yet the drift that matters stays small.
+    rng = np.random.default_rng(10)
+    records = synthetic.records("fraud", "v1", 3000, rng, attributions=True)
+    for record in records[: 2000]:
+        record["features"]["channel"] = "pos"
+        record["segments"]["channel"] = "pos"
+    target = store()
+    ingest(target, records)
+    samples = metrics(target)
+    at = {"model": "fraud", "model_version": "v1", "window": "1h"}
+    psi = {dict(k)["feature"]: v for k, v in series(samples, "mlmon_feature_drift_score", method="psi", **at).items()}
+    impact = {dict(k)["feature"]: v for k, v in series(samples, "mlmon_feature_drift_impact", **at).items()}
+    detected = {dict(k)["feature"]: v for k, v in series(samples, "mlmon_feature_drift_detected", **at).items()}
+    assert detected["channel"] == 1 and psi["channel"] > 1.0  # high input drift
+    assert impact["channel"] == 0.0  # ... in a feature the model ignores
+    assert max(impact.values()) < 0.05  # nothing that matters drifted
+    signals = window_signals(target.versions["fraud"]["v1"], 3600, NOW)
+    assert signals is not None and signals["drifted"] is False  # the explanations did not move either
+
+
+def test_the_drift_report_and_the_model_page_show_the_attributions(start_exporter) -> None:
+    live = start_exporter(build_config(example_config_data()))
+    live.post_ok(synthetic.records("fraud", "v1", 1500, np.random.default_rng(11), attributions=True, swap=True))
+    report = live.http.get(f"{live.ingest_url}/v1/models/fraud/drift?window=1h", timeout=10).json()
+    block = report["versions"][0]["attributions"]
+    assert block["samples"] == 1500 and block["drifted"] is True and block["ndcg"] < 0.9
+    assert block["reference_source"] == "attributions"
+    by_feature = {f["feature"]: f for f in block["features"]}
+    assert by_feature["channel"]["reference_share"] == 0.0 and by_feature["channel"]["share"] > 0.3
+    page = live.http.get(f"{live.metrics_url}/models/fraud?window=1h", timeout=10).text
+    assert "What drives the model" in page and 'data-feature="importance"' in page

@@ -13,7 +13,6 @@ import numpy as np
 
 from exporter import catalog as c
 from exporter.config.model import format_duration
-from exporter.http.drift_report import evaluate
 from exporter.http.exposition import Exposition, lines_for, series_prefix
 from exporter.profiles.attributions import AttributionReference, reference_of
 from exporter.state.store import VersionState
@@ -78,8 +77,9 @@ def _feature_prefixes(state: VersionState, metric: c.Metric, names: tuple[str, .
     return _cached_prefixes(state, metric.name, build)
 
 
-def collect_attributions(state: VersionState, out: Exposition, now: float) -> None:
-    """Every explainability family of one version (exporter/http/collector.py calls this)."""
+def collect_attributions(state: VersionState, out: Exposition, now: float, drift: list[Any] | None) -> None:
+    """Every explainability family of one version (exporter/http/collector.py calls this with the
+    version's evaluated drift windows, exporter.http.drift_report.evaluate, or None while capturing)."""
     model, version = state.model.name, state.version
     ref = reference(state)
     if ref.known:
@@ -89,7 +89,7 @@ def collect_attributions(state: VersionState, out: Exposition, now: float) -> No
         assert shares is not None
         out.add(c.FEATURE_IMPORTANCE_REFERENCE_SHARE,
                 lines_for(_feature_prefixes(state, c.FEATURE_IMPORTANCE_REFERENCE_SHARE, ref.names), shares))
-        _collect_impact(state, ref.names, shares, out, now)
+        _collect_impact(state, ref.names, shares, out, drift)
     attributions = state.attributions
     if attributions is None:
         return
@@ -128,9 +128,9 @@ def collect_attributions(state: VersionState, out: Exposition, now: float) -> No
             out.add_one(c.ATTRIBUTION_DRIFT_DETECTED, labels, int(signals["drifted"]))
 
 
-def _collect_impact(state: VersionState, names: tuple[str, ...], shares: np.ndarray, out: Exposition, now: float) -> None:
+def _collect_impact(state: VersionState, names: tuple[str, ...], shares: np.ndarray, out: Exposition,
+                    results: list[Any] | None) -> None:
     """Reference importance share x the window's drift score (the model's method), per feature."""
-    results = evaluate(state, now)
     if not results:
         return
     metric = c.FEATURE_DRIFT_IMPACT
@@ -150,18 +150,18 @@ def _number(value: Any) -> float | None:
     return float(value) if value is not None and math.isfinite(float(value)) else None
 
 
-def attribution_report(state: VersionState, seconds: int, now: float) -> dict[str, Any] | None:
-    """The attribution part of the JSON drift report of one version and window (None: nothing to say)."""
+def attribution_report(state: VersionState, seconds: int, now: float,
+                       decision_score: np.ndarray | None = None) -> dict[str, Any] | None:
+    """The attribution part of the JSON drift report of one version and window (None: nothing to say);
+    `decision_score` is the window's drift score per column (features first), for drift impact."""
     ref = reference(state)
     signals = window_signals(state, seconds, now)
     if signals is None and not ref.known:
         return None
     ref_shares = ref.shares
     impact: dict[str, float | None] = {}
-    results = evaluate(state, now) if ref_shares is not None else None
-    result = next((r for r in results or [] if r.seconds == seconds), None)
-    if result is not None and ref_shares is not None:
-        impact = {n: _number(s * d) for n, s, d in zip(ref.names, ref_shares, result.decision_score)}
+    if decision_score is not None and ref_shares is not None:
+        impact = {n: _number(s * d) for n, s, d in zip(ref.names, ref_shares, decision_score)}
     features = []
     for i, name in enumerate(ref.names):
         row: dict[str, Any] = {

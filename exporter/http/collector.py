@@ -13,7 +13,7 @@ import numpy as np
 from exporter import catalog as c
 from exporter.config.model import format_duration
 from exporter.http.exposition import Exposition, lines_for, series_prefix
-from exporter.http.drift_report import collect_drift
+from exporter.http.drift_report import collect_drift, evaluate
 from exporter.http.attribution_report import collect_attributions
 from exporter.http.quality_report import collect_quality
 from exporter.state.snapshot import Snapshotter
@@ -95,7 +95,7 @@ def collect_version(state: VersionState, out: Exposition, now: float) -> None:
     sides = [QUALITY.index("below"), QUALITY.index("above")]
     out.add(metric, lines_for(prefixes, quality[numeric][:, sides].reshape(-1)))
     if cumulative is None or state.layout is None:
-        collect_attributions(state, out, now)  # counters count while a reference is captured
+        collect_attributions(state, out, now, None)  # counters count while a reference is captured
         return
     split = int(state.layout.offsets[-2])
     for metric, ratio_metric, prediction, counts in (
@@ -105,7 +105,7 @@ def collect_version(state: VersionState, out: Exposition, now: float) -> None:
         out.add(metric, lines_for(_prefixes(state, metric.name, lambda: _bin_prefixes(state, metric, prediction)), counts))
         out.add(ratio_metric, _prefixes(state, ratio_metric.name, lambda: _ratio_lines(state, ratio_metric, prediction)))
     collect_drift(state, out, now)  # scores from the window bin counts (docs/drift.md)
-    collect_attributions(state, out, now)  # attributions and drift impact (docs/explainability.md)
+    collect_attributions(state, out, now, evaluate(state, now))  # attributions, drift impact (docs/explainability.md)
 
 
 def _ratio_lines(state: VersionState, metric: c.Metric, prediction: bool) -> list[str]:
