@@ -120,6 +120,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     options = DemoOptions(
         seed=args.seed, rate=args.rate, duration=args.duration, drift_after=args.drift_after, label_delay=args.label_delay,
+        swap_after=args.swap_after if args.swap_after >= 0 else None,
         prometheus_port=args.prometheus_port, alertmanager_port=args.alertmanager_port,
     )
     # SIGTERM stops the demo like Ctrl-C does: traffic ends, every process it started is stopped.
@@ -337,6 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)")
     demo.add_argument("--drift-after", type=float, default=60.0, help="seconds of clean traffic before drift")
     demo.add_argument("--label-delay", type=float, default=20.0, help="seconds before a prediction's label arrives")
+    demo.add_argument("--swap-after", type=float, default=30.0,
+                      help="seconds until the fraud model is swapped for one that weighs another feature (an "
+                      "attribution shift with unchanged inputs); negative: never (default: %(default)s)")
     demo.add_argument(
         "--stack", action="store_true",
         help="also run Prometheus and Alertmanager (Debian packages) with the generated rules; alerts print here",
