@@ -262,3 +262,31 @@ def test_the_drift_report_and_the_model_page_show_the_attributions(start_exporte
     assert by_feature["channel"]["reference_share"] == 0.0 and by_feature["channel"]["share"] > 0.3
     page = live.http.get(f"{live.metrics_url}/models/fraud?window=1h", timeout=10).text
     assert "What drives the model" in page and 'data-feature="importance"' in page
+
+
+def test_the_python_client_and_an_oip_output_carry_attributions(start_exporter) -> None:
+    from mlmon_client import Client
+
+    live = start_exporter(build_config(example_config_data()))
+    records = synthetic.records("fraud", "v1", 40, np.random.default_rng(12), attributions=True)
+    client = Client(live.predictions_url, flush_interval=0.05)
+    for r in records[:20]:
+        client.log("fraud", "v1", r["features"], r["prediction"], attributions=r["attributions"])
+    rest = records[20:]
+    client.log_batch("fraud", "v2", {n: [r["features"][n] for r in rest] for n in FEATURES}, [r["prediction"] for r in rest],
+                     attributions={n: [r["attributions"][n] for r in rest] for n in FEATURES})
+    assert client.flush(timeout=30)
+    client.close()
+    for version, part in (("v1", records[:20]), ("v2", rest)):
+        got = live.value("mlmon_attribution_value_sum_total", model="fraud", model_version=version, feature="amount",
+                         sign="positive")
+        assert got == pytest.approx(sum(max(r["attributions"]["amount"], 0.0) for r in part))
+    # KServe / Open Inference Protocol: an output named attributions.output, one row per instance.
+    rows = [[r["features"][n] for n in FEATURES] for r in records[:3]]
+    phi = [[r["attributions"][n] for n in FEATURES] for r in records[:3]]
+    body = {"inputs": [{"name": "x", "shape": [3, 5], "datatype": "BYTES", "data": rows}],
+            "outputs": [{"name": "score", "shape": [3], "datatype": "FP64", "data": [r["prediction"] for r in records[:3]]},
+                        {"name": "attributions", "shape": [3, 5], "datatype": "FP64", "data": phi}]}
+    response = live.http.post(f"{live.ingest_url}/v2/models/fraud/versions/v3/infer", json=body, timeout=10)
+    assert response.status_code == 200, response.text
+    assert live.value("mlmon_attribution_samples_total", model="fraud", model_version="v3", feature="channel") == 3
