@@ -248,6 +248,23 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    """The fleet's nDCG, share TV and top driver per version, from Prometheus's merged counters (docs/explainability.md)."""
+    import json
+
+    from exporter.config.model import parse_duration
+    from exporter.tooling.fleet_attributions import fleet_report
+
+    config, model = _config_and_model(args)
+    try:
+        window = parse_duration(args.window) if args.window else max(model.drift.windows)
+        report = fleet_report(args.prometheus, model, window)
+    except (ValueError, OSError) as error:
+        raise UsageError(f"explain: {error}") from None
+    print(json.dumps(report, indent=1))
+    return 1 if any(v.get("drifted") for v in report["versions"]) else 0
+
+
 def cmd_docs(args: argparse.Namespace) -> int:
     from exporter.config.reference_doc import render_config_doc
     from exporter.tooling.metrics_doc import render_metrics_doc
@@ -404,6 +421,14 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--window", help="which of the model's drift windows to judge by (default: the first)")
     report.add_argument("--label-column", default="label", help="labels, when the data has them (default: %(default)s)")
     report.set_defaults(run=cmd_report)
+
+    explain = commands.add_parser(
+        "explain", help="fleet-wide attribution nDCG, share TV and top driver from Prometheus (exit 1 on drift)")
+    _config_arg(explain)
+    explain.add_argument("--model", required=True, help="the config's model (with attributions.enabled)")
+    explain.add_argument("--prometheus", default="http://127.0.0.1:9090", help="Prometheus with the mlmon rules loaded")
+    explain.add_argument("--window", help="a drift window of the model (default: its longest, the alert's)")
+    explain.set_defaults(run=cmd_explain)
 
     rules = commands.add_parser("rules", help="Prometheus rules and Alertmanager config")
     rules_commands = rules.add_subparsers(dest="rules_command", required=True)

@@ -18,7 +18,9 @@ from alert_rules.build import ALERTS_FILE, RULES_FILE, render
 from alert_rules.fleet_rules import fleet_recording_rules
 from exporter.config.model import parse_config
 from exporter.http.server import start
+from exporter.stats import attribution as stats
 from exporter.tooling import synthetic
+from exporter.tooling.fleet_attributions import fleet_report, recorded_importance
 from tests.support.processes import PrometheusProcess, require_binary
 from tests.test_fleet_rules import EXAMPLES, MODEL, samples_at, write_rules
 
@@ -33,6 +35,15 @@ def fraud_config(alert_for: str = "15m"):
     data["models"][0]["quality"]["windows"] = ["1h"]
     data["alerting"] = {"runbook_url": "https://example.com/runbooks", "drift": {"for": alert_for}}
     return parse_config(data, base_dir=EXAMPLES)
+
+
+def model_reference_importance(replica) -> dict[str, float]:
+    data = replica.exporter.store.profiles[MODEL].extras["attributions"]["importance"]
+    return {n: data[n] for n in FEATURES}
+
+
+def test_mlmon_explain_reads_the_rule_the_generator_records() -> None:
+    assert recorded_importance(WINDOW) == name("model_version_feature", "importance", WINDOW)
 
 
 def post(replica, records) -> None:
@@ -81,6 +92,16 @@ def test_fleet_importance_shares_from_the_rules_are_those_of_the_union_stream(tm
                 assert shares[n] == pytest.approx(union[n] / sum(union.values()), rel=0.1 + 4 * spread, abs=0.005)
             n_rule = samples_at(prom, samples_name(WINDOW), at)
             assert list(n_rule.values())[0] == pytest.approx(sum(f[t] * len(h) for t, h in zip(targets, halves)), rel=1e-6)
+            # (3) The fleet's nDCG (a sort: not PromQL) from the merged counters, as `mlmon explain` reports it:
+            # SageMaker's formula on the union stream's importances, reference importances as gains.
+            report = fleet_report(prom.url, model, WINDOW)
+            row = report["versions"][0]
+            reference = np.array([row["reference_importance"][n] for n in FEATURES])
+            union_importance = np.array([union[n] / sum(len(h) for h in halves) for n in FEATURES])
+            assert row["ndcg"] == pytest.approx(stats.ndcg(reference, np.array([mixed[n] for n in FEATURES])), rel=1e-6)
+            assert row["ndcg"] == pytest.approx(stats.ndcg(reference, union_importance), abs=0.02 + spread)
+            expected_ref = {n: v for n, v in model_reference_importance(replicas[0]).items()}
+            assert row["reference_importance"] == pytest.approx(expected_ref)
     finally:
         for replica in replicas:
             replica.stop()
