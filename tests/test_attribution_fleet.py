@@ -13,9 +13,9 @@ import pytest
 import requests
 import yaml
 
-from alert_rules.attribution_rules import attribution_groups, name, samples_name
+from alert_rules.attribution_rules import attribution_groups, impact_name, name, samples_name
 from alert_rules.build import ALERTS_FILE, RULES_FILE, render
-from alert_rules.fleet_rules import fleet_recording_rules
+from alert_rules.fleet_rules import FEATURES as FEATURE_SIDE, fleet_recording_rules, rule_name
 from exporter.config.model import parse_config
 from exporter.http.server import start
 from exporter.stats import attribution as stats
@@ -102,6 +102,17 @@ def test_fleet_importance_shares_from_the_rules_are_those_of_the_union_stream(tm
             assert row["ndcg"] == pytest.approx(stats.ndcg(reference, union_importance), abs=0.02 + spread)
             expected_ref = {n: v for n, v in model_reference_importance(replicas[0]).items()}
             assert row["reference_importance"] == pytest.approx(expected_ref)
+            # (4) Drift impact, fleet-wide: reference importance share x the fleet PSI of each feature.
+            # The drift group records PSI on its own schedule: take, per feature, the PSI sample the impact rule read
+            # (the latest at or before the impact's evaluation).
+            impact_at = max(float(x["value"][1]) for x in prom.query(f"timestamp({impact_name(WINDOW)})"))
+            impact = {dict(k)["feature"]: v for k, v in samples_at(prom, impact_name(WINDOW), impact_at).items()}
+            psi = {}
+            for series in prom.query(f"{rule_name(FEATURE_SIDE, 'psi', WINDOW)}[10s]"):
+                before = [float(v) for ts, v in series["values"] if float(ts) <= impact_at + 1e-6]
+                psi[series["metric"]["feature"]] = before[-1]
+            ref_total = sum(expected_ref.values())
+            assert impact == pytest.approx({n: expected_ref[n] / ref_total * psi[n] for n in FEATURES}, rel=1e-6, abs=1e-12)
     finally:
         for replica in replicas:
             replica.stop()
