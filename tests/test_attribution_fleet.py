@@ -74,7 +74,10 @@ def test_fleet_importance_shares_from_the_rules_are_those_of_the_union_stream(tm
                 post(replica, half)
             time.sleep(3.5)  # both replicas scraped with their final counts, and rules evaluated after
             share_rule = name("model_version_feature", "share", WINDOW)
-            at = max(float(s["value"][1]) for s in prom.query(f"timestamp({share_rule})"))
+            # The latest evaluation in which both replicas' factors were recorded (a scrape can fail under load).
+            stamps = sorted({float(ts) for series in prom.query(f"{share_rule}[10s]") for ts, _ in series["values"]},
+                            reverse=True)
+            at = next(t for t in stamps if len(samples_at(prom, "test:mlmon_attribution_records:increase1h", t)) == 2)
             shares = {dict(k)["feature"]: v for k, v in samples_at(prom, share_rule, at).items()}
             factors = samples_at(prom, "test:mlmon_attribution_records:increase1h", at)
             f = {dict(k)["instance"]: v for k, v in factors.items()}
