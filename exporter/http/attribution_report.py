@@ -63,16 +63,13 @@ def _cached_prefixes(state: VersionState, key: str, build: Any) -> list[str]:
     return cache[cache_key]
 
 
-def _feature_prefixes(state: VersionState, metric: c.Metric, names: tuple[str, ...], *extra: tuple[str, ...]) -> list[str]:
+def _feature_prefixes(state: VersionState, metric: c.Metric, names: tuple[str, ...], tails: tuple[str, ...] = ()) -> list[str]:
+    """Label prefixes per feature (and per value of the metric's last label, e.g. sign), cached per layout."""
     model, version = state.model.name, state.version
 
     def build() -> list[str]:
-        out = []
-        for name in names:
-            for tail in (extra[0] if extra else ((),)):
-                values = (model, version, name, *((tail,) if isinstance(tail, str) else tail))
-                out.append(series_prefix(metric.name, metric.labels, values))
-        return out
+        return [series_prefix(metric.name, metric.labels, (model, version, name, *tail))
+                for name in names for tail in ([(t,) for t in tails] or [()])]
 
     return _cached_prefixes(state, metric.name, build)
 
