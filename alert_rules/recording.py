@@ -14,6 +14,7 @@ from exporter.config.model import MlmonConfig
 from alert_rules.champion_rules import champion_groups
 from alert_rules.fleet_rules import fleet_recording_rules
 from alert_rules.fleet_multivariate import multivariate_groups_for
+from alert_rules.attribution_rules import attribution_groups
 from alert_rules.fleet_verdict import verdict_groups_for
 from alert_rules.quality_rules import fleet_quality_groups
 from alert_rules.segment_quality import segment_quality_groups
@@ -144,6 +145,7 @@ def recording_groups(config: MlmonConfig) -> list[RuleGroup]:
     groups += fleet_quality_groups(config)
     groups += champion_groups(config)  # champion vs challenger (docs/rollouts.md)
     groups += segment_quality_groups(config)
+    groups += attribution_groups(config)  # explainability (alert_rules/attribution_rules.py)
     return groups
 
 

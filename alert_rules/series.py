@@ -37,8 +37,10 @@ def _segment_series(model: ModelConfig, cols: list[Column], bins: bool, kind: st
     return total
 
 
-def recorded_series(config: MlmonConfig, columns: dict[str, list[Column]], versions: int = 1) -> int:
-    """Series of every recording rule, with `versions` live versions per model."""
+def recorded_series(config: MlmonConfig, columns: dict[str, list[Column]], versions: int = 1,
+                    explained: dict[str, tuple[bool, int]] | None = None) -> int:
+    """Series of every recording rule, with `versions` live versions per model; `explained` is each model's
+    (reference importance known, phi bins) (exporter.tooling.series_budget.explained; default: neither)."""
     names = [m.name for m in config.models]
     models = {m.name: m for m in config.models}
     total = 0
@@ -72,6 +74,10 @@ def recorded_series(config: MlmonConfig, columns: dict[str, list[Column]], versi
                     total += len(REJECTION_REASONS)
                 elif level == "model_version_feature":
                     total += versions * len(feats)
+                elif level == "model_version_feature_bin" and "attribution" in rule.record:
+                    total += versions * (explained or {}).get(model, (False, 0))[1]
+                elif "drift_impact" in rule.record:  # only models with a reference importance record it
+                    total += versions * len(features) * (explained or {}).get(model, (False, 0))[0]
                 elif level == "model_version_feature_bin":
                     total += versions * sum(c.bins for c in feats)
                 elif level == "model_version_bin":

@@ -12,7 +12,8 @@ import sys
 import time
 
 # bench_drift is written separately; it joins the run when it exists.
-MODULES = ("ingest", "serving", "render", "memory", "drift", "snapshot", "client", "pages", "labels", "segments")
+MODULES = ("ingest", "serving", "render", "memory", "drift", "snapshot", "client", "pages", "labels", "segments",
+           "attributions")
 
 
 def available() -> list[str]:

@@ -620,6 +620,78 @@ SEGMENT_FEATURE_DRIFT_DETECTED = Metric(
     (*SEGMENT_FEATURE, "window"), issue="drift",
 )
 
+# Explainability (docs/explainability.md): per-record attributions of models with attributions.enabled,
+# and the reference importance that weighs drift into drift impact.
+ATTRIBUTION_SAMPLES = Metric(
+    "mlmon_attribution_samples_total", "counter",
+    "Attribution values (phi) counted per feature: the N of the attribution mean and importance.", FEATURE,
+    issue="explain",
+)
+ATTRIBUTION_VALUE_SUM = Metric(
+    "mlmon_attribution_value_sum_total", "counter",
+    "Sum of phi by sign (positive|negative, negative ones as magnitudes): positive - negative is sum(phi), "
+    "positive + negative is sum(|phi|).", ("model", "model_version", "feature", "sign"), issue="explain",
+)
+ATTRIBUTION_SQUARED_SUM = Metric(
+    "mlmon_attribution_squared_sum_total", "counter", "Sum of phi^2 per feature (the spread of attributions).",
+    FEATURE, issue="explain",
+)
+ATTRIBUTION_BIN = Metric(
+    "mlmon_attribution_bin_total", "counter",
+    "Attribution values that fell in each reference phi bin (for fleet attribution PSI/JS).", BIN, issue="explain",
+)
+ATTRIBUTION_REFERENCE = Metric(
+    "mlmon_attribution_reference_ratio", "gauge",
+    "Fraction of the reference attributions in each phi bin; pairs with mlmon_attribution_bin_total.", BIN,
+    issue="explain",
+)
+ATTRIBUTION_RECORDS = Metric(
+    "mlmon_attribution_records_total", "counter", "Records that carried attributions.", VERSION, issue="explain",
+)
+ATTRIBUTIONS_DROPPED = Metric(
+    "mlmon_attributions_dropped_total", "counter",
+    "Attribution values not counted, by reason (unknown_feature: a key that is no configured feature; "
+    "invalid_value: null, non-finite, not a number or beyond exporter.max_abs_value).",
+    ("model", "model_version", "reason"), issue="explain",
+)
+FEATURE_IMPORTANCE_REFERENCE = Metric(
+    "mlmon_feature_importance_reference", "gauge",
+    "Reference global importance of a feature (mean |phi| of the reference attributions, or the config's importance).",
+    FEATURE, issue="explain",
+)
+FEATURE_IMPORTANCE_REFERENCE_SHARE = Metric(
+    "mlmon_feature_importance_reference_share_ratio", "gauge",
+    "The feature's share of the reference importance (shares of a model version sum to 1).", FEATURE, issue="explain",
+)
+FEATURE_DRIFT_IMPACT = Metric(
+    "mlmon_feature_drift_impact", "gauge",
+    "Reference importance share x drift score (the model's drift method) over the window: which drift matters.",
+    WINDOW_FEATURE, issue="explain",
+)
+ATTRIBUTION_WINDOW_SAMPLES = Metric(
+    "mlmon_attribution_window_samples", "gauge", "Records with attributions in the window (the N of the rank signals).",
+    WINDOWED, issue="explain",
+)
+ATTRIBUTION_NDCG = Metric(
+    "mlmon_attribution_ndcg_ratio", "gauge",
+    "nDCG of the window's importance ranking against the reference's, gains = reference importance "
+    "(SageMaker Clarify's definition; 1 = same ranking).", WINDOWED, issue="explain",
+)
+ATTRIBUTION_SHARE_TV = Metric(
+    "mlmon_attribution_share_tv_ratio", "gauge",
+    "Total-variation distance of the window's importance shares from the reference shares (0 same, 1 disjoint).",
+    WINDOWED, issue="explain",
+)
+ATTRIBUTION_TOP_DRIVER_CHANGED = Metric(
+    "mlmon_attribution_top_driver_changed", "gauge",
+    "1 when the window's most important feature is not the reference's, else 0.", WINDOWED, issue="explain",
+)
+ATTRIBUTION_DRIFT_DETECTED = Metric(
+    "mlmon_attribution_drift_detected", "gauge",
+    "1 when nDCG < attributions.ndcg_threshold or share TV >= attributions.share_tv_threshold; absent below "
+    "attributions.min_samples.", WINDOWED, issue="explain",
+)
+
 CATALOG: tuple[Metric, ...] = tuple(m for m in list(globals().values()) if isinstance(m, Metric))
 
 

@@ -144,6 +144,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     options = DemoOptions(
         seed=args.seed, rate=args.rate, duration=args.duration, drift_after=args.drift_after, label_delay=args.label_delay,
+        swap_after=args.swap_after if args.swap_after >= 0 else None,
         prometheus_port=args.prometheus_port, alertmanager_port=args.alertmanager_port,
     )
     # SIGTERM stops the demo like Ctrl-C does: traffic ends, every process it started is stopped.
@@ -181,7 +182,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 def _print_series_budget(config: MlmonConfig, profiles: dict[str, Profile], versions: int) -> None:
     """Series per exporter by family group and the fleet rules' series; a warning above the budget."""
     from alert_rules.series import recorded_series  # the composition root may run the generators
-    from exporter.tooling.series_budget import GROUPS, columns, per_exporter, segment_drift_costs
+    from exporter.tooling.series_budget import GROUPS, columns, explained, per_exporter, segment_drift_costs
 
     counts = per_exporter(config, profiles, versions)
     total = sum(counts.values())
@@ -189,7 +190,8 @@ def _print_series_budget(config: MlmonConfig, profiles: dict[str, Profile], vers
     print(f"series per exporter ({versions} version(s) per model, every family reached): {parts}; total {total}")
     for line in segment_drift_costs(config, profiles):
         print(line)
-    rules = recorded_series(config, {m.name: columns(m, profiles.get(m.name)) for m in config.models}, versions)
+    rules = recorded_series(config, {m.name: columns(m, profiles.get(m.name)) for m in config.models}, versions,
+                            {m.name: explained(m, profiles.get(m.name)) for m in config.models})
     print(f"fleet recording rules add {rules} series (once per Prometheus, whatever the replica count)")
     budget = config.exporter.series_budget
     if total > budget:
@@ -271,6 +273,23 @@ def cmd_report(args: argparse.Namespace) -> int:
         say(reason)
     print(f"{out}, {json_path}: {report.rows} rows, {'FAIL' if report.failed else 'pass'}")
     return 1 if report.failed else 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """The fleet's nDCG, share TV and top driver per version, from Prometheus's merged counters (docs/explainability.md)."""
+    import json
+
+    from exporter.config.model import parse_duration
+    from exporter.tooling.fleet_attributions import fleet_report
+
+    config, model = _config_and_model(args)
+    try:
+        window = parse_duration(args.window) if args.window else max(model.drift.windows)
+        report = fleet_report(args.prometheus, model, window)
+    except (ValueError, OSError) as error:
+        raise UsageError(f"explain: {error}") from None
+    print(json.dumps(report, indent=1))
+    return 1 if any(v.get("drifted") for v in report["versions"]) else 0
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
@@ -381,6 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)")
     demo.add_argument("--drift-after", type=float, default=60.0, help="seconds of clean traffic before drift")
     demo.add_argument("--label-delay", type=float, default=20.0, help="seconds before a prediction's label arrives")
+    demo.add_argument("--swap-after", type=float, default=30.0,
+                      help="seconds until the fraud model is swapped for one that weighs another feature (an "
+                      "attribution shift with unchanged inputs); negative: never (default: %(default)s)")
     demo.add_argument(
         "--stack", action="store_true",
         help="also run Prometheus and Alertmanager (Debian packages) with the generated rules; alerts print here",
@@ -445,6 +467,14 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--window", help="which of the model's drift windows to judge by (default: the first)")
     report.add_argument("--label-column", default="label", help="labels, when the data has them (default: %(default)s)")
     report.set_defaults(run=cmd_report)
+
+    explain = commands.add_parser(
+        "explain", help="fleet-wide attribution nDCG, share TV and top driver from Prometheus (exit 1 on drift)")
+    _config_arg(explain)
+    explain.add_argument("--model", required=True, help="the config's model (with attributions.enabled)")
+    explain.add_argument("--prometheus", default="http://127.0.0.1:9090", help="Prometheus with the mlmon rules loaded")
+    explain.add_argument("--window", help="a drift window of the model (default: its longest, the alert's)")
+    explain.set_defaults(run=cmd_explain)
 
     rules = commands.add_parser("rules", help="Prometheus rules and Alertmanager config")
     rules_commands = rules.add_subparsers(dest="rules_command", required=True)

@@ -51,6 +51,10 @@ SCENARIOS: list[tuple[str, dict[str, str], dict[tuple[str, str], str]]] = [
         ("Feature drift per segment", "A"): "the regression model has no segments in this config",
         ("Quality per segment", "A"): "the regression model has no segments in this config",
         ("variable", "segment"): "the regression model has no segments in this config",
+        **{(title, ref): "delivery_time has no attributions and no reference importance (docs/explainability.md)"
+           for title, ref in (("Importance share: now vs reference", "A"), ("Importance share: now vs reference", "B"),
+                              ("Drift impact ranking", "A"), ("Share drift (total variation)", "A"),
+                              ("Importance ranking nDCG per replica", "A"), ("Top driver changed", "A"))},
     }),
     ("mlmon-quality", {"model": "fraud", "version": "v1", "window": "1h"}, {}),
     ("mlmon-quality", {"model": "fraud", "version": "v2", "window": "1h"}, {
@@ -117,7 +121,8 @@ def send_traffic(exporter: RunningExporter, rng: np.random.Generator) -> int:
     ingest = f"http://127.0.0.1:{exporter.ingest_port}"
     sent = 0
     for round_ in range(ROUNDS):
-        v1 = synthetic.records("fraud", "v1", FRAUD_V1, rng, faults=0.05, id_prefix=f"r{round_}-", with_labels=True)
+        v1 = synthetic.records("fraud", "v1", FRAUD_V1, rng, faults=0.05, id_prefix=f"r{round_}-", with_labels=True,
+                               attributions=True)
         labels = [{"id": r["id"], "label": r.pop("label")} for r in v1]
         v2 = synthetic.records("fraud", "v2", FRAUD_V2, rng, drift=0.5, faults=0.05, id_prefix=f"r{round_}-v2-")
         for record in v1 + v2:

@@ -21,7 +21,7 @@ def test_drift_ramps_from_zero_to_one_over_a_minute_after_the_clean_period() -> 
 def test_the_demo_feeds_both_example_models_with_drift_faults_and_labels() -> None:
     metrics_port = free_port()
     options = DemoOptions(
-        seed=3, rate=400, duration=6, drift_after=1, drift_ramp=1, label_delay=1,
+        seed=3, rate=400, duration=6, drift_after=1, drift_ramp=1, label_delay=1, swap_after=3,
         metrics_listen=f"127.0.0.1:{metrics_port}", ingest_listen="127.0.0.1:0",
     )
     out = io.StringIO()
@@ -50,3 +50,6 @@ def test_the_demo_feeds_both_example_models_with_drift_faults_and_labels() -> No
     joined = [v for (name, labels), v in samples.items() if name.startswith("mlmon_label") and "joined" in str(labels)]
     assert sum(joined) > 0
     assert "stopped after" in out.getvalue()
+    # The fraud model sends attributions, and is swapped half way: its channel attributions appear.
+    phi = series(samples, "mlmon_attribution_value_sum_total", model="fraud", feature="channel")
+    assert sum(phi.values()) > 0 and "swapped" in out.getvalue()

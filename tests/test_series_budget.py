@@ -25,7 +25,7 @@ from exporter.config.model import load_config
 from exporter.http.server import start
 from exporter.profiles.load import load_profiles
 from exporter.tooling import synthetic
-from exporter.tooling.series_budget import columns, per_exporter
+from exporter.tooling.series_budget import columns, explained, per_exporter
 from tests.support.processes import PrometheusProcess, require_binary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +45,8 @@ def group(name: str) -> str:
         return "core"
     if metric.issue == "drift":
         return "drift"
+    if metric.issue == "explain":
+        return "explain"
     if name.startswith(("mlmon_segment_", "mlmon_bias_")):
         return "bias"
     return "quality" if metric.issue == "quality" else "core"
@@ -96,19 +98,21 @@ def test_the_count_is_within_5_percent_of_a_live_scrape_and_of_prometheus(tmp_pa
                           what="two scrapes at zero")
             rng = np.random.default_rng(3)
             for model in ("fraud", "delivery_time"):
-                records = synthetic.records(model, "v1", 4000, rng, drift=0.3, faults=0.05, with_labels=True)
+                records = synthetic.records(model, "v1", 4000, rng, drift=0.3, faults=0.05, with_labels=True,
+                                            attributions=True)
                 requests.post(f"http://127.0.0.1:{replica.ingest_port}/v1/predictions", data=json.dumps(records),
                               headers={"Content-Type": "application/json"}, timeout=60)
             text = requests.get(f"http://127.0.0.1:{replica.metrics_port}/metrics", timeout=30).text
             live = live_counts(text)
             # Segment values rarer than min_samples in this traffic have no verdict yet: the count is their ceiling.
             live["drift"] += unjudged_segments(text, config.models[0].drift.min_samples)
-            for name in ("bins", "drift", "quality"):
+            for name in ("bins", "drift", "quality", "explain"):
                 assert live[name] == estimate[name], (name, live, estimate)
             total, counted = sum(live.values()), sum(estimate.values())
             assert abs(counted - total) <= 0.05 * total, (live, estimate)
 
-            fleet = recorded_series(config, {m.name: columns(m, profiles.get(m.name)) for m in config.models})
+            fleet = recorded_series(config, {m.name: columns(m, profiles.get(m.name)) for m in config.models},
+                                    explained={m.name: explained(m, profiles.get(m.name)) for m in config.models})
             query = 'count({__name__=~".+:.+"})'
             time.sleep(5)  # every group evaluated after two scrapes with the traffic
             recorded = int(float(prom.query(query)[0]["value"][1]))

@@ -32,6 +32,7 @@ from pydantic import (
 )
 
 from exporter.config.alerting import AlertingConfig, reference_problems
+from exporter.config.attributions import AttributionsConfig
 from exporter.config.errors import ConfigError, format_validation_error
 from exporter.config.names import Name, repeated
 from exporter.config.rollout import RolloutConfig, Variant
@@ -285,6 +286,9 @@ class FeatureConfig(Strict):
     max_categories: int = Field(
         20, ge=1, le=500, description="Top-K reference categories kept; the rest fold into __other__."
     )
+    importance: float | None = Field(
+        None, ge=0, le=1e12, description="Reference global importance (e.g. mean |SHAP|); weighs this feature's drift "
+        "in the drift-impact ranking (docs/explainability.md). Overrides the profile's.")
 
 
 class PredictionConfig(Strict):
@@ -543,6 +547,9 @@ class ModelConfig(Strict):
     )
     rollout: RolloutConfig = Field(
         default_factory=RolloutConfig, description="The canary gate of `mlmon rollouts build` (docs/rollouts.md)."
+    )
+    attributions: AttributionsConfig = Field(
+        default_factory=AttributionsConfig, description="Per-record feature attributions (docs/explainability.md)."
     )
 
     @model_validator(mode="after")

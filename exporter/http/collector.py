@@ -14,7 +14,8 @@ from exporter import catalog as c
 from exporter.config.model import format_duration
 from exporter.http.exposition import Exposition, lines_for, series_prefix
 from exporter.http.class_drift_report import collect_class_drift
-from exporter.http.drift_report import collect_drift
+from exporter.http.drift_report import collect_drift, evaluate
+from exporter.http.attribution_report import collect_attributions
 from exporter.http.quality_report import collect_quality
 from exporter.http.shadow_report import collect_shadows
 from exporter.http.segment_drift import collect_segment_drift
@@ -99,6 +100,7 @@ def collect_version(state: VersionState, out: Exposition, now: float) -> None:
     sides = [QUALITY.index("below"), QUALITY.index("above")]
     out.add(metric, lines_for(prefixes, quality[numeric][:, sides].reshape(-1)))
     if cumulative is None or state.layout is None:
+        collect_attributions(state, out, now, None)  # counters count while a reference is captured
         return
     split = int(state.layout.offsets[-2])
     for metric, ratio_metric, prediction, counts in (
@@ -111,6 +113,7 @@ def collect_version(state: VersionState, out: Exposition, now: float) -> None:
     collect_drift(state, out, now)  # scores from the window bin counts (docs/drift.md)
     collect_class_drift(state, out, now)  # each class's probability, multiclass with per-class scores
     collect_segment_drift(state, out, now)  # the same per segment value (models[].segments with drift: true)
+    collect_attributions(state, out, now, evaluate(state, now))  # attributions, drift impact (docs/explainability.md)
 
 
 def collect_multivariate_counters(state: VersionState, out: Exposition) -> None:

@@ -23,6 +23,7 @@ from flask import Flask, Response, request
 from exporter import catalog as c
 from exporter.stats import drift
 from exporter.config.model import DriftConfig, format_duration, parse_duration
+from exporter.http.attribution_report import attribution_report
 from exporter.http.exposition import Exposition, lines_for, series_prefix
 from exporter.http.responses import json_response
 from exporter.profiles.bin_labels import display_labels
@@ -345,6 +346,7 @@ def version_report(state: VersionState, seconds: int, now: float) -> dict[str, A
             "reference_band": [_number(mv.band[0]), _number(mv.band[1])]},
         "prediction": columns[-1],
         "features": features,
+        "attributions": attribution_report(state, seconds, now, result.decision_score),  # docs/explainability.md
     }
 
 

@@ -24,6 +24,7 @@ import orjson
 
 from exporter.config.model import MlmonConfig, ModelConfig
 from exporter.ingest.strings import all_short_strings as _all_short_strings
+from exporter.ingest.attributions import AttributionBodyError, AttributionColumns, from_columnar, from_records
 from exporter.ingest.limits import TooManyRecords, check_structure, split_lines  # TooManyRecords: re-exported
 
 # Why a record was rejected; a closed set, so `reason` is a bounded label.
@@ -87,6 +88,7 @@ class Batch:
     class_scores: list[Any] = field(default_factory=list)
     unknown_features: int = 0
     indices: list[int] = field(default_factory=list)  # each row's position in the request (for rejections)
+    attributions: AttributionColumns | None = None  # per-record phi of models with attributions.enabled
 
     @property
     def size(self) -> int:
@@ -503,6 +505,7 @@ def _to_batch(
         segments=[r.get("segments") for r in records],
         unknown_features=unknown,
         indices=indices,
+        attributions=from_records(records, model),
     )
 
 
@@ -576,6 +579,10 @@ def decode_columnar(document: dict[str, Any], config: MlmonConfig, max_records: 
     columns = {
         f.name: select(features[f.name]) if f.name in features else [MISSING] * len(keep) for f in model.features
     }
+    try:
+        attributions = from_columnar(document.get("attributions"), count, keep, model)
+    except AttributionBodyError as error:
+        raise BodyError(str(error)) from None
     batch = Batch(
         model=model,
         version=version,
@@ -587,6 +594,7 @@ def decode_columnar(document: dict[str, Any], config: MlmonConfig, max_records: 
         segments=select(optional["segments"]),
         unknown_features=len(unknown_columns) * len(keep),
         indices=list(keep),
+        attributions=attributions,
     )
     return Decoded([_with_extras(batch, extras)] if keep else [], rejections, count)
 

@@ -80,7 +80,7 @@ def decode_serving(
     if kind == "v2":
         return decode_columnar(
             {"model": model.name, "model_version": version, "features": _v2_features(model, features, count),
-             "predictions": predictions, "ids": ids},
+             "predictions": predictions, "ids": ids, "attributions": _v2_attributions(model, document, count)},
             config, max_records,
         )
     columns = _columns(model)
@@ -172,6 +172,23 @@ def _v2_features(model: ModelConfig, tensors: list[tuple[str, list[int], list[An
         for j, column in enumerate(columns):
             features[column] = data[j::width] if width > 1 else data
     return features
+
+
+def _v2_attributions(model: ModelConfig, document: dict[str, Any], count: int) -> dict[str, list[Any]] | None:
+    """The output named models[].attributions.output ([N, K], K = serving columns) as {feature: phi column}."""
+    if not model.attributions.enabled:
+        return None
+    wanted = model.attributions.output
+    tensor = next((o for o in document.get("outputs") or [] if isinstance(o, dict) and o.get("name") == wanted), None)
+    if tensor is None:
+        return None
+    name, shape, data = _tensor(tensor, "outputs")
+    columns = _columns(model)
+    width = shape[1] if len(shape) == 2 else 1
+    if shape[0] != count or width != len(columns):
+        raise BodyError(f"OIP body: output {ascii(name[:64])} must have shape [{count}, {len(columns)}] "
+                        "(one attribution per serving column)")
+    return {column: data[j::width] for j, column in enumerate(columns)}
 
 
 # ----------------------------------------------------------------------------- KServe v1

@@ -20,6 +20,7 @@ import orjson
 from exporter.config.model import ModelConfig
 from exporter.profiles.profile import Binning, Profile, ProfileError, canonical_category, categorical_binning, numeric_binning
 from exporter.profiles.pca import EXTRAS_KEY as PCA_KEY, field_of, fit_pca
+from exporter.profiles.attributions import EXTRAS_KEY as ATTRIBUTIONS_KEY, attribution_extras
 from exporter.profiles.class_scores import class_score_extras, score_column
 from exporter.stats.calibration import EXTRAS_KEY as CALIBRATION_KEY, REFERENCE_QUALITY_KEY, fit_isotonic, reference_quality
 from exporter.stats.calibration import CLASS_EXTRAS_KEY as CLASS_CALIBRATION_KEY, fit_one_vs_rest, one_vs_rest_json
@@ -290,11 +291,13 @@ def build_profile(
     missing = np.zeros(len(specs), dtype=np.int64)
     multiclass = model.task == "multiclass_classification"
     score_columns = class_scores = False
+    attributed: list[str] = []  # features with a reference attribution column <prefix><feature> (docs/explainability.md)
     for chunk in read_chunks(path, model.prediction.name, progress):
         if rows == 0:
             first = chunk[0]
             score_columns = multiclass and all(score_column(model, c) in first for c in model.quality_classes)
             class_scores = multiclass and (score_columns or isinstance(first.get(model.prediction.name), (dict, list)))
+            attributed = [f.name for f in model.features if model.attributions.prefix + f.name in first]
             absent = [name for name, _ in specs if name not in chunk[0]]
             if label_column is not None and label_column not in chunk[0]:
                 absent.append(label_column)
@@ -308,6 +311,7 @@ def build_profile(
             column = _numeric(raw) if kind == "numeric" else _category(raw, kind)
             missing[i] += int(np.isnan(column).sum()) if kind == "numeric" else int(sum(v is None for v in column))
             columns.append(column)
+        columns += [_numeric([row.get(model.attributions.prefix + name) for row in chunk]) for name in attributed]
         if label_column is not None:  # row-aligned with the scores in the reservoir
             raw_labels = [row.get(label_column) for row in chunk]
             if multiclass:
@@ -348,18 +352,24 @@ def build_profile(
         say(f"PCA: {len(basis.components)} of {basis.width} encoded dimensions kept "
             f"({basis.explained:.0%} of the variance); {basis.width - len(basis.components)} residual dimensions watched")
     extras = {PCA_KEY: basis.to_json()} if basis is not None else {}
+    # The reservoir's columns: the specs (prediction last), the attribution columns, the label, the class scores.
+    scores, label_at = reservoir.columns[len(specs) - 1], len(specs) + len(attributed)
+    if attributed:
+        phi = dict(zip(attributed, reservoir.columns[len(specs):label_at]))
+        extras[ATTRIBUTIONS_KEY] = attribution_extras(phi, model.attributions.bins)
+        say(f"attributions: reference importance of {len(attributed)} feature(s) from columns "
+            f"{model.attributions.prefix}<feature>")
     if class_scores:
         k = len(model.quality_classes)
         score_matrix = reservoir.columns[-k:]
         extras.update(class_score_extras(model, score_matrix))
         say(f"per-class probability drift: {k} class score columns binned")
     if label_column is not None and multiclass:
-        labels = reservoir.columns[len(specs)]
-        extras.update(multiclass_calibration_extras(model, score_matrix if class_scores else None, labels,
-                                                    reservoir.columns[len(specs) - 1], say))
+        extras.update(multiclass_calibration_extras(model, score_matrix if class_scores else None,
+                                                    reservoir.columns[label_at], scores, say))
     elif label_column is not None and model.task == "regression":
-        extras.update(error_model_extras(reservoir.columns[len(specs) - 1], reservoir.columns[len(specs)], say))
+        extras.update(error_model_extras(scores, reservoir.columns[label_at], say))
     elif label_column is not None:
-        extras.update(calibration_extras(model, reservoir.columns[len(specs) - 1], reservoir.columns[len(specs)], say))
+        extras.update(calibration_extras(model, scores, reservoir.columns[label_at], say))
     profile = Profile(model.name, rows, features, binnings[-1], extras=extras, source=path.name)
     return profile

@@ -50,6 +50,7 @@ class Prepared:
     unsummed: int                      # finite predictions beyond max_abs_value: counted, not summed
     quality: PreparedQuality
     out_of_range: int = 0              # feature values binned below or above the reference (set by apply)
+    attributions: Any = None           # PreparedAttributions (exporter/state/attributions.py), set by StateStore.prepare
 
     @property
     def size(self) -> int:

@@ -31,6 +31,7 @@ from exporter.state.class_drift import ClassDriftState
 from exporter.state.quality import ModelQuality, QualityMath
 from exporter.state.multivariate import MultivariateState
 from exporter.state.segments import SegmentDrift
+from exporter.state.attributions import AttributionState, prepare_attributions, references as attribution_references
 from exporter.state.versions import NewVersionBudget, VersionRefused, admission_problem, evictable, rate_limited
 from exporter.state.windows import WindowRing
 from exporter.stats.calibration import Calibration, calibration_from_extras
@@ -152,6 +153,8 @@ class VersionState:
         self.multivariate: MultivariateState | None = None  # PCA error histograms (exporter/stats/multivariate.py)
         self.class_drift: ClassDriftState | None = None  # per-class probability bins (exporter/state/class_drift.py)
         self.segment_drift: SegmentDrift | None = None  # bins per segment value (exporter/state/segments.py)
+        # Per-record attributions (models[].attributions.enabled); None otherwise.
+        self.attributions = AttributionState.of(self.model, self.profile, self.window_seconds, self.slots)
         if self.profile is not None:
             self._use_profile(self.profile)
 
@@ -219,6 +222,8 @@ class VersionState:
                 self.class_drift.add_counts(class_counts, now)
             if segmented is not None and self.segment_drift is not None:
                 self.segment_drift.add(segmented, now)
+            if prepared.attributions is not None and self.attributions is not None:
+                self.attributions.add(prepared.attributions, now)
 
     def _finish_capture(self, capture: ReferenceCapture) -> None:
         """Use the captured reference; a capture that cannot make one (say, no finite value of a
@@ -297,6 +302,7 @@ class StateStore:
         # Models with a shadow version pair its predictions with the champion's by id (state/shadow.py).
         self.shadows = {m.name: ShadowPairs(m.rollout.shadow_pending, m.rollout.shadow_ttl)
                         for m in config.models if "shadow" in m.versions.variants.values()}
+        self.attribution_references = attribution_references(config, profiles)
 
     def version_state(self, model: ModelConfig, version: str) -> VersionState:
         """The state of a version, created on first sight within the rules of exporter/state/versions.py.
@@ -344,7 +350,11 @@ class StateStore:
     def prepare(self, batches: list[Batch]) -> list[Prepared]:
         """Type, check and sum every batch of a request; changes nothing (decode, then apply)."""
         now = self.clock()
-        return [prepare(b, self.config.exporter, self.quality_math[b.model.name], now) for b in batches]
+        prepared = [prepare(b, self.config.exporter, self.quality_math[b.model.name], now) for b in batches]
+        for p in prepared:
+            p.attributions = prepare_attributions(
+                p.batch.attributions, self.attribution_references.get(p.batch.model.name), self.config.exporter)
+        return prepared
 
     def admit(self, prepared: list[Prepared]) -> tuple[list[tuple[VersionState, Prepared]], list[tuple[Prepared, VersionRefused]]]:
         """The state of each batch's version, created where the version rules allow (exporter/state/versions.py);

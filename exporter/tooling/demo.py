@@ -2,7 +2,9 @@
 
 Traffic starts from the reference distribution; after ``drift_after`` seconds the inputs drift
 (ramping up over a minute) and data-quality faults appear, so drift scores, out-of-range and
-null counters move while you watch.
+null counters move while you watch. The fraud model sends its exact attributions with every record;
+after ``swap_after`` seconds it is swapped for one that weighs the channel instead of the amount:
+the same inputs, other explanations (nDCG and share drift move; docs/explainability.md).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class DemoOptions:
     duration: float | None = None  # seconds; None runs until Ctrl-C
     drift_after: float = 60.0     # seconds of clean traffic before drift starts
     drift_ramp: float = 60.0      # seconds over which drift grows from nothing to full
+    swap_after: float | None = 30.0  # seconds until the fraud model is swapped (an attribution shift); None: never
     version: str = "v1"
     label_delay: float = 20.0     # seconds before ground truth arrives for a prediction
     label_share: float = 0.8      # share of predictions that ever get a label
@@ -90,6 +93,9 @@ def _announce(config: MlmonConfig, options: DemoOptions, running: RunningExporte
     print(f"  metrics:  curl http://{metrics_host}:{running.metrics_port}/metrics", file=out)
     print(f"  ingest:   http://127.0.0.1:{running.ingest_port}/v1/predictions", file=out)
     print(f"  labels:   {options.label_share:.0%} of predictions get their label {options.label_delay:g}s later", file=out)
+    if options.swap_after is not None:
+        print(f"  the fraud model is swapped for one that weighs the channel after {options.swap_after:g}s "
+              f"(watch {catalog.ATTRIBUTION_NDCG.name})", file=out)
     print(f"  drift and data-quality faults start after {options.drift_after:g}s; Ctrl-C stops", file=out)
 
 
@@ -113,9 +119,10 @@ def _traffic(config: MlmonConfig, options: DemoOptions, ingest_port: int, models
                 announced = True
             count = max(1, int(rng.poisson(options.rate * tick)))
             for model in models:
+                swap = options.swap_after is not None and elapsed >= options.swap_after
                 batch = synthetic.records(
                     model, options.version, count, rng, drift=drift, faults=0.02 * drift, id_prefix=f"{sent}-",
-                    with_labels=True,
+                    with_labels=True, attributions=True, swap=swap,
                 )
                 truth = [(r["id"], r.pop("label")) for r in batch if rng.random() < options.label_share]
                 post(ingest, batch)

@@ -9,6 +9,7 @@ reaches, not the first scrape. Families whose label values come from traffic and
 * ``drift``: scores, p-values, window samples, verdicts, reference samples, multivariate, drift per segment value,
 * ``quality``: labels, confusion or error sums, windowed quality and estimates, the label store,
 * ``bias``: segment counters, segment quality and bias measures,
+* ``explain``: attribution counters, phi bins, rank signals per window, reference importance and drift impact,
 * ``core``: everything else (traffic, data quality, exporter health, Python process metrics).
 
 `mlmon config check` prints these with the fleet recording rules' series (alert_rules/series.py) and
@@ -37,7 +38,7 @@ from exporter.stats.bias import BIAS_METRICS, SEGMENT_METRICS
 from exporter.stats.estimation import estimated_metrics, estimated_standard_errors
 from exporter.stats.quality_math import binary_intervals, binary_ratios, regression_metrics
 
-GROUPS = ("bins", "drift", "quality", "bias", "core")
+GROUPS = ("bins", "drift", "quality", "bias", "explain", "core")
 # prometheus_client's process and platform collectors (Linux): 6 process_*, 3x3 python_gc_*, python_info.
 PROCESS_SERIES = 16
 
@@ -143,6 +144,26 @@ def _core_version(model: ModelConfig, cols: list[Column]) -> int:
     return per_feature + prediction + 6 + len(model.drift.windows)  # info, variant, unknown features, reference n, capturing...
 
 
+def explained(model: ModelConfig, profile: Profile | None) -> tuple[bool, int]:
+    """(reference importance known, phi bins over all features) of a model."""
+    data = profile.extras.get("attributions") if profile is not None else None
+    known = any(f.importance is not None for f in model.features) or bool(isinstance(data, dict) and data.get("importance"))
+    specs = data.get("features", {}) if isinstance(data, dict) else {}
+    return known, sum(len(specs[f.name]["counts"]) for f in model.features if isinstance(specs.get(f.name), dict))
+
+
+def _explain(model: ModelConfig, profile: Profile | None) -> int:
+    """Explainability series of one version (docs/explainability.md)."""
+    features, windows = len(model.features), len(model.drift.windows)
+    known, phi_bins = explained(model, profile)
+    out = (2 + windows) * features if known else 0  # reference importance and share; drift impact per window
+    if model.attributions.enabled:
+        # N, sums by sign, squares; phi bins and their reference; records, 2 drop reasons;
+        # per window: N, and nDCG, share TV, top driver, verdict (with a reference importance)
+        out += 4 * features + 2 * phi_bins + 3 + windows * (1 + 4 * known)
+    return out
+
+
 def per_exporter(config: MlmonConfig, profiles: dict[str, Profile], versions: int = 1) -> Counter[str]:
     """Series one exporter exports with `versions` live versions per model, by group."""
     out: Counter[str] = Counter()
@@ -159,6 +180,7 @@ def per_exporter(config: MlmonConfig, profiles: dict[str, Profile], versions: in
         out["quality"] += versions * quality + len(EVICTION_REASONS) + 2 + len(OUTCOMES)
         out["quality"] += sum(v is not None for b in model.quality.thresholds.values() for v in (b.min, b.max))
         out["bias"] += versions * bias
+        out["explain"] += versions * _explain(model, profile)
         out["core"] += versions * _core_version(model, cols) + len(REJECTION_REASONS) + 1  # + versions evicted
         out["core"] += len(SWITCH_RESULTS)  # mlmon_reference_switches_total by result
         shadows = sum(v == "shadow" for v in model.versions.variants.values())

@@ -28,15 +28,40 @@ WEATHER_P = np.array([0.70, 0.20, 0.07, 0.03])
 WEATHER_P_DRIFTED = np.array([0.35, 0.35, 0.20, 0.10])
 MODELS = ("fraud", "delivery_time")
 
+# The fraud model is logistic in these inputs; its exact attributions (in log-odds) are
+# phi_i = w_i (x_i - E[x_i]) with E over the reference distribution (docs/explainability.md):
+# E[log amount] = 3.5, E[age] = 2 x 200, P(international) = 0.4 x 0.05 + 0.6 x 0.4, P(NG) = 0.02, P(pos) = 0.1.
+FRAUD_INPUTS = {
+    "amount": (lambda f: np.log(f["amount"]), 3.5),
+    "account_age_days": (lambda f: f["account_age_days"], 400.0),
+    "country": (lambda f: (f["country"] == "NG").astype(float), 0.02),
+    "channel": (lambda f: (f["channel"] == "pos").astype(float), 0.1),
+    "is_international": (lambda f: f["is_international"].astype(float), 0.26),
+}
+FRAUD_WEIGHTS = {"amount": 0.6, "account_age_days": -0.002, "country": 0.8, "channel": 0.0, "is_international": 1.2}
+# The swapped model (`swap=True`): same inputs, another relationship; it barely weighs amount and
+# leans on the channel, so its explanations move while the inputs do not.
+SWAPPED_WEIGHTS = {"amount": 0.05, "account_age_days": -0.002, "country": 0.8, "channel": 2.5, "is_international": 1.2}
 
-def fraud_columns(n: int, rng: np.random.Generator, drift: float = 0.0) -> dict[str, Any]:
+
+def fraud_attributions(raw: dict[str, np.ndarray], weights: dict[str, float]) -> dict[str, np.ndarray]:
+    """Exact per-record attributions of the logistic fraud model (log-odds, phi_i = w_i (x_i - E[x_i]))."""
+    return {name: weights[name] * (transform(raw) - mean) for name, (transform, mean) in FRAUD_INPUTS.items()}
+
+
+def fraud_columns(n: int, rng: np.random.Generator, drift: float = 0.0, swap: bool = False) -> dict[str, Any]:
     amount = rng.lognormal(mean=3.5 + 0.8 * drift, sigma=1.0, size=n)
     age = rng.gamma(shape=2.0, scale=200.0 * (1 - 0.5 * drift), size=n)
     p = (1 - drift) * COUNTRY_P + drift * COUNTRY_P_DRIFTED
     country = rng.choice(COUNTRIES, size=n, p=p / p.sum())
     channel = rng.choice(CHANNELS, size=n, p=[0.5, 0.4, 0.1])
     international = rng.random(n) < np.where(country == "US", 0.05, 0.4)
-    logit = -4.0 + 0.6 * (np.log(amount) - 3.5) - 0.002 * age + 1.2 * international + 0.8 * (country == "NG")
+    raw = {"amount": amount, "account_age_days": age, "country": country, "channel": channel,
+           "is_international": international}
+    phi = fraud_attributions(raw, SWAPPED_WEIGHTS if swap else FRAUD_WEIGHTS)
+    # The same logit as -4 + 0.6 (log amount - 3.5) - 0.002 age + 1.2 intl + 0.8 NG, written as base + sum phi.
+    base = -4.0 - 0.002 * 400.0 + 1.2 * 0.26 + 0.8 * 0.02
+    logit = base + sum(phi.values())
     score = 1 / (1 + np.exp(-logit))
     label = (rng.random(n) < score).astype(int)
     return {
@@ -49,6 +74,7 @@ def fraud_columns(n: int, rng: np.random.Generator, drift: float = 0.0) -> dict[
         },
         "predictions": np.round(score, 6).tolist(),
         "labels": label.tolist(),
+        "attributions": {name: np.round(values, 6).tolist() for name, values in phi.items()},
     }
 
 
@@ -74,9 +100,11 @@ def delivery_columns(n: int, rng: np.random.Generator, drift: float = 0.0) -> di
     }
 
 
-def columns(model: str, n: int, rng: np.random.Generator, drift: float = 0.0) -> dict[str, Any]:
+def columns(model: str, n: int, rng: np.random.Generator, drift: float = 0.0, swap: bool = False) -> dict[str, Any]:
+    """Features, predictions, labels (and the fraud model's exact attributions); `swap`: the fraud model
+    swapped for one that weighs the channel instead of the amount (inputs unchanged)."""
     if model == "fraud":
-        return fraud_columns(n, rng, drift)
+        return fraud_columns(n, rng, drift, swap)
     if model == "delivery_time":
         return delivery_columns(n, rng, drift)
     raise KeyError(model)
@@ -91,9 +119,13 @@ def records(
     faults: float = 0.0,
     id_prefix: str = "",
     with_labels: bool = False,
+    attributions: bool = False,
+    swap: bool = False,
 ) -> list[dict[str, Any]]:
-    """Row-form records; ``faults`` is the probability that a record carries one data-quality fault."""
-    data = columns(model, n, rng, drift)
+    """Row-form records; ``faults`` is the probability that a record carries one data-quality fault;
+    ``attributions`` adds the fraud model's exact attributions to each record, ``swap`` swaps its model."""
+    data = columns(model, n, rng, drift, swap)
+    phi = data.get("attributions") if attributions else None
     names = list(data["features"])
     out = []
     for i in range(n):
@@ -109,6 +141,8 @@ def records(
             record["segments"] = {"country": features["country"], "channel": features["channel"]}
         if with_labels:
             record["label"] = data["labels"][i]
+        if phi is not None:
+            record["attributions"] = {name: phi[name][i] for name in phi}
         out.append(record)
     if faults > 0:
         inject_faults(out, names, rng, faults)

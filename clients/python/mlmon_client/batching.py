@@ -30,6 +30,7 @@ class Record(NamedTuple):
     segments: Optional[dict]
     timestamp: Any
     predicted_class: Any  # the class the model itself predicted (None: the exporter decides from the score)
+    attributions: Optional[dict]  # {feature: phi} (docs/explainability.md)
 
 
 class ColumnBatch(NamedTuple):
@@ -46,6 +47,7 @@ class ColumnBatch(NamedTuple):
     feature_names: Any
     rows: int
     predicted_classes: Any = None
+    attributions: Any = None  # {feature: column} or a DataFrame of phi, like features
 
 
 class Label(NamedTuple):
@@ -93,8 +95,11 @@ def columnar_document(
     model: str, version: Any, features: dict, predictions: list,
     ids: Optional[list] = None, segments: Optional[list] = None,
     timestamps: Optional[list] = None, labels: Optional[list] = None, predicted_classes: Optional[list] = None,
+    attributions: Optional[dict] = None,
 ) -> dict:
     document = {"model": model, "model_version": version, "features": features, "predictions": predictions}
+    if attributions:
+        document["attributions"] = attributions
     _optional(document, "ids", ids)
     _optional(document, "segments", segments)
     _optional(document, "timestamps", timestamps)
@@ -118,18 +123,21 @@ def record_chunks(records: list[tuple], batch_size: int) -> tuple[list[Chunk], i
     invalid = 0
     for record in records:
         try:
-            groups.setdefault((record[0], record[1], tuple(record[2])), []).append(record)
+            phi = tuple(record[8]) if len(record) > 8 and record[8] else ()  # one body per set of attribution keys too
+            groups.setdefault((record[0], record[1], tuple(record[2]), phi), []).append(record)
         except TypeError:  # an unhashable model or version: the exporter could not attribute it either
             invalid += 1
     chunks = []
-    for (model, version, names), group in groups.items():
+    for (model, version, names, phi_names), group in groups.items():
         for start in range(0, len(group), batch_size):
             part = group[start:start + batch_size]
-            _, _, dicts, predictions, ids, segments, timestamps, own = zip(*part)  # columns of the Record fields
+            _, _, dicts, predictions, ids, segments, timestamps, own = list(zip(*part))[:8]  # columns of the Record fields
             features = {name: list(map(operator.itemgetter(name), dicts)) for name in names}
+            phis = [record[8] for record in part] if phi_names else []
+            attributions = {name: list(map(operator.itemgetter(name), phis)) for name in phi_names}
             document = columnar_document(
                 model, version, features, list(predictions), ids=list(ids), segments=list(segments), timestamps=list(timestamps),
-                predicted_classes=list(own),
+                predicted_classes=list(own), attributions=attributions,
             )
             chunks.append(Chunk(PREDICTIONS, len(part), document))
     return chunks, invalid
@@ -143,6 +151,10 @@ def batch_chunks(batch: ColumnBatch, batch_size: int, now: float) -> list[Chunk]
     for name, column in features.items():
         if len(column) != rows:
             raise ValueError(f"features.{name}: {len(column)} values for {rows} predictions")
+    attributions = feature_columns(batch.attributions) if batch.attributions is not None else None
+    for name, column in (attributions or {}).items():
+        if len(column) != rows:
+            raise ValueError(f"attributions.{name}: {len(column)} values for {rows} predictions")
     if batch.timestamps is None or isinstance(batch.timestamps, (int, float, str)):  # one time for every row
         timestamps = [now if batch.timestamps is None else batch.timestamps] * rows
     else:
@@ -151,7 +163,7 @@ def batch_chunks(batch: ColumnBatch, batch_size: int, now: float) -> list[Chunk]
         batch.model, batch.version, features, predictions,
         ids=optional_column(batch.ids, rows, "ids"), segments=_segments(batch.segments, rows),
         timestamps=timestamps, labels=optional_column(batch.labels, rows, "labels"),
-        predicted_classes=optional_column(batch.predicted_classes, rows, "predicted_classes"),
+        predicted_classes=optional_column(batch.predicted_classes, rows, "predicted_classes"), attributions=attributions,
     )
     return _slices(document, rows, batch_size)
 

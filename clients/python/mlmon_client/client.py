@@ -98,6 +98,7 @@ class Client:
         segments: Optional[Mapping[str, Any]] = None,
         timestamp: Any = None,
         predicted_class: Any = None,
+        attributions: Optional[Mapping[str, Any]] = None,
     ) -> None:
         """Queue one prediction. Never blocks, never raises.
 
@@ -105,6 +106,8 @@ class Client:
         defaults to now (unix seconds): the exporter uses it for the label delay.
         ``predicted_class`` is the class the model itself predicted next to its ``prediction``
         score(s): it replaces the exporter's decision_threshold (binary) or argmax (multiclass).
+        ``attributions`` is ``{feature: phi}`` (e.g. SHAP values), counted by models with
+        attributions.enabled.
         """
         if self._closed:
             if self.enabled:
@@ -116,7 +119,8 @@ class Client:
                 self._counters.add("dropped_queue_full")
                 return
             records.append((model, version, dict(features), prediction, id, segments,
-                            time.time() if timestamp is None else timestamp, predicted_class))
+                            time.time() if timestamp is None else timestamp, predicted_class,
+                            None if attributions is None else dict(attributions)))
             if len(records) == self._batch_size:  # a full batch goes now, not at the next interval
                 self._wake.set()
         except Exception:  # features that are not a mapping, ...: counted, the model's request goes on
@@ -134,6 +138,7 @@ class Client:
         labels: Any = None,
         feature_names: Optional[list[str]] = None,
         predicted_classes: Any = None,
+        attributions: Any = None,
     ) -> None:
         """Queue a batch. Never blocks, never raises.
 
@@ -141,7 +146,8 @@ class Client:
         ``{name: value}``, or a 2-D array with ``feature_names``. ``predictions``, ``ids``,
         ``labels``, ``predicted_classes`` and ``timestamps`` are columns of the same length (``timestamps`` may also be
         one value for all; default now); ``segments`` is rows of ``{attribute: value}`` or columns
-        ``{attribute: [...]}``. Arrays are copied here and converted on the sender thread.
+        ``{attribute: [...]}``; ``attributions`` is ``{feature: column}`` of phi values (or a
+        DataFrame). Arrays are copied here and converted on the sender thread.
         """
         if self._closed:
             if self.enabled:
@@ -162,7 +168,7 @@ class Client:
             buffers.batches.append(ColumnBatch(
                 model, version, snapshot(features), snapshot(predictions), snapshot(ids), snapshot(segments),
                 timestamps if plain_time else snapshot(timestamps), snapshot(labels), feature_names, rows,
-                snapshot(predicted_classes),
+                snapshot(predicted_classes), snapshot(attributions),
             ))
             self._wake.set()
         except Exception:

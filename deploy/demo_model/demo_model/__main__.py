@@ -21,6 +21,9 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     serve.add_argument("--version", default=os.environ.get("MODEL_VERSION", "v1"))
     serve.add_argument("--ingest-url", default=os.environ.get("MLMON_INGEST_URL", "http://127.0.0.1:8711/v1/predictions"))
+    serve.add_argument("--swap-after", type=float, default=float(os.environ.get("SWAP_AFTER", "0")) or None,
+                       help="seconds after start when the fraud model is swapped for one that weighs the channel "
+                       "(an attribution shift with unchanged inputs; MLMonAttributionDrift); default never")
     traffic = commands.add_parser("traffic", help="send drifting synthetic traffic to the model server")
     traffic.add_argument("--model-url", default=os.environ.get("MODEL_URL", "http://127.0.0.1:8080"))
     traffic.add_argument("--rate", type=float, default=float(os.environ.get("RECORDS_PER_SECOND", "50")))
@@ -41,7 +44,11 @@ def main(argv: list[str] | None = None) -> None:
 
         from demo_model.server import create_app, load_models
 
-        app = create_app(load_models(Path(args.models)), Client(args.ingest_url), args.version)
+        import time
+
+        started, swap_after = time.monotonic(), args.swap_after
+        app = create_app(load_models(Path(args.models)), Client(args.ingest_url), args.version,
+                         swapped=lambda: swap_after is not None and time.monotonic() - started >= swap_after)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         logging.getLogger("demo_model").info("serving on :%d, forwarding to %s", args.port, args.ingest_url)
         make_server("0.0.0.0", args.port, app, threaded=True).serve_forever()

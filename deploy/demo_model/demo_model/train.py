@@ -19,9 +19,10 @@ from demo_model.features import matrix
 from exporter.tooling import synthetic
 
 
-def train(model: str, rows: int, seed: int):
-    """Fit one model on `rows` clean synthetic records: fraud is a classifier, delivery_time a regressor."""
-    data = synthetic.columns(model, rows, np.random.default_rng(seed), drift=0.0)
+def train(model: str, rows: int, seed: int, swap: bool = False):
+    """Fit one model on `rows` clean synthetic records: fraud is a classifier, delivery_time a regressor;
+    `swap` fits the fraud model to the swapped world (it weighs the channel, not the amount)."""
+    data = synthetic.columns(model, rows, np.random.default_rng(seed), drift=0.0, swap=swap)
     x = matrix(model, data["features"])
     y = np.asarray(data["labels"])
     if model == "fraud":
@@ -38,4 +39,11 @@ def train_all(out: Path, rows: int = 20_000, seed: int = 11) -> list[Path]:
         path = out / f"{model}.joblib"
         joblib.dump(train(model, rows, seed + offset), path)
         written.append(path)
+    # The model the demo swaps in to shift the attributions while the inputs stay the same.
+    path = out / f"{SWAPPED}.joblib"
+    joblib.dump(train("fraud", rows, seed, swap=True), path)
+    written.append(path)
     return written
+
+
+SWAPPED = "fraud_swapped"

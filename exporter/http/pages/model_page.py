@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from exporter.http.pages.attribution_section import attribution_section
 from exporter.http.pages.html import badge, esc, number, page, percent, table, timestamp
 from exporter.http.pages.svg import bar_chart
 from exporter.state.store import QUALITY
@@ -124,7 +125,8 @@ def version_section(version: dict[str, Any]) -> str:
     features = "".join(column_section(f, version, "feature") for f in version["features"])
     prediction = column_section(version["prediction"], version, "prediction")
     return (head + summary(version) + f'<h2>Features ({len(version["features"])}, most severe first)</h2>{features}'
-            + multivariate(version) + f'<h2 id="prediction">Prediction</h2>{prediction}' + quality(version)
+            + multivariate(version) + attribution_section(version)
+            + f'<h2 id="prediction">Prediction</h2>{prediction}' + quality(version)
             + data_quality(version))
 
 
