@@ -57,6 +57,15 @@ def drift_at(elapsed: float, drift_after: float, ramp: float = 60.0) -> float:
     return float(np.clip((elapsed - drift_after) / ramp, 0.0, 1.0))
 
 
+def demo_records(model: str, version: str, count: int, rng: np.random.Generator, drift: float,
+                 id_prefix: str = "") -> list[dict[str, Any]]:
+    """One second of the demo's traffic for a model, labels included; data-quality faults grow with
+    drift, so the clean period (drift 0) is clean (tests/test_example_quality_bounds.py holds the
+    example's quality bounds to it)."""
+    return synthetic.records(model, version, count, rng, drift=drift, faults=0.02 * drift, id_prefix=id_prefix,
+                             with_labels=True)
+
+
 def run_demo(config: MlmonConfig, options: DemoOptions, out=sys.stdout, render: Render | None = None) -> None:
     """Serve and feed the example models; with `render` (the rule generator) also run the alert path."""
     models = [m.name for m in config.models if m.name in synthetic.MODELS]
@@ -113,10 +122,7 @@ def _traffic(config: MlmonConfig, options: DemoOptions, ingest_port: int, models
                 announced = True
             count = max(1, int(rng.poisson(options.rate * tick)))
             for model in models:
-                batch = synthetic.records(
-                    model, options.version, count, rng, drift=drift, faults=0.02 * drift, id_prefix=f"{sent}-",
-                    with_labels=True,
-                )
+                batch = demo_records(model, options.version, count, rng, drift, id_prefix=f"{sent}-")
                 truth = [(r["id"], r.pop("label")) for r in batch if rng.random() < options.label_share]
                 post(ingest, batch)
                 if truth:
