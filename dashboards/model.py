@@ -146,4 +146,5 @@ def model(config: MlmonConfig) -> dict[str, Any]:
                   predictions_section(), features_section(), data_quality_section(config)],
         variables=[variables.datasource(), variables.model(), variables.version(), variables.window(config),
                    variables.feature()],
+        links=links.model_page_links(config),
     ))
