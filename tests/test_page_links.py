@@ -157,3 +157,11 @@ def test_the_model_dashboard_links_the_page_with_its_variables_and_the_tables_li
     overview = build_all(config)["mlmon-overview.json"]
     assert "https://mlmon.example.com/models/${__data.fields.model}?version=${__data.fields.model_version:percentencode}" \
         in overview
+
+
+def test_every_runbook_starts_debugging_at_the_page_linked_from_the_alert() -> None:
+    runbooks = sorted((Path(__file__).resolve().parents[1] / "docs" / "runbooks").glob("MLMon*.md"))
+    assert runbooks
+    for path in runbooks:
+        debug = path.read_text().split("## How to debug", 1)[1]
+        assert debug.lstrip().startswith("- **Open the") and "`page_url`" in debug.split("\n- ", 1)[0], path.name
