@@ -163,5 +163,5 @@ def test_every_runbook_starts_debugging_at_the_page_linked_from_the_alert() -> N
     runbooks = sorted((Path(__file__).resolve().parents[1] / "docs" / "runbooks").glob("MLMon*.md"))
     assert runbooks
     for path in runbooks:
-        debug = path.read_text().split("## How to debug", 1)[1]
-        assert debug.lstrip().startswith("- **Open the") and "`page_url`" in debug.split("\n- ", 1)[0], path.name
+        first = path.read_text().split("## How to debug", 1)[1].lstrip().split("\n- ", 1)[0]
+        assert first.startswith("- **Open the") and "`page_url`" in first, path.name
