@@ -71,9 +71,16 @@ def model_page_url(config: MlmonConfig, model: str, version: str, window: str | 
     return url + anchor
 
 
+def page_window(config: MlmonConfig) -> str | None:
+    """`${window}` when every model has the same drift windows, else None: the dashboard's window
+    list is the union over models, and the page answers 400 for a window its model lacks (without
+    one it opens at the model's first window)."""
+    return "${window}" if len({tuple(m.drift.windows) for m in config.models}) == 1 else None
+
+
 def model_page_links(config: MlmonConfig) -> list[dict[str, Any]]:
     """The dashboard link at the top of MLMon / Model: the selected model, version and window."""
-    url = model_page_url(config, "${model}", "${version}", "${window}")
+    url = model_page_url(config, "${model}", "${version}", page_window(config))
     if url is None:
         return []
     return [{

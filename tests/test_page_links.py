@@ -165,3 +165,25 @@ def test_every_runbook_starts_debugging_at_the_page_linked_from_the_alert() -> N
     for path in runbooks:
         first = path.read_text().split("## How to debug", 1)[1].lstrip().split("\n- ", 1)[0]
         assert first.startswith("- **Open the") and "`page_url`" in first, path.name
+
+
+def test_the_demo_prints_the_page_a_firing_alert_links() -> None:
+    from exporter.tooling.stack import describe_payload
+
+    page = "http://localhost:8710/models/fraud?version=v1&window=1h#feature-amount"
+    alert = {"status": "firing", "labels": {"alertname": "MLMonFeatureDrift", "model": "fraud", "feature": "amount"},
+             "annotations": {"summary": "A feature drifted.", "page_url": page}}
+    (line,) = describe_payload({"receiver": "risk-slack", "alerts": [alert]})
+    assert line.endswith(f"A feature drifted. -> {page}")
+    (resolved,) = describe_payload({"receiver": "risk-slack", "alerts": [{**alert, "status": "resolved"}]})
+    assert page not in resolved
+
+
+def test_models_with_different_windows_get_page_links_without_a_window() -> None:
+    data = example_config_data()
+    data["links"] = {"exporter_url": "https://mlmon.example.com"}
+    data["models"][1]["drift"]["windows"] = ["10m", "1h"]
+    model = json.loads(build_all(build_config(data))["mlmon-model.json"])
+    (page,) = [link for link in model["links"] if link["type"] == "link"]
+    assert page["url"] == "https://mlmon.example.com/models/${model}?version=${version:percentencode}"
+    assert "window=${window}" not in json.dumps(model)
