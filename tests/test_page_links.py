@@ -187,3 +187,32 @@ def test_models_with_different_windows_get_page_links_without_a_window() -> None
     (page,) = [link for link in model["links"] if link["type"] == "link"]
     assert page["url"] == "https://mlmon.example.com/models/${model}?version=${version:percentencode}"
     assert "window=${window}" not in json.dumps(model)
+
+
+def test_config_check_hints_at_links_only_when_the_exporter_url_is_unset(tmp_path: Path, capsys) -> None:
+    from exporter.cli import main
+
+    data = example_config_data()
+    data.pop("links", None)
+    path = tmp_path / "mlmon.yaml"
+    path.write_text(yaml.safe_dump(data))
+    (tmp_path / "reference").symlink_to(Path(__file__).resolve().parents[1] / "examples" / "reference")
+    assert main(["config", "check", "-c", str(path), "--skip-profiles"]) == 0
+    assert "hint: links.exporter_url is not set" in capsys.readouterr().err
+    data["links"] = {"exporter_url": "https://mlmon.example.com"}
+    path.write_text(yaml.safe_dump(data))
+    assert main(["config", "check", "-c", str(path), "--skip-profiles"]) == 0
+    assert "hint" not in capsys.readouterr().err
+
+
+def test_no_unit_tested_alert_links_an_empty_version() -> None:
+    """An alert marked versioned whose series had no model_version would render `version=` empty."""
+    tests = Path(__file__).resolve().parents[1] / "alert_rules" / "tests"
+    for path in tests.glob("*.test.yaml"):
+        for test in yaml.safe_load(path.read_text())["tests"]:
+            for case in test.get("alert_rule_test", []):
+                for alert in case.get("exp_alerts", []):
+                    for key in ("page_url", "dashboard_url"):
+                        url = alert["exp_annotations"].get(key, "")
+                        query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query, keep_blank_values=True)
+                        assert all(v != [""] for v in query.values()), (path.name, case["alertname"], url)
