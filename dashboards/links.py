@@ -78,14 +78,16 @@ def page_window(config: MlmonConfig) -> str | None:
     return "${window}" if len({tuple(m.drift.windows) for m in config.models}) == 1 else None
 
 
-def model_page_links(config: MlmonConfig) -> list[dict[str, Any]]:
-    """The dashboard link at the top of MLMon / Model: the selected model, version and window."""
-    url = model_page_url(config, "${model}", "${version}", page_window(config))
+def model_page_links(config: MlmonConfig, version: str = "${version}", window: bool = True, anchor: str = "",
+                     title: str = MODEL_PAGE_TITLE) -> list[dict[str, Any]]:
+    """A dashboard link at the top of a dashboard: the model page of the selected model and
+    `version` variable, with the selected drift window when `window` (MLMon / Model)."""
+    url = model_page_url(config, "${model}", version, page_window(config) if window else None, anchor)
     if url is None:
         return []
     return [{
         "asDropdown": False, "icon": "doc", "includeVars": False, "keepTime": False, "tags": [],
-        "targetBlank": True, "title": MODEL_PAGE_TITLE, "type": "link", "url": url,
+        "targetBlank": True, "title": title, "type": "link", "url": url,
         "tooltip": "The exporter's page of this model version: every feature's distribution over the reference with "
                    "bin edges in feature units, scores and verdicts (the view of the pod that answers).",
     }]

@@ -79,4 +79,6 @@ def versions(config: MlmonConfig) -> dict[str, Any]:
                    variables.version("version_a", "Version A"), variables.version("version_b", "Version B"),
                    variables.window(config)],
         annotations=[first_seen],
+        links=[*links.model_page_links(config, "${version_a}", title="Model page: version A"),
+               *links.model_page_links(config, "${version_b}", title="Model page: version B")],
     ))
