@@ -52,6 +52,7 @@ generate: venv
 	$(MLMON) config schema --out docs/mlmon.schema.json
 	$(MLMON) rules build --config examples/mlmon.yaml --out alert_rules/generated/
 	$(MLMON) dashboards build --config examples/mlmon.yaml --out dashboards/generated/
+	$(MLMON) rollouts build --config examples/mlmon.yaml --out deploy/rollouts/
 	$(MAKE) chart-files
 
 # The Helm chart embeds copies of the generated rules and dashboards and of the example reference

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from exporter.config.model import MlmonConfig
-from exporter.config.alerting import Receiver, Route, Timing
+from exporter.config.actions import Action, receiver_name, webhook_path
+from exporter.config.alerting import AlertingConfig, Receiver, Route, Timing
 
 from alert_rules.factory import EXPORTER_ABSENT, EXPORTER_DOWN, MUTED_BY_EXPORTER_DOWN
 from alert_rules.naming import ALERT_PREFIX
@@ -95,6 +96,23 @@ def route_config(route: Route) -> dict[str, Any]:
     return out
 
 
+def action_receivers(alerting: AlertingConfig) -> list[dict[str, Any]]:
+    """One webhook receiver per action, at `mlmon act`'s path for it: the receiver says which action
+    a group is for, and two actions matching one alert are two groups, each run once."""
+    act = alerting.act
+    return [
+        {"name": receiver_name(a), "webhook_configs": [
+            _webhook(act.url + webhook_path(a.name), act.bearer_token_file, True)  # resolutions are counted there
+        ]}
+        for a in alerting.actions
+    ]
+
+
+def action_route(action: Action) -> dict[str, Any]:
+    """First among the routes, with `continue: true`: the human routes after it still get the alert."""
+    return {"receiver": receiver_name(action), "matchers": list(action.matchers), **_timings(action), "continue": True}
+
+
 def inhibit_rules() -> list[dict[str, Any]]:
     muted = [MLMON_ALERTS, f'category=~"{"|".join(MUTED_BY_EXPORTER_DOWN)}"']
     return [
@@ -130,6 +148,13 @@ def alertmanager_config(config: MlmonConfig) -> dict[str, Any]:
     else:
         route = {"receiver": alerting.route.receiver, **_timings(alerting.route)}
         receivers = [receiver_config(r) for r in alerting.receivers]
-    if alerting.routes:
-        route["routes"] = [route_config(r) for r in alerting.routes]
+    children = [action_route(a) for a in alerting.actions] + [route_config(r) for r in alerting.routes]
+    if alerting.actions:
+        # An alert matched by an action route only would not reach the root receiver any more (a
+        # matching child, even one that continues, replaces its parent): this last route keeps the
+        # root's catch-all.
+        children.append({"receiver": route["receiver"]})
+        receivers += action_receivers(alerting)
+    if children:
+        route["routes"] = children
     return {"route": route, "receivers": receivers, "inhibit_rules": inhibit_rules()}

@@ -18,7 +18,14 @@ from alert_rules.naming import selector
 from alert_rules.rules import AlertRule
 
 # Quality metrics exported on mlmon_quality_score (not 0-1 ratios; see its HELP in the catalog).
-SCORE_METRICS = frozenset({"brier", "log_loss", "expected_cost", "mae", "rmse", "mape", "bias", "r2"})
+SCORE_METRICS = frozenset({"brier", "log_loss", "expected_cost", "mae", "rmse", "mape", "bias", "r2", "msle", "rmsle"})
+# Metrics the exporter estimates without labels, per task, and the gauge that holds each estimate.
+ESTIMATED_BY_TASK = {
+    "binary_classification": {m: c.ESTIMATED_QUALITY for m in ESTIMATED_METRICS},
+    "multiclass_classification": {m: c.ESTIMATED_QUALITY for m in (
+        "accuracy", "macro_precision", "macro_recall", "macro_f1", "macro_specificity", "macro_roc_auc")},
+    "regression": {"mae": c.ESTIMATED_QUALITY_SCORE, "rmse": c.ESTIMATED_QUALITY_SCORE},
+}
 DELAY_QUANTILE = 0.9
 
 
@@ -58,15 +65,18 @@ def quality_alerts(alert: AlertFactory, config: MlmonConfig, model: ModelConfig)
                     "{{ $labels.model_version }} over the last {{ $labels.window }} is past the bound: "
                     f"its nearest end is {{{{ $value | printf \"%.3g\" }}}} (it must stay {side} {limit:g}).",
                 ))
-            if metric in ESTIMATED_METRICS:
+            estimated = ESTIMATED_BY_TASK[model.task].get(metric)
+            if estimated is not None:
                 predicted = (f"sum by (model, model_version) (increase({c.PREDICTIONS.name}"
                              f"{selector(model=model.name)}[{window}])) >= {model.drift.min_samples}")
+                source = "the reference's error per prediction range" if model.task == "regression" else \
+                    "calibrated scores"
                 out.append(alert(
                     "EstimatedQualityOutOfBounds",
-                    f"{c.ESTIMATED_QUALITY.name}{sel} {op} {limit:g}\nand on (model, model_version)\n{predicted}",
+                    f"{estimated.name}{sel} {op} {limit:g}\nand on (model, model_version)\n{predicted}",
                     for_=qa.for_, severity="warning", category=QUALITY, labels={"metric": metric},
                     summary="Estimated model quality is outside its configured bounds.",
-                    description="Estimated from calibrated scores (no labels needed), {{ $labels.metric }} of model "
+                    description=f"Estimated from {source} (no labels needed), {{{{ $labels.metric }}}} of model "
                     "{{ $labels.model }} version {{ $labels.model_version }} is {{ $value | printf \"%.3g\" }} over "
                     f"the last {{{{ $labels.window }}}} (it must stay {side} {limit:g}).",
                 ))

@@ -11,6 +11,7 @@ from typing import Callable
 
 from exporter import catalog as c
 from exporter.config.model import MlmonConfig
+from alert_rules.champion_rules import champion_groups
 from alert_rules.fleet_rules import fleet_recording_rules
 from alert_rules.fleet_verdict import verdict_groups_for
 from alert_rules.quality_rules import fleet_quality_groups
@@ -139,6 +140,7 @@ def recording_groups(config: MlmonConfig) -> list[RuleGroup]:
     groups = [traffic_group(), data_quality_group(config.alerting.data_quality.rate_window), anomaly_group()]
     groups += fleet_drift_groups(config)
     groups += fleet_quality_groups(config)
+    groups += champion_groups(config)  # champion vs challenger (docs/rollouts.md)
     return groups
 
 

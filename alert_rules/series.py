@@ -51,6 +51,14 @@ def recorded_series(config: MlmonConfig, columns: dict[str, list[Column]], versi
                     total += versions * sum(c.bins for c in feats)
                 elif level == "model_version_bin":
                     total += versions * prediction.bins * pred_ok
+                elif level == "model_version_variant_bin":  # champion vs challenger (champion_rules.py)
+                    total += versions * prediction.bins
+                elif level == "model_bin":
+                    total += prediction.bins
+                elif level == "model_version_variant_outcome":
+                    total += versions * len(CONFUSION)
+                elif level == "model_metric":
+                    total += 1
                 elif level == "model_version_outcome":
                     total += versions * len(CONFUSION)
                 elif level == "model_version_metric":

@@ -38,8 +38,40 @@ PREDICTION_BIN = ("model", "model_version", "bin")
 MODEL_INFO = Metric(
     "mlmon_model_info", "gauge",
     "Model versions the exporter has seen, with their task, reference profile hash and score calibration "
-    "(isotonic when the profile was built with labels, else none: estimates read raw scores); always 1.",
+    "(isotonic when a classifier's profile was built with labels, binned_error for a regression profile built "
+    "with labels, else none: estimates read raw scores, regression has none); always 1.",
     ("model", "model_version", "task", "reference_hash", "calibration"),
+)
+MODEL_VERSION_VARIANT = Metric(
+    "mlmon_model_version_variant_info", "gauge",
+    "The rollout arm of each model version held: default (the champion), canary or shadow; from "
+    "models[].versions.variants, else KServe's Ce-Endpoint, else default. One series per version; always 1.",
+    ("model", "model_version", "variant"),
+)
+SHADOW_PAIRS = Metric(
+    "mlmon_shadow_pairs_total", "counter",
+    "Predictions of a shadow version paired by record id with the champion's prediction of the same request.",
+    VERSION, issue="rollouts",
+)
+SHADOW_AGREEMENTS = Metric(
+    "mlmon_shadow_agreements_total", "counter",
+    "Pairs whose shadow and champion agree: the same decision at quality.decision_threshold (binary) or class.",
+    VERSION, issue="rollouts",
+)
+SHADOW_SCORE_DIFFERENCE = Metric(
+    "mlmon_shadow_score_difference_total", "counter",
+    "Sum of |shadow score - champion score| over the pairs (numeric predictions); divide by the pairs for the mean.",
+    VERSION, issue="rollouts",
+)
+SHADOW_PENDING = Metric(
+    "mlmon_shadow_pending", "gauge", "Predictions held by id waiting for the other arm's prediction of the request.",
+    MODEL, issue="rollouts",
+)
+SHADOW_OUTCOMES = Metric(
+    "mlmon_shadow_outcomes_total", "counter",
+    "Shadow pairing: outcome paired, duplicate (an id sent twice by one arm), expired (no partner in "
+    "rollout.shadow_ttl) or evicted (rollout.shadow_pending full).",
+    ("model", "outcome"), issue="rollouts",
 )
 PREDICTIONS = Metric(
     "mlmon_predictions_total", "counter", "Prediction records accepted.", VERSION,
@@ -180,6 +212,11 @@ REFERENCE_CAPTURING = Metric(
     "mlmon_reference_capturing", "gauge",
     "1 while the reference of a version is still being captured from live traffic, else 0.", VERSION,
 )
+REFERENCE_SWITCHES = Metric(
+    "mlmon_reference_switches_total", "counter",
+    "Reference switches asked for over the admin API (docs/reference.md), by result: promoted, capture_reset, "
+    "or refused (unknown version, window below min_samples, ...).", ("model", "result"), issue="reference",
+)
 
 # ---- Model quality: labels, performance, estimates without labels, bias (issue 4; docs/quality.md) ----
 WINDOWED = ("model", "model_version", "window")
@@ -261,6 +298,16 @@ REGRESSION_LABEL = Metric(
 REGRESSION_LABEL_SQUARED = Metric(
     "mlmon_regression_label_squared_total", "counter", "Sum of squared labels.", VERSION, issue="quality",
 )
+REGRESSION_SQUARED_LOG_ERROR = Metric(
+    "mlmon_regression_squared_log_error_total", "counter",
+    "Sum of (log1p(prediction) - log1p(label))^2 over labelled pairs whose prediction and label are both >= 0 "
+    "(MSLE = this / mlmon_regression_log_pairs_total).", VERSION, issue="quality",
+)
+REGRESSION_LOG_PAIRS = Metric(
+    "mlmon_regression_log_pairs_total", "counter",
+    "Labelled pairs in the squared log error (both values >= 0); labelled - this = pairs left out of MSLE for a "
+    "negative value.", VERSION, issue="quality",
+)
 QUALITY_SAMPLES = Metric(
     "mlmon_quality_window_samples", "gauge", "Labelled predictions in the window (by label arrival).",
     WINDOWED, issue="quality",
@@ -268,7 +315,8 @@ QUALITY_SAMPLES = Metric(
 QUALITY_RATIO = Metric(
     "mlmon_quality_ratio", "gauge",
     "Realised quality over the window: accuracy, precision, recall, f1, specificity, false_positive_rate, "
-    "false_negative_rate, roc_auc (binary); accuracy, macro_*, micro_f1 (multiclass).",
+    "false_negative_rate, roc_auc (binary); accuracy, macro_precision, macro_recall, macro_f1, macro_specificity, "
+    "macro_roc_auc (one-vs-rest, from per-class scores), micro_f1 (multiclass).",
     ("model", "model_version", "window", "metric"), issue="quality",
 )
 QUALITY_LOWER = Metric(
@@ -282,11 +330,12 @@ QUALITY_UPPER = Metric(
 QUALITY_SCORE = Metric(
     "mlmon_quality_score", "gauge",
     "Realised quality over the window that is not a 0-1 ratio: brier, log_loss, expected_cost (binary); "
-    "mae, rmse, mape, bias, r2 (regression).",
+    "mae, rmse, mape, bias, r2, msle, rmsle (regression).",
     ("model", "model_version", "window", "metric"), issue="quality",
 )
 CLASS_QUALITY = Metric(
-    "mlmon_class_quality_ratio", "gauge", "Per-class precision, recall and f1 over the window (multiclass).",
+    "mlmon_class_quality_ratio", "gauge",
+    "Per-class precision, recall, f1, specificity and roc_auc (one-vs-rest) over the window (multiclass).",
     ("model", "model_version", "window", "class", "metric"), issue="quality",
 )
 QUALITY_THRESHOLD = Metric(
@@ -301,7 +350,8 @@ ESTIMATED_CONFUSION = Metric(
 )
 ESTIMATED_QUALITY = Metric(
     "mlmon_estimated_quality_ratio", "gauge",
-    "Estimated (not realised) accuracy, precision, recall, f1 and roc_auc over the window, from calibrated scores.",
+    "Estimated (not realised) accuracy, precision, recall, f1 and roc_auc (binary) or accuracy and macro_precision, "
+    "macro_recall, macro_f1, macro_specificity, macro_roc_auc (multiclass) over the window, from calibrated scores.",
     ("model", "model_version", "window", "metric"), issue="quality",
 )
 ESTIMATED_QUALITY_SE = Metric(
@@ -309,6 +359,23 @@ ESTIMATED_QUALITY_SE = Metric(
     "Standard error of each estimated metric over the window: how far the realised value may be from the estimate "
     "when the (calibrated) scores are right; realised within 3 standard errors in >= 95% of windows.",
     ("model", "model_version", "window", "metric"), issue="quality",
+)
+ESTIMATED_QUALITY_SCORE = Metric(
+    "mlmon_estimated_quality_score", "gauge",
+    "Estimated (not realised) mae and rmse over the window (regression), from the reference's error per "
+    "prediction bin (profile built with --label-column); blind to concept drift.",
+    ("model", "model_version", "window", "metric"), issue="quality",
+)
+ESTIMATED_CLASS_QUALITY = Metric(
+    "mlmon_estimated_class_quality_ratio", "gauge",
+    "Estimated (not realised) per-class precision, recall, f1, specificity and roc_auc over the window "
+    "(multiclass, one-vs-rest, from calibrated per-class scores).",
+    ("model", "model_version", "window", "class", "metric"), issue="quality",
+)
+ESTIMATED_CLASS_QUALITY_SE = Metric(
+    "mlmon_estimated_class_quality_standard_error", "gauge",
+    "Standard error of each estimated per-class metric over the window (multiclass).",
+    ("model", "model_version", "window", "class", "metric"), issue="quality",
 )
 ESTIMATED_COST = Metric(
     "mlmon_estimated_cost_per_prediction", "gauge",
@@ -420,6 +487,26 @@ MULTIVARIATE_WINDOW_SAMPLES = Metric(
     "Records in the window with any PCA-encoded feature present (the N of multivariate drift; missing values imputed).",
     ("model", "model_version", "window"), issue="drift",
 )
+CLASS_PROBABILITY_DRIFT_SCORE = Metric(
+    "mlmon_class_probability_drift_score", "gauge",
+    "Drift of one class's predicted probability over the window vs the reference (multiclass rows sent with "
+    "per-class scores, a profile with class_scores); method is the model's drift.method.",
+    ("model", "model_version", "window", "class", "method"), issue="drift",
+)
+CLASS_PROBABILITY_DRIFT_P_VALUE = Metric(
+    "mlmon_class_probability_drift_p_value", "gauge", "KS p-value of one class's probability drift.",
+    ("model", "model_version", "window", "class"), issue="drift",
+)
+CLASS_PROBABILITY_DRIFT_DETECTED = Metric(
+    "mlmon_class_probability_drift_detected", "gauge",
+    "1 when one class's probability drifted (the prediction's rule: test AND effect); absent below min_samples.",
+    ("model", "model_version", "window", "class"), issue="drift",
+)
+CLASS_PROBABILITY_WINDOW_SAMPLES = Metric(
+    "mlmon_class_probability_window_samples", "gauge",
+    "Rows with per-class scores in the window: the N behind per-class probability drift.",
+    ("model", "model_version", "window"), issue="drift",
+)
 MULTIVARIATE_DRIFT_DETECTED = Metric(
     "mlmon_multivariate_drift_detected", "gauge",
     "1 when the reconstruction-error histogram drifted (KS p < alpha and PSI >= min_effect); absent below min_samples.",
@@ -439,6 +526,53 @@ MULTIVARIATE_ERROR_BAND_UPPER = Metric(
     "mlmon_multivariate_reconstruction_error_band_upper", "gauge",
     "Reference mean reconstruction error plus 3 reference standard deviations / sqrt(window N).",
     ("model", "model_version", "window"), issue="drift",
+)
+
+# `mlmon act` (exporter/actions/, docs/remediation.md) serves these on its own /metrics, not the sidecar's.
+# `action` is a name from the config's alerting.actions; `result` is success|failed|dry_run.
+ACTION_RUNS = Metric(
+    "mlmon_action_runs_total", "counter",
+    "Action runs by result: success, failed (after its retries) or dry_run (recorded, nothing called).",
+    ("action", "result"), issue="actions",
+)
+ACTION_DURATION = Metric(
+    "mlmon_action_duration_seconds", "histogram",
+    "Seconds from the webhook's arrival to the run's result (queue, every try and the waits between them).",
+    ("action",), unit="seconds", issue="actions",
+)
+ACTION_DEDUPLICATED = Metric(
+    "mlmon_action_deduplicated_total", "counter",
+    "Deliveries of an alert group and start time that already ran the action (Alertmanager redelivers).",
+    ("action",), issue="actions",
+)
+ACTION_RATE_LIMITED = Metric(
+    "mlmon_action_rate_limited_total", "counter", "Runs skipped because the action's rate_limit was used up.",
+    ("action",), issue="actions",
+)
+ACTION_RETRIES = Metric(
+    "mlmon_action_retries_total", "counter", "Tries after the first of a run (a failing endpoint or command).",
+    ("action",), issue="actions",
+)
+ACTION_RESOLVED_IGNORED = Metric(
+    "mlmon_action_resolved_ignored_total", "counter",
+    "Deliveries whose matched alerts had all resolved, for an action without on_resolved.", ("action",), issue="actions",
+)
+ACTION_WEBHOOKS = Metric(
+    "mlmon_action_webhooks_total", "counter",
+    "Webhooks received by result: accepted, invalid (400), unknown_action (404), busy (503, the run queue was full).",
+    ("result",), issue="actions",
+)
+ACTION_DEDUPE_KEYS = Metric(
+    "mlmon_action_dedupe_keys", "gauge", "Alert group and start-time keys the dedupe record holds.", (), issue="actions",
+)
+ACTION_DEDUPE_EVICTIONS = Metric(
+    "mlmon_action_dedupe_evictions_total", "counter",
+    "Keys dropped from the full dedupe record, oldest first (alerting.act.dedupe_entries).", (), issue="actions",
+)
+ACTION_LIMITS = Metric(
+    "mlmon_action_limit_hits_total", "counter",
+    "Requests to `mlmon act` refused by a server limit (connections, header_bytes, request_bytes, timeouts).",
+    ("limit",), issue="actions",
 )
 
 CATALOG: tuple[Metric, ...] = tuple(m for m in list(globals().values()) if isinstance(m, Metric))

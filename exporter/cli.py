@@ -115,6 +115,30 @@ def _serve_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def cmd_act(args: argparse.Namespace) -> int:
+    from exporter.actions.serve import serve_act
+    from exporter.config.model import _check_listen
+    from exporter.http.web_config import WebConfigError
+
+    if args.listen is not None:
+        try:
+            _check_listen(args.listen)
+        except ValueError as error:
+            raise UsageError(f"--listen: {error}") from None
+    config = load_config(args.config)
+    if args.state_dir:  # the flag wins over alerting.act.state_dir (a container names its volume here)
+        act = config.alerting.act.model_copy(update={"state_dir": str(Path(args.state_dir).resolve())})
+        config = config.model_copy(update={"alerting": config.alerting.model_copy(update={"act": act})})
+    if not config.alerting.actions:
+        print(f"mlmon act: {args.config} declares no alerting.actions; every webhook will match nothing", file=sys.stderr)
+    try:
+        serve_act(config, args.listen, args.dry_run, args.web_config_file or None)
+    except WebConfigError as error:
+        print(f"web config: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from exporter.tooling.demo import DemoOptions, run_demo
 
@@ -275,6 +299,12 @@ def cmd_rules_build(args: argparse.Namespace) -> int:
     return build(load_config(args.config), Path(args.out), check=args.check, fix=_rebuild_command(args, "rules"))
 
 
+def cmd_rollouts_build(args: argparse.Namespace) -> int:
+    from alert_rules.rollouts import build  # Argo Rollouts / Flagger gates (docs/rollouts.md)
+
+    return build(load_config(args.config), Path(args.out), check=args.check, fix=_rebuild_command(args, "rollouts"))
+
+
 def cmd_dashboards_build(args: argparse.Namespace) -> int:
     # Imported here: `dashboards` imports `exporter`, never the other way round.
     from dashboards.build import stale, write
@@ -333,6 +363,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(run=cmd_serve)
 
+    act = commands.add_parser("act", help="receive Alertmanager webhooks and run alerting.actions (docs/remediation.md)")
+    _config_arg(act)
+    act.add_argument("--listen", default=os.environ.get("MLMON_ACT_LISTEN"), metavar="HOST:PORT",
+                     help="where to listen (overrides alerting.act.listen); env MLMON_ACT_LISTEN")
+    act.add_argument("--dry-run", action="store_true", default=os.environ.get("MLMON_ACT_DRY_RUN") == "1",
+                     help="record what each action would send and call nothing; env MLMON_ACT_DRY_RUN=1")
+    act.add_argument("--web.config.file", dest="web_config_file", default=os.environ.get("MLMON_ACT_WEB_CONFIG_FILE"),
+                     metavar="FILE", help="exporter-toolkit web config (TLS, basic auth); env MLMON_ACT_WEB_CONFIG_FILE")
+    act.add_argument("--state-dir", default=os.environ.get("MLMON_ACT_STATE_DIR"),
+                     help="folder of the dedupe record, overriding alerting.act.state_dir (env MLMON_ACT_STATE_DIR)")
+    act.set_defaults(run=cmd_act)
+
     demo = commands.add_parser("demo", help="run the exporter with synthetic traffic that drifts")
     _config_arg(demo)
     demo.add_argument("--seed", type=int, default=7, help="seed of the synthetic traffic (default: %(default)s)")
@@ -375,7 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--output", help=argparse.SUPPRESS)  # deprecated spelling of --out
     build.add_argument("--sample-rows", type=int, default=1_000_000, help="reservoir size for quantiles")
     build.add_argument(
-        "--label-column", help="the data's label column: calibrates a binary model's scores for label-free estimates"
+        "--label-column", help="the data's label column: calibrates a classifier's scores (one map per class for "
+        "multiclass) or learns a regression model's error per prediction bin, for label-free estimates"
     )
     build.set_defaults(run=cmd_profile_build)
 
@@ -413,6 +456,15 @@ def build_parser() -> argparse.ArgumentParser:
     _output_args(rules_build, None)
     rules_build.set_defaults(run=cmd_rules_build)
 
+    rollouts = commands.add_parser("rollouts", help="canary gates: Argo Rollouts and Flagger templates")
+    rollouts_commands = rollouts.add_subparsers(dest="rollouts_command", required=True)
+    rollouts_build = rollouts_commands.add_parser(
+        "build", help="write an AnalysisTemplate and MetricTemplates per model from the config (docs/rollouts.md)"
+    )
+    _config_arg(rollouts_build)
+    _output_args(rollouts_build, None)
+    rollouts_build.set_defaults(run=cmd_rollouts_build)
+
     dashboards = commands.add_parser("dashboards", help="Grafana dashboards")
     dashboards_commands = dashboards.add_subparsers(dest="dashboards_command", required=True)
     dashboards_build = dashboards_commands.add_parser("build", help="write the Grafana dashboards JSON from the config")
@@ -444,6 +496,10 @@ def build_parser() -> argparse.ArgumentParser:
                            help="a native sidecar: initContainers with restartPolicy Always (Kubernetes >= 1.29)")
     kustomize.add_argument("--image", help="the exporter image (default: mlmon/exporter:<chart appVersion>)")
     kustomize.set_defaults(run=cmd_chart_kustomize)
+
+    from exporter.tooling.reference_client import add_reference_commands
+
+    add_reference_commands(commands)  # mlmon reference promote | capture --reset | show (docs/reference.md)
 
     docs = commands.add_parser("docs", help="generate reference docs")
     docs_commands = docs.add_subparsers(dest="docs_command", required=True)

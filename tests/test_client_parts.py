@@ -30,8 +30,9 @@ PACKAGE = ROOT / "clients" / "python" / "mlmon_client"
 ADAPTER_IMPORTS = {"flask.py": {"flask"}, "starlette.py": {"starlette"}, "prometheus.py": {"prometheus_client"}}
 
 
-def record(features: dict, model: str = "m", version: str = "v1", id: object = None) -> tuple:
-    return (model, version, features, 0.5, id, None, 1000.0)
+def record(features: dict, model: str = "m", version: str = "v1", id: object = None,
+           predicted_class: object = None) -> tuple:
+    return (model, version, features, 0.5, id, None, 1000.0, predicted_class)
 
 
 # ----------------------------------------------------------------------------- bodies
@@ -44,6 +45,14 @@ def test_records_with_the_same_model_version_and_features_share_one_columnar_bod
         "model": "m", "model_version": "v1", "features": {"a": [1, 2], "b": ["x", "y"]}, "predictions": [0.5, 0.5],
         "ids": ["1", None], "timestamps": [1000.0, 1000.0],
     }]
+
+
+def test_the_models_own_predicted_class_travels_as_the_predicted_classes_column():
+    chunks, _ = record_chunks([record({"a": 1}, predicted_class=True), record({"a": 2})], batch_size=10)
+    assert chunks[0].document["predicted_classes"] == [True, None]
+    batch = ColumnBatch("m", "v1", {"a": [1, 2]}, [[0.2, 0.8], [0.6, 0.4]], None, None, None, None, None, 2,
+                        np.array(["dog", "cat"]))
+    assert batch_chunks(batch, 10, now=0.0)[0].document["predicted_classes"] == ["dog", "cat"]
 
 
 def test_a_record_without_a_feature_goes_in_a_body_of_its_own_so_absent_is_not_sent_as_null():

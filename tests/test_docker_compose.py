@@ -73,7 +73,23 @@ def test_every_mounted_file_and_build_input_exists(compose: dict[str, Any]) -> N
 
 
 def test_stack_has_every_part(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == {"model", "mlmon", "traffic", "prometheus", "alertmanager", "grafana"}
+    assert set(compose["services"]) == {"model", "mlmon", "traffic", "prometheus", "alertmanager", "grafana", "mlmon-act"}
+
+
+def test_alertmanager_reaches_mlmon_act_where_it_listens(compose: dict[str, Any]) -> None:
+    act = compose["services"]["mlmon-act"]
+    listen = act["command"][act["command"].index("--listen") + 1]
+    generated = yaml.safe_load((ROOT / "alert_rules/generated/alertmanager.yml").read_text())
+    urls = [c["url"] for r in generated["receivers"] if r["name"].startswith("mlmon-act-") for c in r["webhook_configs"]]
+    assert urls and all(url.startswith(f"http://mlmon-act:{listen.rpartition(':')[2]}/v1/alerts/") for url in urls)
+    assert ("./examples/mlmon.yaml", "/etc/mlmon/mlmon.yaml") in mounts(act)
+    # The dedupe record survives a restart in a named volume (the root filesystem stays read-only).
+    assert act["command"][act["command"].index("--state-dir") + 1] == "/var/lib/mlmon-act"
+    assert "mlmon-act-state:/var/lib/mlmon-act" in act["volumes"] and "mlmon-act-state" in compose["volumes"]
+    assert act["read_only"] is True and act["cap_drop"] == ["ALL"]
+    prometheus = yaml.safe_load((ROOT / "deploy/prometheus.yml").read_text())
+    job = next(j for j in prometheus["scrape_configs"] if j["job_name"] == "mlmon-act")
+    assert job["static_configs"][0]["targets"] == [f"mlmon-act:{listen.rpartition(':')[2]}"]
 
 
 def test_sidecar_shares_the_model_network_and_serves_the_example_config(compose: dict[str, Any]) -> None:

@@ -24,3 +24,10 @@ def test_committed_json_schema_matches_the_config_models() -> None:
     committed = json.loads((ROOT / "docs/mlmon.schema.json").read_text())
     assert committed == config_json_schema(), "docs/mlmon.schema.json is stale: make generate"
 
+
+
+def test_committed_rollout_gates_match_the_example_config() -> None:
+    from exporter.cli import main
+
+    assert main(["rollouts", "build", "-c", str(ROOT / "examples/mlmon.yaml"), "-o", str(ROOT / "deploy/rollouts"),
+                 "--check"]) == 0, "deploy/rollouts is stale: make generate"

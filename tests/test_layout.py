@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("exporter", "alert_rules", "dashboards", "chart_values")
 
 # The rooms of exporter/, lowest first: a room may import itself and any room before it.
-EXPORTER_LAYERS = ("catalog", "logs", "config", "stats", "profiles", "ingest", "state", "http", "tooling", "cli")
+EXPORTER_LAYERS = ("catalog", "logs", "config", "stats", "profiles", "ingest", "state", "http", "actions", "tooling", "cli")
 # The composition root: the `mlmon` command runs the generators of the sibling packages.
 COMPOSITION_ROOT = "exporter.cli"
 

@@ -105,7 +105,7 @@ def test_multiclass_per_class_and_averages_match_sklearn() -> None:
     predicted = np.where(rng.random(2_000) < 0.7, actual, rng.choice(classes, size=2_000))
     quality = ModelQuality(model("multiclass_classification", classes=classes), slots=4)
     quality.observe_labels(predicted, actual, np.zeros(2_000, dtype=np.int64), None, now=0.0)
-    per_class, averages = multiclass_metrics(quality.labelled.reshape(4, 4), classes=3)
+    per_class, averages = multiclass_metrics(quality.labelled[:16].reshape(4, 4), classes=3)
     p, r, f, _ = sk.precision_recall_fscore_support(actual, predicted, labels=classes, zero_division=0)
     np.testing.assert_allclose(per_class["precision"], p)
     np.testing.assert_allclose(per_class["recall"], r)
@@ -181,3 +181,28 @@ def test_clean_labels_accepts_only_values_of_the_task() -> None:
     assert values.tolist() == [1.0, 0.0, 1.0, 0.0] and ok.tolist() == [True] * 4 + [False] * 3
     regression = ModelQuality(model("regression"), slots=4)
     assert regression.clean_labels([1.5, float("nan"), "x", 3])[1].tolist() == [True, False, False, True]
+
+
+def test_regression_msle_and_rmsle_match_sklearn_on_non_negative_values() -> None:
+    rng = np.random.default_rng(15)
+    labels = rng.gamma(2.0, 10.0, size=3_000)
+    predictions = np.clip(labels * rng.lognormal(0, 0.3, size=3_000), 0, None)
+    quality = ModelQuality(model("regression"), slots=4)
+    quality.observe_labels(predictions, labels, np.zeros(3_000, dtype=np.int64), None, now=0.0)
+    got = regression_metrics(dict(zip(REGRESSION_SUMS, quality.labelled.tolist())), 3_000)
+    assert got["msle"] == pytest.approx(sk.mean_squared_log_error(labels, predictions), rel=1e-9)
+    assert got["rmsle"] == pytest.approx(sk.root_mean_squared_log_error(labels, predictions), rel=1e-9)
+
+
+def test_pairs_with_a_negative_value_are_left_out_of_msle_and_counted() -> None:
+    labels = np.array([1.0, 3.0, -0.5, 2.0, 0.0])
+    predictions = np.array([2.0, 3.0, 1.0, -0.2, 0.0])
+    quality = ModelQuality(model("regression"), slots=4)
+    quality.observe_labels(predictions, labels, np.zeros(5, dtype=np.int64), None, now=0.0)
+    sums = dict(zip(REGRESSION_SUMS, quality.labelled.tolist()))
+    assert sums["log_pairs"] == 3  # rows 3 (label -0.5) and 4 (prediction -0.2) are left out
+    kept = [0, 1, 4]
+    got = regression_metrics(sums, 5)
+    assert got["msle"] == pytest.approx(sk.mean_squared_log_error(labels[kept], predictions[kept]))
+    assert got["msle"] == pytest.approx((math.log(3) - math.log(2)) ** 2 / 3)  # by hand: one error, three pairs
+    assert got["mae"] == pytest.approx(np.abs(predictions - labels).mean())  # the other metrics keep every pair

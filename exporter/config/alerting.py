@@ -18,38 +18,16 @@ generated files can be committed. Receiver kinds map onto Alertmanager 0.25 rece
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from exporter.config.actions import Action, ActServer
+from exporter.config.alert_types import SECRET_FILE, AmDuration, Strict, Timing, _url  # noqa: F401 (re-exported)
 from exporter.config.names import Name, repeated
 
 SEVERITIES = ("critical", "warning", "info")
-# Absolute paths only: Alertmanager resolves relative *_file paths against its own config
-# directory, which differs between docker-compose, Helm and a laptop.
-SECRET_FILE = Annotated[str, Field(pattern=r"^/\S+$", description="Absolute path of a file holding the secret.")]
 Severity = Literal["critical", "warning", "info"]
-
-
-def _duration(value: object) -> str:
-    """Alertmanager/Prometheus durations are kept as text ("30s", "4h") and checked here."""
-    text = str(value).strip()
-    if not re.fullmatch(r"(\d+[smhdw])+", text) or not re.search(r"[1-9]", text):
-        raise ValueError(f"{value!r} is not a duration like 30s, 5m, 4h or 1d")
-    return text
-
-
-AmDuration = Annotated[str, BeforeValidator(_duration)]
-
-
-def _url(value: str) -> str:
-    if not re.fullmatch(r"https?://[^\s/@]+(/\S*)?", value):
-        raise ValueError(
-            f"{value!r} must be an http(s) URL without user:password@ (put credentials in a *_file field)"
-        )
-    return value
-
 
 RUNBOOK_PLACEHOLDER = "{alert}"
 
@@ -60,10 +38,6 @@ def runbook_url(base: str, alert: str) -> str:
     if RUNBOOK_PLACEHOLDER in base:
         return base.replace(RUNBOOK_PLACEHOLDER, alert)
     return f"{base.rstrip('/')}/{alert}.md"
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class EmailReceiver(Strict):
@@ -149,13 +123,6 @@ class Receiver(Strict):
     @property
     def kind(self) -> str:
         return next(k for k in RECEIVER_KINDS if getattr(self, k) is not None)
-
-
-class Timing(Strict):
-    group_by: list[str] | None = Field(None, description="Labels that make one notification group.")
-    group_wait: AmDuration | None = Field(None, description="Wait before the first notification of a group.")
-    group_interval: AmDuration | None = Field(None, description="Wait before notifying about new alerts in a group.")
-    repeat_interval: AmDuration | None = Field(None, description="Wait before re-sending a still-firing group.")
 
 
 class Route(Timing):
@@ -262,6 +229,12 @@ class AlertingConfig(Strict):
     receivers: list[Receiver] = Field(default_factory=list)
     route: RootRoute | None = Field(None, description="The root of the routing tree; required with receivers.")
     routes: list[Route] = Field(default_factory=list, description="Child routes, tried in order.")
+    act: ActServer = Field(default_factory=ActServer, description="The `mlmon act` process (docs/remediation.md).")
+    actions: list[Action] = Field(
+        default_factory=list,
+        description="Alerts that run an action (a command, a GitHub dispatch, an Argo event, a Kubeflow run, a POST) "
+        "through `mlmon act`; each gets its own Alertmanager route with `continue: true`.",
+    )
 
     @field_validator("runbook_url")
     @classmethod
@@ -274,6 +247,9 @@ class AlertingConfig(Strict):
         duplicates = repeated(r.name for r in self.receivers)
         if duplicates:
             raise ValueError(f"receiver names must be unique; repeated: {', '.join(duplicates)}")
+        duplicates = repeated(a.name for a in self.actions)
+        if duplicates:
+            raise ValueError(f"action names must be unique; repeated: {', '.join(duplicates)}")
         if self.receivers and self.route is None:
             raise ValueError("`route:` (the root receiver and timings) is required when receivers are declared")
         return self

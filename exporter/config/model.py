@@ -35,6 +35,7 @@ from exporter.config.alerting import AlertingConfig, reference_problems
 from exporter.config.errors import ConfigError, format_validation_error
 from exporter.config.links import LinksConfig
 from exporter.config.names import Name, repeated
+from exporter.config.rollout import RolloutConfig, Variant
 
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -248,6 +249,10 @@ class ExporterConfig(Strict):
         None, description="File holding a bearer token every ingest request must send (`Authorization: Bearer ...`); "
                           "re-read when it changes. `mlmon serve --ingest.bearer-token-file` overrides it.",
     )
+    admin_bearer_token_file: str | None = Field(
+        None, description="File holding a bearer token that admits the metrics listener's admin requests (reference "
+                          "promote and capture reset, /-/reload; docs/reference.md); relative to this file.",
+    )
 
     @model_validator(mode="after")
     def _listeners_differ(self) -> ExporterConfig:
@@ -355,8 +360,9 @@ BINARY_METRICS = (
     "accuracy", "precision", "recall", "f1", "specificity", "false_positive_rate", "false_negative_rate",
     "roc_auc", "brier", "log_loss", "expected_cost",
 )
-MULTICLASS_METRICS = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "micro_f1")
-REGRESSION_METRICS = ("mae", "rmse", "mape", "bias", "r2")
+MULTICLASS_METRICS = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "micro_f1", "macro_specificity",
+                      "macro_roc_auc")
+REGRESSION_METRICS = ("mae", "rmse", "mape", "bias", "r2", "msle", "rmsle")
 QUALITY_METRICS = {
     "binary_classification": BINARY_METRICS,
     "multiclass_classification": MULTICLASS_METRICS,
@@ -405,7 +411,8 @@ class QualityConfig(Strict):
         None, max_length=5, description="Windows (by label arrival) for quality gauges; default drift.windows."
     )
     score_bins: int = Field(
-        100, ge=10, le=1000, description="Binary: score histogram bins (logit-spaced) behind ROC AUC and estimates."
+        100, ge=10, le=1000, description="Score histogram bins (logit-spaced) behind ROC AUC and estimates; multiclass: "
+        "per class, capped at 2000 / classes."
     )
     label_delay_buckets: list[Duration] = Field(
         default_factory=lambda: list(DEFAULT_DELAY_BUCKETS), min_length=1, max_length=30,
@@ -473,6 +480,10 @@ class VersionsConfig(Strict):
     evict_idle_after: Duration = Field(
         600, description="At max_versions_per_model, a new version may evict one only when it has been idle this long."
     )
+    variants: dict[VersionName, Variant] = Field(
+        default_factory=dict, max_length=100,
+        description="Version -> default, canary or shadow (else KServe's Ce-Endpoint, else default; docs/rollouts.md).",
+    )
 
     @field_validator("pattern")
     @classmethod
@@ -514,6 +525,9 @@ class ModelConfig(Strict):
     )
     serving: ServingConfig = Field(
         default_factory=ServingConfig, description="Feature order and names for KServe/OIP bodies (docs/ingest.md)."
+    )
+    rollout: RolloutConfig = Field(
+        default_factory=RolloutConfig, description="The canary gate of `mlmon rollouts build` (docs/rollouts.md)."
     )
 
     @model_validator(mode="after")

@@ -17,6 +17,7 @@ from exporter.http.drift_report import register_drift_routes
 from exporter.http.exposition import OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE
 from exporter.http.labels_http import register_label_routes
 from exporter.http.pages import register_page_routes
+from exporter.http.reference_http import register_reference_routes
 from exporter.http.responses import json_response
 from exporter.http.service import Exporter
 
@@ -108,6 +109,7 @@ def create_metrics_app(exporter: Exporter) -> Flask:
         return Response(text, content_type=content_type)
 
     register_page_routes(app, exporter)  # GET / and /models/<model>: the pages (docs/pages.md)
+    register_reference_routes(app, exporter)  # /v1/models/<model>/reference[:promote|:capture] (docs/reference.md)
 
     return app
 

@@ -13,8 +13,10 @@ import numpy as np
 from exporter import catalog as c
 from exporter.config.model import format_duration
 from exporter.http.exposition import Exposition, lines_for, series_prefix
+from exporter.http.class_drift_report import collect_class_drift
 from exporter.http.drift_report import collect_drift
 from exporter.http.quality_report import collect_quality
+from exporter.http.shadow_report import collect_shadows
 from exporter.state.snapshot import Snapshotter
 from exporter.state.store import QUALITY, StateStore, VersionState
 from exporter.http.exporter_stats import ExporterStats
@@ -58,8 +60,10 @@ def _bin_prefixes(state: VersionState, metric: c.Metric, prediction: bool) -> li
 def collect_version(state: VersionState, out: Exposition, now: float) -> None:
     model, version = state.model, state.version
     profile_hash = state.profile.short_hash if state.profile else ""
-    calibration = "isotonic" if state.model_quality.calibration is not None else "none"
+    found = state.model_quality.calibration
+    calibration = "none" if found is None else getattr(found, "kind", "isotonic")  # regression: binned_error
     out.add_one(c.MODEL_INFO, (model.name, version, model.task, profile_hash, calibration), 1)
+    out.add_one(c.MODEL_VERSION_VARIANT, (model.name, version, state.arm), 1)
     out.add_one(c.PREDICTIONS, (model.name, version), state.predictions)
     out.add_one(c.UNKNOWN_FEATURES, (model.name, version), state.unknown_features)
     rows = state.capture.rows if state.capture else (state.profile.rows if state.profile else 0)
@@ -108,6 +112,7 @@ def collect_version(state: VersionState, out: Exposition, now: float) -> None:
         out.add(metric, lines_for(_prefixes(state, metric.name, lambda: _bin_prefixes(state, metric, prediction)), counts))
         out.add(ratio_metric, _prefixes(state, ratio_metric.name, lambda: _ratio_lines(state, ratio_metric, prediction)))
     collect_drift(state, out, now)  # scores from the window bin counts (docs/drift.md)
+    collect_class_drift(state, out, now)  # each class's probability, multiclass with per-class scores
 
 
 def _ratio_lines(state: VersionState, metric: c.Metric, prediction: bool) -> list[str]:
@@ -136,6 +141,7 @@ def collect(store: StateStore, stats: ExporterStats, now: float, snapshotter: Sn
     for metric in (c.MODEL_INFO, c.PREDICTIONS):
         out.samples.setdefault(metric, [])
     collect_quality(store, out, now)
+    collect_shadows(store, out, store.clock())  # the store's clock: pairs are stamped with it
     stats.collect(out, store)
     if snapshotter is not None:  # exporter.state_dir is set
         collect_snapshots(snapshotter, out)

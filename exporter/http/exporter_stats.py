@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from exporter import catalog as c
 from exporter.ingest.decode import REJECTION_REASONS, UNKNOWN_MODEL_LABEL
+from exporter.state.reference_switch import SWITCH_RESULTS, ReferenceSwitches
 
 if TYPE_CHECKING:
     from exporter.http.exposition import Exposition
@@ -40,6 +41,7 @@ class ExporterStats:
         self.idempotency: Counter[str] = Counter()  # the AnswerCache's counts (http/idempotency.py)
         self.cloudevents: Counter[str] = Counter()  # the EventStore's counts (ingest/cloudevents.py)
         self.cloudevents_pending = lambda: 0
+        self.references = ReferenceSwitches()  # reference promotes and capture resets (docs/reference.md)
 
     def request(self, endpoint: str, code: int, size: int) -> None:
         with self.lock:
@@ -86,3 +88,8 @@ class ExporterStats:
         for outcome, value in sorted(dict(self.cloudevents).items()):
             out.add_one(c.CLOUDEVENTS, (outcome,), value)
         out.add_one(c.CLOUDEVENTS_PENDING, (), self.cloudevents_pending())
+        with self.references.lock:  # every configured model and result from zero, so rate() sees the first
+            switches = dict(self.references.counts)
+        for model in self.models:
+            for result in SWITCH_RESULTS:
+                out.add_one(c.REFERENCE_SWITCHES, (model, result), switches.get((model, result), 0))

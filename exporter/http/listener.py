@@ -19,6 +19,7 @@ import orjson
 
 from exporter.http.priority import ScrapePriority
 from exporter.http.raw_answers import Send, send_error, send_json
+from exporter.http.reference_http import is_admin_path
 from exporter.http.web_config import TLSSettings, TokenFile, WebConfig, WebConfigError, WebConfigSource
 from exporter.http.wsgi_pool import WsgiPool
 
@@ -37,6 +38,11 @@ INGEST_ENDPOINTS = {"/v1/predictions": "predictions", "/v1/labels": "labels"}
 RELOAD_PATH = "/-/reload"
 
 
+def _is_admin(path: str) -> bool:
+    """Paths the admin bearer token admits: reload and the reference switches (reference_http.py)."""
+    return path == RELOAD_PATH or is_admin_path(path)
+
+
 @dataclass
 class Listener:
     """An ASGI app: the limits and credentials of one port in front of its Flask app."""
@@ -48,6 +54,7 @@ class Listener:
     web: WebConfigSource | None = None
     token: TokenFile | None = None
     reload: Callable[[], tuple[bool, str]] | None = None  # POST /-/reload, metrics listener only
+    admin_token: TokenFile | None = None  # exporter.admin_bearer_token_file: admits admin paths only (metrics)
     priority: ScrapePriority | None = None  # shared by both listeners: scrapes go first (priority.py)
     fd_cap: int | None = None  # what the open-files limit leaves for this listener's connections
     inflight_bytes: int = 0
@@ -93,7 +100,12 @@ class Listener:
         path = scope["path"]
         authorization = next((v for k, v in scope["headers"] if k == b"authorization"), None)
         authenticated = False
-        if path not in OPEN_PATHS:
+        if self.admin_token is not None and _is_admin(path) and (authorization or b"")[:7].lower() == b"bearer ":
+            if not self.admin_token.check(authorization):
+                await self._answer(send, path, 401, "wrong admin bearer token", extra=extra + ((b"www-authenticate", b"Bearer"),))
+                return
+            authenticated = True
+        elif path not in OPEN_PATHS:
             verdict = await self._authenticate(web, authorization)
             if verdict is not None and not verdict[0]:
                 await self._answer(send, path, 401, verdict[1], extra=extra + ((b"www-authenticate", verdict[2]),))
@@ -106,6 +118,7 @@ class Listener:
         if read is None:
             return
         body, held = read
+        scope = {**scope, "mlmon.authenticated": authenticated}
         try:
             if self.priority is None:
                 await self._run_app(scope, receive, send, body, extra)
@@ -138,7 +151,8 @@ class Listener:
             return
         if not authenticated:
             await send_error(send, 403, "POST /-/reload needs authentication: basic_auth_users or "
-                                        "client_auth_type RequireAndVerifyClientCert in --web.config.file", headers=extra)
+                                        "client_auth_type RequireAndVerifyClientCert in --web.config.file, or "
+                                        "exporter.admin_bearer_token_file", headers=extra)
             return
         assert self.reload is not None
         loop = asyncio.get_running_loop()

@@ -16,12 +16,13 @@ from exporter import catalog as c
 from exporter.stats.bias import BIAS_METRICS, SEGMENT_METRICS, attribute_bias, segment_rates
 from exporter.config.model import ModelConfig, format_duration
 from exporter.ingest.decode import UNKNOWN_MODEL_LABEL
-from exporter.stats.estimation import estimated_metrics, estimated_standard_errors
+from exporter.stats.error_model import ErrorModel
+from exporter.stats.estimation import estimated_metrics, estimated_standard_errors, multiclass_estimates
 from exporter.http.exposition import Exposition, format_value, series_prefix
 from exporter.state.label_store import EVICTION_REASONS, OUTCOMES
-from exporter.state.quality import CONFUSION, REGRESSION_SUMS, ModelQuality
+from exporter.state.quality import CLASS_ESTIMATES, CONFUSION, REGRESSION_SUMS, ModelQuality
 from exporter.stats.quality_math import auc_from_histograms, binary_intervals, binary_ratios, expected_cost
-from exporter.stats.quality_math import multiclass_metrics, regression_metrics
+from exporter.stats.quality_math import multiclass_metrics, ovr_auc, regression_metrics
 
 if TYPE_CHECKING:
     from exporter.state.store import StateStore, VersionState
@@ -102,7 +103,7 @@ def collect_version_quality(state: VersionState, out: Exposition, now: float) ->
                     out.add_one(c.SEGMENT_CONFUSION, (*seg, outcome), _count(confusion[row, j]))
     elif model.task == "multiclass_classification":
         names = (*layout.classes, "__other__")
-        matrix = labelled.reshape(layout.k, layout.k)
+        matrix = labelled[:layout.k * layout.k].reshape(layout.k, layout.k)
         for i, actual in enumerate(names):
             for j, predicted_class in enumerate(names):
                 out.add_one(c.CLASS_CONFUSION, (*ids, actual, predicted_class), _count(matrix[i, j]))
@@ -116,6 +117,8 @@ def collect_version_quality(state: VersionState, out: Exposition, now: float) ->
         out.add_one(c.REGRESSION_LABEL, (*ids, "positive"), sums["label_pos"])
         out.add_one(c.REGRESSION_LABEL, (*ids, "negative"), sums["label_neg"])
         out.add_one(c.REGRESSION_LABEL_SQUARED, ids, sums["label_squared"])
+        out.add_one(c.REGRESSION_SQUARED_LOG_ERROR, ids, sums["squared_log"])
+        out.add_one(c.REGRESSION_LOG_PAIRS, ids, _count(sums["log_pairs"]))
     for seconds in quality.windows:
         _collect_window(quality, (*ids, format_duration(seconds)), seconds, out, now)
 
@@ -155,15 +158,36 @@ def _collect_window(quality: ModelQuality, ids: tuple[str, str, str], seconds: i
                                                            cost.false_positive))
         _collect_bias(quality, ids, labelled, predicted, out)
     elif model.task == "multiclass_classification":
-        per_class, averages = multiclass_metrics(labelled.reshape(layout.k, layout.k), len(layout.classes))
+        classes = len(layout.classes)
+        per_class, averages = multiclass_metrics(labelled[:layout.k * layout.k].reshape(layout.k, layout.k), classes)
+        positives = labelled[layout.class_positive_hist()].reshape(classes, layout.bins)
+        negatives = labelled[layout.class_negative_hist()].reshape(classes, layout.bins)
+        per_class["roc_auc"], averages["macro_roc_auc"] = ovr_auc(positives, negatives)  # rows with class scores
         for name, value in averages.items():
             _add(out, c.QUALITY_RATIO, (*ids, name), value)
         for metric, values in per_class.items():
             for cls, value in zip(layout.classes, values.tolist()):
                 _add(out, c.CLASS_QUALITY, (*ids, cls, metric), value)
+        if n_predicted:  # label-free estimates of the rows sent with per-class scores (CBPE, one-vs-rest)
+            estimates, errors, macro, macro_se = multiclass_estimates(
+                predicted[layout.class_estimates()].reshape(len(CLASS_ESTIMATES), classes),
+                predicted[layout.class_count_hist()].reshape(classes, layout.bins),
+                predicted[layout.class_score_sum_hist()].reshape(classes, layout.bins))
+            for name, value in macro.items():
+                _add(out, c.ESTIMATED_QUALITY, (*ids, name), value)
+                _add(out, c.ESTIMATED_QUALITY_SE, (*ids, name), macro_se.get(name, math.nan))
+            for metric in estimates:
+                for cls, value, error in zip(layout.classes, estimates[metric].tolist(), errors[metric].tolist()):
+                    _add(out, c.ESTIMATED_CLASS_QUALITY, (*ids, cls, metric), value)
+                    _add(out, c.ESTIMATED_CLASS_QUALITY_SE, (*ids, cls, metric), error)
     else:
         for name, value in regression_metrics(dict(zip(REGRESSION_SUMS, labelled.tolist())), n).items():
             _add(out, c.QUALITY_SCORE, (*ids, name), value)
+        if n_predicted and isinstance(quality.calibration, ErrorModel):  # label-free: the reference's error per bin
+            mae, mae_se, rmse, rmse_se = quality.calibration.estimate(predicted)
+            for name, value, error in (("mae", mae, mae_se), ("rmse", rmse, rmse_se)):
+                _add(out, c.ESTIMATED_QUALITY_SCORE, (*ids, name), value)
+                _add(out, c.ESTIMATED_QUALITY_SE, (*ids, name), error)
 
 
 def _collect_bias(quality: ModelQuality, ids: tuple[str, ...], labelled: np.ndarray, predicted: np.ndarray,

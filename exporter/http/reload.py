@@ -25,6 +25,9 @@ from exporter.state.store import StateStore
 log = logging.getLogger("mlmon")
 
 _lock = threading.Lock()  # one reload at a time, whether from a signal or from HTTP
+# ...and never during a reference switch (reference_http.py): a reload reads the promoted references
+# from state_dir and swaps the store, a switch writes them and changes the store it finds.
+switch_lock = _lock
 RESTART_FIELDS = ("metrics_listen", "ingest_listen", "ingest_threads", "metrics_threads")
 
 

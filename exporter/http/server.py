@@ -40,7 +40,9 @@ from exporter.http.protocol import GuardedProtocol
 from exporter.http.reload import reload_exporter
 from exporter.http.service import Exporter
 from exporter.http.web_config import TokenFile, WebConfigSource
-from exporter.profiles.load import load_profiles
+from exporter.profiles.profile import Profile
+from exporter.profiles.load import load_profiles as load_config_profiles
+from exporter.profiles.promoted import apply_promoted
 from exporter.state.snapshot import FILE_NAME as SNAPSHOT_FILE, Snapshotter
 from exporter.state.store import StateStore
 
@@ -48,6 +50,11 @@ log = logging.getLogger("mlmon")
 
 BACKLOG = 1024
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def load_profiles(config: MlmonConfig) -> dict[str, Profile]:
+    """The config's reference profiles, with references promoted since (kept in exporter.state_dir) put in."""
+    return apply_promoted(config, load_config_profiles(config))
 
 
 def split_listen(listen: str) -> tuple[str, int]:
@@ -241,7 +248,9 @@ def start(config: MlmonConfig, metrics_listen: str | None = None, ingest_listen:
     priority = ScrapePriority()
     metrics = Listener("metrics", exporter, create_metrics_app(exporter), limits.metrics_threads,
                        web=WebConfigSource(options.web_config_file) if options.web_config_file else None,
-                       reload=running.reload, priority=priority)
+                       reload=running.reload, priority=priority,
+                       admin_token=TokenFile(config.base_dir / limits.admin_bearer_token_file)
+                       if limits.admin_bearer_token_file else None)
     ingest = Listener("ingest", exporter, create_ingest_app(exporter), limits.ingest_threads,
                       web=WebConfigSource(options.ingest_web_config_file) if options.ingest_web_config_file else None,
                       token=TokenFile(token_file) if token_file else None, priority=priority)

@@ -105,9 +105,11 @@ class Exporter:
                                   path_version(version, self.config), self.config, limits.max_records_per_request,
                                   request_id=event_id)
 
-        return self._apply(decode)
+        # KServe's endpoint (default or canary, a closed list) is the arm of the version it served.
+        endpoint = attributes.get("ce-endpoint")
+        return self._apply(decode, variant=endpoint if endpoint in cloudevents.ENDPOINTS else None)
 
-    def _apply(self, decode: Callable[[], Decoded]) -> Answer:
+    def _apply(self, decode: Callable[[], Decoded], variant: str | None = None) -> Answer:
         limits = self.config.exporter
         try:
             decoded = decode()
@@ -124,6 +126,9 @@ class Exporter:
             decoded.rejections.extend(refusal.rejections(batch.batch.indices))
             if refusal.limit is not None:
                 self.stats.limit_hit(refusal.limit)
+        if variant is not None:  # before apply: shadow pairing reads the arm (cannot fail)
+            for state, _ in admitted:
+                state.variant = variant
         self.store.apply(admitted)                       # only additions from here on
         too_long = sum(column.too_long for _, batch in admitted for column in batch.columns)
         if too_long:

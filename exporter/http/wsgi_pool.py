@@ -30,6 +30,8 @@ class WsgiPool:
                       extra_headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
         environ = build_environ(scope, io.BytesIO(body))  # type: ignore[arg-type]
         environ["wsgi.input_terminated"] = True
+        # Whether the listener admitted credentials (reference_http.py's admin routes read it).
+        environ["mlmon.authenticated"] = bool(scope.get("mlmon.authenticated"))
         loop = asyncio.get_running_loop()
         status, headers, payload = await loop.run_in_executor(self.executor, self._call, environ)
         out = [(k, v) for k, v in headers if k != b"content-length"]

@@ -249,5 +249,5 @@ def _select_rows(batch: Batch, keep: list[int]) -> Batch:
         features={name: select(column) for name, column in batch.features.items()},
         predictions=select(batch.predictions), ids=select(batch.ids), timestamps=select(batch.timestamps),
         labels=select(batch.labels), segments=select(batch.segments), unknown_features=unknown,
-        indices=select(batch.indices),
+        indices=select(batch.indices), decisions=select(batch.decisions), class_scores=select(batch.class_scores),
     )

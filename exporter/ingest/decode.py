@@ -80,6 +80,11 @@ class Batch:
     timestamps: list[Any] = field(default_factory=list)
     labels: list[Any] = field(default_factory=list)
     segments: list[Any] = field(default_factory=list)
+    # The model's own decision next to its score (binary: True/False per row, None where not sent), and the
+    # per-class scores of a multiclass row in the config's class order (None where the row sent a class).
+    # Empty when no row of the batch has them (the common case costs nothing).
+    decisions: list[Any] = field(default_factory=list)
+    class_scores: list[Any] = field(default_factory=list)
     unknown_features: int = 0
     indices: list[int] = field(default_factory=list)  # each row's position in the request (for rejections)
 
@@ -222,8 +227,10 @@ def check_prediction(model: ModelConfig, value: Any, max_length: int = 256) -> A
         scores = {k: v for k, v in value.items() if type(v) in (float, int) and -MAX_SCORE <= v <= MAX_SCORE}
         if not scores or len(scores) != len(value):
             raise ValueError("per-class scores must be an object of finite numbers")
-        order = {c: i for i, c in enumerate(model.quality_classes)}  # ties: the class first in the config
-        predicted = min(scores, key=lambda k: (-scores[k], order.get(k, len(order))))
+        # Ties: the class first in the config; between keys the config does not list, the smallest text,
+        # so the same scores give the same class whatever order the keys arrive in.
+        order = {c: i for i, c in enumerate(model.quality_classes)}
+        predicted = min(scores, key=lambda k: (-scores[k], order.get(k, len(order)), k))
         if len(predicted) > max_length:
             raise TooLong(f"the predicted class is longer than {max_length} characters")
         return predicted
@@ -236,6 +243,71 @@ def check_prediction(model: ModelConfig, value: Any, max_length: int = 256) -> A
 
 
 POSITIVE_KEYS = ("1", "true", "True", "yes", "positive")
+NEGATIVE_KEYS = ("0", "false", "False", "no", "negative")
+PREDICTED_CLASS = "predicted_class"     # a record's field: the class the model itself predicted
+PREDICTED_CLASSES = "predicted_classes"  # the columnar body's column of them
+
+
+def check_predicted_class(model: ModelConfig, value: Any, max_length: int = 256) -> Any:
+    """The model's own predicted class, canonical: binary True (positive) / False, multiclass the class text.
+
+    Binary: true/false, 1/0, the two `prediction.classes` when two are configured, or the texts of
+    POSITIVE_KEYS / NEGATIVE_KEYS; anything else raises ValueError (a binary model has no __other__).
+    Multiclass: a class (string or integer) like a class prediction; one the config does not list is
+    kept and folds into __other__ where it is counted, as a class prediction does.
+    """
+    if model.task == "binary_classification":
+        if value is True or value is False:
+            return value
+        if type(value) is int and value in (0, 1):
+            return value == 1
+        classes = model.prediction.classes
+        if isinstance(value, str):
+            if classes and len(classes) == 2 and value in classes:
+                return value == classes[1]
+            if value in POSITIVE_KEYS or value in NEGATIVE_KEYS:
+                return value in POSITIVE_KEYS
+        named = f"{classes[0]!r}/{classes[1]!r}, " if classes and len(classes) == 2 else ""
+        raise ValueError(f"predicted_class of a binary model must be {named}true/false or 1/0")
+    if model.task == "multiclass_classification":
+        if isinstance(value, str) or (type(value) is int):
+            text = value if isinstance(value, str) else _int_text(value)
+            if text is None or len(text) > max_length:
+                raise TooLong(f"predicted_class is longer than {max_length} characters")
+            return text
+        raise ValueError("predicted_class must be a class (string or integer)")
+    raise ValueError(f"predicted_class is for classifiers; {model.name} is a regression model")
+
+
+def class_score_row(model: ModelConfig, value: Any) -> list[float] | None:
+    """A multiclass prediction's per-class scores in the config's class order (None for a class prediction).
+
+    A `predict_proba` row is already in that order; an object's configured classes are read by name, a
+    configured class it leaves out scores 0 and a key the config does not list is not kept (its mass is
+    what the configured classes' scores do not add up to). Call after check_prediction accepted the value.
+    """
+    if isinstance(value, list):
+        return [float(v) for v in value]
+    if isinstance(value, dict):
+        return [float(value.get(c, 0.0)) for c in model.quality_classes]
+    return None
+
+
+def read_prediction(model: ModelConfig, record: dict[str, Any], max_length: int) -> tuple[Any, Any, Any]:
+    """(canonical prediction, the model's own decision or None, per-class scores or None) of a record.
+
+    Multiclass: a predicted_class replaces the argmax as the prediction (its scores are still kept).
+    """
+    raw = record["prediction"]
+    prediction = check_prediction(model, raw, max_length)
+    scores = class_score_row(model, raw) if model.task == "multiclass_classification" else None
+    own = record.get(PREDICTED_CLASS)
+    if own is None:
+        return prediction, None, scores
+    own = check_predicted_class(model, own, max_length)
+    if model.task == "multiclass_classification":
+        return own, None, scores
+    return prediction, own, None
 
 
 def _finite_scores(values: list[Any]) -> bool:
@@ -289,7 +361,7 @@ def check_timestamp(value: Any) -> float | None:
 
 def group_records(records: list[Any], config: MlmonConfig, rejections: list[Rejection]) -> Decoded:
     """Validate records one by one (cheap checks only) and group the good ones per model/version."""
-    groups: dict[tuple[str, str], tuple[ModelConfig, list[dict[str, Any]], list[Any], list[int]]] = {}
+    groups: dict[tuple[str, str], tuple[ModelConfig, list[dict[str, Any]], list[Any], list[int], dict[int, Any]]] = {}
     max_len = config.exporter.max_label_value_length
     max_string = config.exporter.max_string_length
     models = {m.name: m for m in config.models}
@@ -312,8 +384,15 @@ def group_records(records: list[Any], config: MlmonConfig, rejections: list[Reje
         if reason is not None:
             rejections.append(Rejection(index, reason[0], reason[1], model=name))
             continue
+        extra = None
         try:
-            prediction = check_prediction(model, record["prediction"], max_string)
+            value = record["prediction"]
+            if PREDICTED_CLASS in record or type(value) in (list, dict):
+                prediction, decision, scores = read_prediction(model, record, max_string)
+                if decision is not None or scores is not None:
+                    extra = (decision, scores)
+            else:
+                prediction = check_prediction(model, value, max_string)
         except ValueError as error:
             why = "value_too_long" if isinstance(error, TooLong) else "invalid_prediction"
             rejections.append(Rejection(index, why, str(error), model=name))
@@ -321,15 +400,28 @@ def group_records(records: list[Any], config: MlmonConfig, rejections: list[Reje
         key = (name, valid_version(record["model_version"], max_len))
         group = groups.get(key)
         if group is None:
-            group = groups[key] = (model, [], [], [])
+            group = groups[key] = (model, [], [], [], {})
+        if extra is not None:
+            group[4][len(group[2])] = extra
         group[1].append(record)
         group[2].append(prediction)
         group[3].append(index)
     batches = [
-        _to_batch(model, version, recs, preds, indices)
-        for (_, version), (model, recs, preds, indices) in groups.items()
+        _with_extras(_to_batch(model, version, recs, preds, indices), extras)
+        for (_, version), (model, recs, preds, indices, extras) in groups.items()
     ]
     return Decoded(batches, rejections, len(records))
+
+
+def _with_extras(batch: Batch, extras: dict[int, tuple[Any, Any]]) -> Batch:
+    """Rows' own decisions and class scores as columns, only when some row of the batch had them."""
+    if extras:
+        rows = [extras.get(i, (None, None)) for i in range(batch.size)]
+        if any(decision is not None for decision, _ in rows):
+            batch.decisions = [decision for decision, _ in rows]
+        if any(scores is not None for _, scores in rows):
+            batch.class_scores = [scores for _, scores in rows]
+    return batch
 
 
 def _record_problem(
@@ -441,7 +533,7 @@ def decode_columnar(document: dict[str, Any], config: MlmonConfig, max_records: 
         if not isinstance(column, list) or len(column) != count:
             raise BodyError(f"columnar body: features.{ascii(str(column_name)[:64])[1:-1]} must be an array of {count} values")
     optional: dict[str, list[Any]] = {}
-    for key in ("ids", "timestamps", "labels", "segments"):
+    for key in ("ids", "timestamps", "labels", "segments", PREDICTED_CLASSES):
         column = document.get(key)
         if column is not None and (not isinstance(column, list) or len(column) != count):
             raise BodyError(f"columnar body: `{key}` must be an array of {count} values")
@@ -452,7 +544,10 @@ def decode_columnar(document: dict[str, Any], config: MlmonConfig, max_records: 
     canonical: list[Any] = []
     max_string = config.exporter.max_string_length
     bad_ids = _bad_ids(optional["ids"], max_string)
-    if not bad_ids and model.prediction.type == "numeric" and set(map(type, predictions)) <= {float, int}:
+    own = document.get(PREDICTED_CLASSES)
+    extras: dict[int, tuple[Any, Any]] = {}
+    if not bad_ids and own is None and model.prediction.type == "numeric" and \
+            set(map(type, predictions)) <= {float, int}:
         # Every prediction is a plain number: what the per-row check below would keep, in one C pass.
         keep, canonical, predictions = range(count), list(predictions), []
     for i, value in enumerate(predictions):
@@ -460,7 +555,14 @@ def decode_columnar(document: dict[str, Any], config: MlmonConfig, max_records: 
             rejections.append(Rejection(i, *bad_ids[i], model=model.name))
             continue
         try:
-            canonical.append(check_prediction(model, value, max_string))
+            if own is not None or type(value) in (list, dict):
+                row = {"prediction": value} if own is None else {"prediction": value, PREDICTED_CLASS: own[i]}
+                prediction, decision, scores = read_prediction(model, row, max_string)
+                if decision is not None or scores is not None:
+                    extras[len(canonical)] = (decision, scores)
+            else:
+                prediction = check_prediction(model, value, max_string)
+            canonical.append(prediction)
             keep.append(i)
         except ValueError as error:
             why = "value_too_long" if isinstance(error, TooLong) else "invalid_prediction"
@@ -486,7 +588,7 @@ def decode_columnar(document: dict[str, Any], config: MlmonConfig, max_records: 
         unknown_features=len(unknown_columns) * len(keep),
         indices=list(keep),
     )
-    return Decoded([batch] if keep else [], rejections, count)
+    return Decoded([_with_extras(batch, extras)] if keep else [], rejections, count)
 
 
 def _bad_ids(ids: list[Any], max_string: int) -> dict[int, tuple[str, str]]:

@@ -20,7 +20,11 @@ import orjson
 from exporter.config.model import ModelConfig
 from exporter.profiles.profile import Binning, Profile, ProfileError, canonical_category, categorical_binning, numeric_binning
 from exporter.profiles.pca import EXTRAS_KEY as PCA_KEY, field_of, fit_pca
+from exporter.profiles.class_scores import class_score_extras, score_column
 from exporter.stats.calibration import EXTRAS_KEY as CALIBRATION_KEY, REFERENCE_QUALITY_KEY, fit_isotonic, reference_quality
+from exporter.stats.calibration import CLASS_EXTRAS_KEY as CLASS_CALIBRATION_KEY, fit_one_vs_rest, one_vs_rest_json
+from exporter.stats.calibration import multiclass_reference_quality
+from exporter.stats.error_model import ERROR_BINS, EXTRAS_KEY as ERROR_MODEL_KEY, fit_error_model
 
 CHUNK_ROWS = 50_000
 TRUE_TEXT = {"true", "1", "yes", "t", "y"}
@@ -178,10 +182,83 @@ def _binary_labels(values: list[Any]) -> np.ndarray:
     return out
 
 
+def _class_scores(model: ModelConfig, chunk: list[dict[str, Any]], columns: bool) -> list[np.ndarray]:
+    """Per-class score columns of a chunk, in the config's class order: from `<prediction>_<class>` columns, or
+    from a `{class: score}` / predict_proba prediction (JSON lines); NaN where a row has none."""
+    classes = model.quality_classes
+    if columns:
+        return [_numeric([row.get(score_column(model, c)) for row in chunk]) for c in classes]
+    out = np.full((len(classes), len(chunk)), np.nan)
+    name = model.prediction.name
+    for i, row in enumerate(chunk):
+        value = row.get(name)
+        if isinstance(value, dict):
+            out[:, i] = [value.get(c, 0.0) if isinstance(value.get(c, 0.0), (int, float)) else np.nan for c in classes]
+        elif isinstance(value, list) and len(value) == len(classes):
+            out[:, i] = [v if isinstance(v, (int, float)) else np.nan for v in value]
+    return list(out)
+
+
+def _argmax_class(model: ModelConfig, value: dict[str, Any] | list[Any]) -> Any:
+    """The predicted class of a reference row's per-class scores, as the exporter decides it live
+    (exporter/ingest/decode.py check_prediction): the highest score, a tie to the class first in the config,
+    between classes the config does not list to the smallest text; None for scores that are not numbers."""
+    classes = model.quality_classes
+    if isinstance(value, list):
+        if len(value) != len(classes) or not all(type(v) in (int, float) for v in value):
+            return None
+        return classes[value.index(max(value))]
+    scores = {k: v for k, v in value.items() if type(v) in (int, float)}
+    if not scores or len(scores) != len(value):
+        return None
+    order = {c: i for i, c in enumerate(classes)}
+    return min(scores, key=lambda k: (-scores[k], order.get(k, len(order)), k))
+
+
+def _multiclass_labels(values: list[Any]) -> np.ndarray:
+    """Reference labels of a multiclass model as canonical class text (None where absent)."""
+    return _category(values, "categorical")
+
+
+def multiclass_calibration_extras(model: ModelConfig, scores: list[np.ndarray] | None, labels: np.ndarray,
+                                  predicted: np.ndarray, say: Callable[[str], None]) -> dict[str, Any]:
+    """One isotonic map per class (one-vs-rest) and the reference's realised quality (profile extras)."""
+    if scores is None:
+        say("note: --label-column: a multiclass reference needs per-class scores (columns "
+            f"{model.prediction.name}_<class>, or a {{class: score}} prediction) to calibrate; estimates are off")
+        return {}
+    classes = model.quality_classes
+    usable = np.asarray([v is not None for v in labels]) & np.isfinite(np.column_stack(scores)).all(axis=1)
+    if usable.sum() < MIN_CALIBRATION_ROWS:
+        say(f"note: only {int(usable.sum())} rows with class scores and a label; no calibration "
+            f"(needs {MIN_CALIBRATION_ROWS})")
+        return {}
+    maps = fit_one_vs_rest([s[usable] for s in scores], labels[usable], classes)
+    quality = multiclass_reference_quality(predicted[usable], labels[usable], classes)
+    say(f"calibration: one isotonic map per class ({', '.join(str(len(m.x)) for m in maps)} knots) from "
+        f"{int(usable.sum())} labelled rows; reference accuracy {quality.get('accuracy', float('nan')):.4f}")
+    return {CLASS_CALIBRATION_KEY: one_vs_rest_json(classes, maps), REFERENCE_QUALITY_KEY: quality}
+
+
+def error_model_extras(predictions: np.ndarray, labels: np.ndarray, say: Callable[[str], None]) -> dict[str, Any]:
+    """Regression: the reference's error per prediction bin (a light DLE) and its realised MAE and RMSE."""
+    predictions = np.asarray(predictions, dtype=np.float64)
+    usable = np.isfinite(predictions) & np.isfinite(labels)
+    if usable.sum() < MIN_CALIBRATION_ROWS:
+        say(f"note: only {int(usable.sum())} rows with a prediction and a label; no error model (needs {MIN_CALIBRATION_ROWS})")
+        return {}
+    model = fit_error_model(predictions[usable], labels[usable])
+    error = predictions[usable] - labels[usable]
+    quality = {"mae": float(np.abs(error).mean()), "rmse": float(np.sqrt((error * error).mean()))}
+    say(f"error model: {ERROR_BINS} prediction bins from {int(usable.sum())} labelled rows; reference MAE "
+        f"{quality['mae']:.4g}, RMSE {quality['rmse']:.4g}")
+    return {ERROR_MODEL_KEY: model.to_json(), REFERENCE_QUALITY_KEY: quality}
+
+
 def calibration_extras(model: ModelConfig, scores: np.ndarray, labels: np.ndarray, say: Callable[[str], None]) -> dict[str, Any]:
     """The calibration map of a binary model's scores and the reference's realised quality (profile extras)."""
     if model.task != "binary_classification":
-        say(f"note: --label-column: calibration is built for binary classification; {model.task} keeps raw estimates")
+        say(f"note: --label-column: calibration is built for classifiers; {model.task} keeps raw estimates")
         return {}
     scores = np.asarray(scores, dtype=np.float64)
     usable = np.isfinite(scores) & np.isfinite(labels)
@@ -211,8 +288,13 @@ def build_profile(
     reservoir = Reservoir(sample_rows)
     rows = 0
     missing = np.zeros(len(specs), dtype=np.int64)
+    multiclass = model.task == "multiclass_classification"
+    score_columns = class_scores = False
     for chunk in read_chunks(path, model.prediction.name, progress):
         if rows == 0:
+            first = chunk[0]
+            score_columns = multiclass and all(score_column(model, c) in first for c in model.quality_classes)
+            class_scores = multiclass and (score_columns or isinstance(first.get(model.prediction.name), (dict, list)))
             absent = [name for name, _ in specs if name not in chunk[0]]
             if label_column is not None and label_column not in chunk[0]:
                 absent.append(label_column)
@@ -221,11 +303,19 @@ def build_profile(
         columns = []
         for i, (name, kind) in enumerate(specs):
             raw = [row.get(name) for row in chunk]
+            if multiclass and i == len(specs) - 1:  # per-class scores: the argmax, ties by config class order
+                raw = [_argmax_class(model, v) if isinstance(v, (dict, list)) else v for v in raw]
             column = _numeric(raw) if kind == "numeric" else _category(raw, kind)
             missing[i] += int(np.isnan(column).sum()) if kind == "numeric" else int(sum(v is None for v in column))
             columns.append(column)
         if label_column is not None:  # row-aligned with the scores in the reservoir
-            columns.append(_binary_labels([row.get(label_column) for row in chunk]))
+            raw_labels = [row.get(label_column) for row in chunk]
+            if multiclass:
+                columns.append(_multiclass_labels(raw_labels))
+            else:
+                columns.append(_numeric(raw_labels) if model.task == "regression" else _binary_labels(raw_labels))
+        if class_scores:  # per-class scores, after everything else
+            columns.extend(_class_scores(model, chunk, score_columns))
         reservoir.add(columns)
         rows += len(chunk)
     if rows == 0 or reservoir.columns is None:
@@ -258,7 +348,18 @@ def build_profile(
         say(f"PCA: {len(basis.components)} of {basis.width} encoded dimensions kept "
             f"({basis.explained:.0%} of the variance); {basis.width - len(basis.components)} residual dimensions watched")
     extras = {PCA_KEY: basis.to_json()} if basis is not None else {}
-    if label_column is not None:
-        extras.update(calibration_extras(model, reservoir.columns[len(specs) - 1], reservoir.columns[-1], say))
+    if class_scores:
+        k = len(model.quality_classes)
+        score_matrix = reservoir.columns[-k:]
+        extras.update(class_score_extras(model, score_matrix))
+        say(f"per-class probability drift: {k} class score columns binned")
+    if label_column is not None and multiclass:
+        labels = reservoir.columns[len(specs)]
+        extras.update(multiclass_calibration_extras(model, score_matrix if class_scores else None, labels,
+                                                    reservoir.columns[len(specs) - 1], say))
+    elif label_column is not None and model.task == "regression":
+        extras.update(error_model_extras(reservoir.columns[len(specs) - 1], reservoir.columns[len(specs)], say))
+    elif label_column is not None:
+        extras.update(calibration_extras(model, reservoir.columns[len(specs) - 1], reservoir.columns[len(specs)], say))
     profile = Profile(model.name, rows, features, binnings[-1], extras=extras, source=path.name)
     return profile

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from exporter.config.model import ModelConfig
 from exporter.profiles.pca import basis_of
-from exporter.profiles.profile import Profile, ProfileError
-from exporter.stats.calibration import EXTRAS_KEY as CALIBRATION_KEY, Calibration
+from exporter.profiles.class_scores import EXTRAS_KEY as CLASS_SCORES_KEY
+from exporter.profiles.profile import Binning, Profile, ProfileError
+from exporter.stats.error_model import EXTRAS_KEY as ERROR_MODEL_KEY
+from exporter.stats.calibration import CLASS_EXTRAS_KEY, EXTRAS_KEY as CALIBRATION_KEY, Calibration, calibration_from_extras
 
 
 def check_profile(profile: Profile, model: ModelConfig) -> None:
@@ -58,9 +60,21 @@ def check_pca(profile: Profile, model: ModelConfig) -> None:
 def check_calibration(profile: Profile) -> None:
     """The score calibration map (profiles built with labels) is read when a version is created: check it now."""
     data = profile.extras.get(CALIBRATION_KEY)
-    if not data:
-        return
+    per_class = profile.extras.get(CLASS_EXTRAS_KEY)
     try:
-        Calibration.from_json(data)
+        if data:
+            Calibration.from_json(data)
+        if per_class:
+            calibration_from_extras({CLASS_EXTRAS_KEY: per_class}, tuple(per_class.get("classes") or ()))
+        if profile.extras.get(ERROR_MODEL_KEY):
+            calibration_from_extras({ERROR_MODEL_KEY: profile.extras[ERROR_MODEL_KEY]}, ())
     except (ValueError, TypeError, KeyError, AttributeError) as error:
         raise ProfileError(f"bad calibration block ({str(error)[:120]})") from None
+    scores = profile.extras.get(CLASS_SCORES_KEY)
+    if scores:  # per-class probability drift (exporter/profiles/class_scores.py), read when a version is created
+        if not isinstance(scores, dict) or not isinstance(scores.get("binnings"), list) or \
+                not isinstance(scores.get("classes"), list) or len(scores["classes"]) != len(scores["binnings"]):
+            raise ProfileError("bad class_scores block: `classes` and one numeric binning per class expected")
+        for cls, binning in zip(scores["classes"], scores["binnings"]):
+            if Binning.from_json(str(cls), binning).kind != "numeric":
+                raise ProfileError("bad class_scores block: class score binnings must be numeric")

@@ -157,7 +157,8 @@ def _join_group(labels: LabelStore | RedisLabelStore, quality_of: QualityLookup,
         count(model, "unknown_id", len(keys))
         return
     clean, ok = quality.clean_labels(label_values)
-    values, usable = usable_predictions(quality, list(map(itemgetter(2), entries)))
+    stored, extras = quality.unpack(list(map(itemgetter(2), entries)))  # the model's own decision, class scores
+    values, usable = usable_predictions(quality, stored)
     good = ok & usable
     count(model, "invalid", int((~good).sum()))
     clean_index = np.cumsum(ok) - 1  # `clean` holds only the labels that were ok
@@ -185,5 +186,6 @@ def _join_group(labels: LabelStore | RedisLabelStore, quality_of: QualityLookup,
     joined = chosen[hit]
     codes = np.fromiter(map(itemgetter(3), got), dtype=np.int64, count=len(got))
     delays = now - np.fromiter(map(itemgetter(4), got), dtype=np.float64, count=len(got))
-    quality.observe_labels(values[joined], clean[clean_index[joined]], codes, delays, now)
+    quality.observe_labels(values[joined], clean[clean_index[joined]], codes, delays, now,
+                           None if extras is None else extras[joined])
     count(model, "joined", len(got))

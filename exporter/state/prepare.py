@@ -108,10 +108,17 @@ def prepare_quality(batch: Batch, math: QualityMath, now: float) -> PreparedQual
     codec = math.layout.codec
     codes = codec.encode(batch.segments) if codec.width and batch.segments else np.zeros(n, dtype=np.int64)
     values, usable = usable_predictions(math, batch.predictions)
+    extras = math.extras(batch.decisions, batch.class_scores, n)  # the model's own decisions, per-class scores
     out = PreparedQuality()
     if math.model.task == "binary_classification":
+        out.predicted = math.prediction_vector(values[usable], codes[usable], None if extras is None else extras[usable])
+        out.predicted_n = int(usable.sum())
+    elif math.model.task == "regression" and math.calibration is not None:  # the error model's bin counts
         out.predicted = math.prediction_vector(values[usable], codes[usable])
         out.predicted_n = int(usable.sum())
+    elif extras is not None and math.model.task == "multiclass_classification":
+        out.predicted = math.prediction_vector(values, codes, extras)
+        out.predicted_n = int((~np.isnan(extras[:, 0])).sum()) if out.predicted is not None else 0
     labels = batch.labels or [None] * n
     inline = [i for i, label in enumerate(labels) if label is not None]
     if inline:
@@ -121,7 +128,7 @@ def prepare_quality(batch: Batch, math: QualityMath, now: float) -> PreparedQual
         clean = clean[keep[ok]]
         index = index[keep]
         if len(index):
-            out.inline = math.label_vector(values[index], clean, codes[index])
+            out.inline = math.label_vector(values[index], clean, codes[index], None if extras is None else extras[index])
         out.inline_n = len(index)
         out.inline_invalid = len(inline) - len(index)
     if batch.ids:
@@ -130,7 +137,8 @@ def prepare_quality(batch: Batch, math: QualityMath, now: float) -> PreparedQual
         if waiting:
             canonical = values.tolist() if values.dtype != object else list(values)
             out.waiting_keys = [keys[i] for i in waiting]
-            out.waiting_predictions = [canonical[i] for i in waiting]
+            kept = [canonical[i] for i in waiting]
+            out.waiting_predictions = kept if extras is None else math.pack(kept, extras[waiting])
             out.waiting_codes = codes[waiting].tolist()
             out.waiting_times = prediction_times(batch.timestamps, waiting, now)
     return out

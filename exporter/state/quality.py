@@ -27,9 +27,16 @@ from exporter.config.model import ModelConfig
 from exporter.stats.quality_math import LOG_LOSS_EPS
 from exporter.state.windows import WindowRing
 from exporter.stats.calibration import Calibration
+from exporter.stats.error_model import ERROR_BINS, ErrorModel
 
 CONFUSION = ("tp", "fp", "tn", "fn")
-REGRESSION_SUMS = ("over", "under", "squared", "ape", "nonzero", "label_pos", "label_neg", "label_squared")
+# Multiclass label-free sums per class c (one-vs-rest, from calibrated probabilities q_c):
+# predicted: rows predicted c; etp: sum q_c over them; efn: sum q_c over the other rows;
+# var_pos / var_neg: sum q_c (1 - q_c) over the same two groups (the variance of the realised TP and FN).
+CLASS_ESTIMATES = ("predicted", "etp", "efn", "var_pos", "var_neg")
+REGRESSION_SUMS = ("over", "under", "squared", "ape", "nonzero", "label_pos", "label_neg", "label_squared",
+                   "squared_log", "log_pairs")  # MSLE: (log1p(prediction) - log1p(label))^2 over pairs both >= 0
+MULTICLASS_SLOT_FLOATS = 8_000  # per-class score histograms of one window slot: 50 classes get 40 bins each
 LOGIT_RANGE = 8.0  # score bins are evenly spaced in logit(p) over [-8, 8], i.e. p in [0.0003, 0.9997]
 
 
@@ -58,7 +65,10 @@ class QualityLayout:
     @classmethod
     def of(cls, model: ModelConfig) -> QualityLayout:
         codec = SegmentCodec([(s.attribute, tuple(s.values)) for s in model.segments])
-        return cls(model.task, model.quality.score_bins, model.quality_classes, codec)
+        bins = model.quality.score_bins
+        if model.task == "multiclass_classification":  # 4 histograms per class: keep a slot within 8,000 floats
+            bins = min(bins, max(10, MULTICLASS_SLOT_FLOATS // (4 * max(len(model.quality_classes), 1))))
+        return cls(model.task, bins, model.quality_classes, codec)
 
     # labelled vector
     @property
@@ -70,8 +80,18 @@ class QualityLayout:
         if self.task == "binary_classification":
             return 6 + 2 * self.bins + 4 * self.codec.width
         if self.task == "multiclass_classification":
-            return self.k * self.k
+            # confusion matrix | per class: score histogram of its actual members, then of everyone else
+            return self.k * self.k + 2 * len(self.classes) * self.bins
         return len(REGRESSION_SUMS)
+
+    # multiclass labelled vector: one-vs-rest score histograms (rows with per-class scores only)
+    def class_positive_hist(self) -> slice:
+        start = self.k * self.k
+        return slice(start, start + len(self.classes) * self.bins)
+
+    def class_negative_hist(self) -> slice:
+        start = self.k * self.k + len(self.classes) * self.bins
+        return slice(start, start + len(self.classes) * self.bins)
 
     def positive_hist(self) -> slice:
         return slice(6, 6 + self.bins)
@@ -87,7 +107,11 @@ class QualityLayout:
     # | sum of q(1 - q) over predicted positives and negatives (the variance of the realised TP and FN)
     @property
     def predicted_width(self) -> int:
-        return 4 + 2 * self.bins + 2 * self.codec.width + 2 if self.task == "binary_classification" else 0
+        if self.task == "multiclass_classification":
+            return len(CLASS_ESTIMATES) * len(self.classes) + 2 * len(self.classes) * self.bins
+        if self.task == "regression":
+            return ERROR_BINS  # predictions per bin of the profile's error model (exporter/stats/error_model.py)
+        return 4 + 2 * self.bins + 2 * self.codec.width + 2
 
     def count_hist(self) -> slice:
         return slice(4, 4 + self.bins)
@@ -103,6 +127,19 @@ class QualityLayout:
         start = 4 + 2 * self.bins + 2 * self.codec.width
         return slice(start, start + 2)
 
+    # predicted vector (multiclass, rows with per-class scores): CLASS_ESTIMATES x classes | per class the
+    # count histogram of its raw scores, then the sum of its calibrated probabilities per bin
+    def class_estimates(self) -> slice:
+        return slice(0, len(CLASS_ESTIMATES) * len(self.classes))
+
+    def class_count_hist(self) -> slice:
+        start = len(CLASS_ESTIMATES) * len(self.classes)
+        return slice(start, start + len(self.classes) * self.bins)
+
+    def class_score_sum_hist(self) -> slice:
+        start = len(CLASS_ESTIMATES) * len(self.classes) + len(self.classes) * self.bins
+        return slice(start, start + len(self.classes) * self.bins)
+
 
 class QualityMath:
     """What a model's quality sums are made of: pure functions of predictions and labels, no state.
@@ -113,11 +150,13 @@ class QualityMath:
 
     snapshot_skip = ("max_abs", "max_length")  # from the running config (exporter/state/snapshot.py)
 
-    def __init__(self, model: ModelConfig, calibration: Calibration | None = None, max_abs: float = 1e15,
-                 max_length: int = 256) -> None:
+    def __init__(self, model: ModelConfig, calibration: Calibration | tuple[Calibration, ...] | ErrorModel | None = None,
+                 max_abs: float = 1e15, max_length: int = 256) -> None:
         self.model = model
-        # Scores become probabilities through the reference's calibration map before estimation (CBPE);
-        # None: the raw scores are taken as probabilities (no labelled reference).
+        # Scores become probabilities through the reference's calibration map before estimation (CBPE):
+        # one map (binary) or one per configured class (multiclass, one-vs-rest, then renormalised);
+        # regression: the reference's error per prediction bin; None: the raw scores are taken as
+        # probabilities (no labelled reference), and regression has no estimate.
         self.calibration = calibration
         self.layout = QualityLayout.of(model)
         self.threshold = model.quality.decision_threshold
@@ -164,14 +203,81 @@ class QualityMath:
     def score_bins(self, scores: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.edges, scores, side="right")
 
+    # ---- the model's own decision and per-class scores ---------------------------------------
+    def extras(self, decisions: list[Any], class_scores: list[Any], rows: int) -> np.ndarray | None:
+        """What a batch says beyond its predictions, as numbers: binary a vector of the model's own decisions
+        (1 positive, 0 negative, NaN: decide by decision_threshold), multiclass a rows x classes matrix of
+        per-class scores (NaN rows: a class was sent without scores); None when the batch has neither."""
+        task = self.model.task
+        if task == "binary_classification" and decisions:
+            return np.array([np.nan if d is None else float(d) for d in decisions], dtype=np.float64)
+        if task == "multiclass_classification" and class_scores:
+            out = np.full((rows, len(self.layout.classes)), np.nan)
+            for i, row in enumerate(class_scores):
+                if row is not None:
+                    out[i] = row
+            return out
+        return None
+
+    def pack(self, predictions: list[Any], extras: np.ndarray | None) -> list[Any]:
+        """Predictions as the label store keeps them: plain, or [prediction, decision] / [class, *scores]
+        where a row has extras (JSON-safe, so the Redis store and snapshots keep them as they are)."""
+        if extras is None:
+            return predictions
+        if extras.ndim == 1:
+            return [p if np.isnan(d) else [p, d] for p, d in zip(predictions, extras.tolist())]
+        return [p if np.isnan(row[0]) else [p, *row] for p, row in zip(predictions, extras.tolist())]
+
+    def unpack(self, stored: list[Any]) -> tuple[list[Any], np.ndarray | None]:
+        """The inverse of pack: (predictions, extras or None)."""
+        if list not in set(map(type, stored)):
+            return stored, None
+        plain = [v[0] if type(v) is list else v for v in stored]
+        if self.model.task == "multiclass_classification":
+            width = len(self.layout.classes)
+            extras = np.full((len(stored), width), np.nan)
+            for i, v in enumerate(stored):
+                if type(v) is list and len(v) == width + 1:
+                    extras[i] = v[1:]
+        else:
+            extras = np.array([v[1] if type(v) is list and len(v) == 2 else np.nan for v in stored], dtype=np.float64)
+        return plain, extras
+
+    def decided_positive(self, p: np.ndarray, decisions: np.ndarray | None) -> np.ndarray:
+        """Binary: the model's own decision where it sent one, else score >= decision_threshold."""
+        positive = p >= self.threshold
+        if decisions is not None:
+            own = ~np.isnan(decisions)
+            positive[own] = decisions[own] == 1
+        return positive
+
+    def class_probabilities(self, scores: np.ndarray) -> np.ndarray:
+        """Multiclass: per-class scores -> probabilities: each class's one-vs-rest calibration map when the
+        profile has them, then rows renormalised to sum to 1 (NannyML's multiclass CBPE); raw scores are
+        only renormalised. A row of zeros stays zero (it is left out of the estimates)."""
+        q = np.clip(np.asarray(scores, dtype=np.float64), 0.0, 1.0)
+        if isinstance(self.calibration, tuple):
+            q = np.column_stack([cal(q[:, c]) for c, cal in enumerate(self.calibration)])
+        total = q.sum(axis=1, keepdims=True)
+        return np.divide(q, total, out=np.zeros_like(q), where=total > 0)
+
     # ---- sum vectors ------------------------------------------------------------------------
-    def prediction_vector(self, scores: np.ndarray, segment_codes: np.ndarray) -> np.ndarray | None:
-        """Binary: expected confusion, score histogram and segment selection counts of a batch."""
-        if self.model.task != "binary_classification" or len(scores) == 0:
+    def prediction_vector(self, scores: np.ndarray, segment_codes: np.ndarray,
+                          extras: np.ndarray | None = None) -> np.ndarray | None:
+        """Binary: expected confusion, score histogram and segment selection counts of a batch; multiclass:
+        the per-class label-free sums of its rows with per-class scores (``extras``)."""
+        if self.model.task == "multiclass_classification":
+            return self._multiclass_predicted(scores, extras)
+        if self.model.task == "regression":
+            if not isinstance(self.calibration, ErrorModel) or len(scores) == 0:
+                return None
+            values = np.asarray(scores, dtype=np.float64)
+            return np.bincount(self.calibration.assign(values), minlength=ERROR_BINS).astype(np.float64)
+        if len(scores) == 0:
             return None
         layout = self.layout
         p = np.clip(np.asarray(scores, dtype=np.float64), 0.0, 1.0)
-        positive = p >= self.threshold  # the model's own decision is made on the raw score
+        positive = self.decided_positive(p, extras)  # the model's own decision, made on the raw score
         q = self.calibration(p) if self.calibration is not None else p  # P(label = 1 | score)
         vector = np.zeros(layout.predicted_width)
         vector[0] = q[positive].sum()
@@ -190,21 +296,46 @@ class QualityMath:
             vector[layout.segment_selection()] = selection
         return vector
 
-    def label_vector(self, predictions: np.ndarray, labels: np.ndarray, segment_codes: np.ndarray) -> np.ndarray:
-        """The labelled sums of (prediction, label) pairs that are all usable."""
+    def _multiclass_predicted(self, predictions: np.ndarray, extras: np.ndarray | None) -> np.ndarray | None:
+        if extras is None:
+            return None
+        scored = ~np.isnan(extras[:, 0])
+        if not scored.any():
+            return None
+        layout = self.layout
+        raw = np.clip(extras[scored], 0.0, 1.0)
+        q = self.class_probabilities(raw)
+        kept = q.sum(axis=1) > 0
+        raw, q = raw[kept], q[kept]
+        predicted = self._class_indices(np.asarray(predictions, dtype=object)[scored][kept])
+        k = len(layout.classes)
+        own = predicted[:, None] == np.arange(k)[None, :]  # rows x classes: the row predicted this class
+        spread = q * (1 - q)
+        sums = np.stack([own.sum(axis=0), (q * own).sum(axis=0), (q * ~own).sum(axis=0),
+                         (spread * own).sum(axis=0), (spread * ~own).sum(axis=0)])
+        vector = np.zeros(layout.predicted_width)
+        vector[layout.class_estimates()] = sums.ravel()
+        bins = self.score_bins(raw) + np.arange(k)[None, :] * layout.bins  # ranked by each class's raw score
+        vector[layout.class_count_hist()] = np.bincount(bins.ravel(), minlength=k * layout.bins)
+        vector[layout.class_score_sum_hist()] = np.bincount(bins.ravel(), weights=q.ravel(), minlength=k * layout.bins)
+        return vector
+
+    def label_vector(self, predictions: np.ndarray, labels: np.ndarray, segment_codes: np.ndarray,
+                     extras: np.ndarray | None = None) -> np.ndarray:
+        """The labelled sums of (prediction, label) pairs that are all usable; ``extras`` as from ``extras()``."""
         task = self.model.task
         if task == "binary_classification":
-            return self._binary(np.asarray(predictions, dtype=np.float64), labels, segment_codes)
+            return self._binary(np.asarray(predictions, dtype=np.float64), labels, segment_codes, extras)
         if task == "multiclass_classification":
-            return self._multiclass(predictions, labels)
+            return self._multiclass(predictions, labels, extras)
         return self._regression(np.asarray(predictions, dtype=np.float64), labels)
 
-
-    def _binary(self, scores: np.ndarray, labels: np.ndarray, segment_codes: np.ndarray) -> np.ndarray:
+    def _binary(self, scores: np.ndarray, labels: np.ndarray, segment_codes: np.ndarray,
+                decisions: np.ndarray | None = None) -> np.ndarray:
         layout = self.layout
         p = np.clip(scores, 0.0, 1.0)
         y = labels.astype(bool)
-        predicted = p >= self.threshold
+        predicted = self.decided_positive(p, decisions)
         outcome = np.where(predicted, np.where(y, 0, 1), np.where(y, 3, 2))  # tp, fp, tn, fn
         vector = np.zeros(layout.labelled_width)
         vector[:4] = np.bincount(outcome, minlength=4)
@@ -225,10 +356,21 @@ class QualityMath:
         codes = np.asarray([self.class_index.get(u, other) for u in uniques.tolist()], dtype=np.int64)
         return codes[inverse.reshape(-1)]
 
-    def _multiclass(self, predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        k = self.layout.k
-        cells = self._class_indices(labels) * k + self._class_indices(predictions)
-        return np.bincount(cells, minlength=k * k).astype(np.float64)
+    def _multiclass(self, predictions: np.ndarray, labels: np.ndarray, scores: np.ndarray | None = None) -> np.ndarray:
+        layout = self.layout
+        k = layout.k
+        actual = self._class_indices(labels)
+        vector = np.zeros(layout.labelled_width)
+        vector[:k * k] = np.bincount(actual * k + self._class_indices(predictions), minlength=k * k)
+        if scores is not None:  # one-vs-rest histograms of each class's raw score: realised ROC AUC per class
+            scored = ~np.isnan(scores[:, 0])
+            classes, bins = len(layout.classes), layout.bins
+            cells = self.score_bins(np.clip(scores[scored], 0.0, 1.0)) + np.arange(classes)[None, :] * bins
+            member = actual[scored][:, None] == np.arange(classes)[None, :]
+            width = classes * bins
+            vector[layout.class_positive_hist()] = np.bincount(cells[member], minlength=width)
+            vector[layout.class_negative_hist()] = np.bincount(cells[~member], minlength=width)
+        return vector
 
     def _regression(self, predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """Error sums; callers pass values within max_abs, so every term but APE is finite.
@@ -240,6 +382,10 @@ class QualityMath:
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
             ape = np.abs(error) / np.abs(labels)
         nonzero = (labels != 0) & np.isfinite(ape)
+        # MSLE is defined for non-negative values: a pair with a negative prediction or label is left out of
+        # it (and counted: labelled pairs - log_pairs), not clipped to 0, which would invent an error.
+        logged = (predictions >= 0) & (labels >= 0)
+        log_error = np.log1p(predictions[logged]) - np.log1p(labels[logged])
         return np.array([
             error[error > 0].sum(),
             -error[error < 0].sum(),
@@ -249,6 +395,8 @@ class QualityMath:
             labels[labels > 0].sum(),
             -labels[labels < 0].sum(),
             (labels * labels).sum(),
+            (log_error * log_error).sum(),
+            logged.sum(),
         ])
 
 
@@ -301,17 +449,20 @@ class ModelQuality(QualityMath):
                 self.delay_buckets += buckets
                 self.delay_sum += float(delays.sum())
 
-    def observe_predictions(self, scores: np.ndarray, segment_codes: np.ndarray, now: float) -> None:
-        """Every binary prediction: expected confusion, score histogram and segment selection counts."""
-        self.add_predictions(self.prediction_vector(scores, segment_codes), len(scores), now)
+    def observe_predictions(self, scores: np.ndarray, segment_codes: np.ndarray, now: float,
+                            extras: np.ndarray | None = None) -> None:
+        """Every prediction: binary expected confusion, score histogram and segment selection counts;
+        multiclass the label-free sums of rows with per-class scores."""
+        n = len(scores) if extras is None or extras.ndim == 1 else int((~np.isnan(extras[:, 0])).sum())
+        self.add_predictions(self.prediction_vector(scores, segment_codes, extras), n, now)
 
     def observe_labels(
         self, predictions: np.ndarray, labels: np.ndarray, segment_codes: np.ndarray, delays: np.ndarray | None,
-        now: float,
+        now: float, extras: np.ndarray | None = None,
     ) -> None:
         """Joined (prediction, label) pairs; ``delays`` in seconds, None for inline labels."""
         if len(labels):
-            self.add_labels(self.label_vector(predictions, labels, segment_codes), len(labels), delays, now)
+            self.add_labels(self.label_vector(predictions, labels, segment_codes, extras), len(labels), delays, now)
 
     # ---- reads ------------------------------------------------------------------------------
     def window(self, seconds: int, now: float) -> tuple[np.ndarray, int, np.ndarray, int]:

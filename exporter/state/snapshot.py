@@ -211,6 +211,17 @@ def _reference_hash(store: StateStore, model: ModelConfig) -> str | None:
     return profile.content_hash if profile is not None else None
 
 
+def _accepted_hashes(store: StateStore, model: ModelConfig) -> set[str | None]:
+    """The running reference's hash, and the one it was promoted from (docs/reference.md): a promote keeps the
+    bins, so state saved just before it (a crash before the next snapshot) still fits the promoted reference."""
+    profile = store.profiles.get(model.name)
+    if profile is None:
+        return {None}
+    promotion = profile.extras.get("promotion")
+    previous = promotion.get("previous_hash") if isinstance(promotion, dict) else None
+    return {profile.content_hash} | ({previous} if isinstance(previous, str) else set())
+
+
 # ----------------------------------------------------------------------------------------- save
 class SnapshotInfo(NamedTuple):
     path: Path
@@ -351,7 +362,7 @@ def _apply(tree: dict[str, Any], arrays: dict[str, np.ndarray], store: StateStor
             outcomes[model.name] = "config_mismatch"
             log.warning("state snapshot: model %s's config changed since the snapshot; its state starts fresh", model.name)
             continue
-        if saved["reference_hash"] != _reference_hash(store, model):
+        if saved["reference_hash"] not in _accepted_hashes(store, model):
             outcomes[model.name] = "reference_mismatch"
             log.warning("state snapshot: model %s's reference profile changed; its state starts fresh", model.name)
             continue

@@ -23,14 +23,16 @@ from exporter.ingest.decode import Batch
 from exporter.state.label_store import LabelStore
 from exporter.state.redis_store import RedisLabelStore, build_label_store
 from exporter.state.labels import apply_quality
+from exporter.state.shadow import ShadowPairs
 from exporter.state.layout import Layout
 from exporter.state.prepare import Prepared, prepare
 from exporter.profiles.profile import Binning, Profile, ProfileError, numeric_binning
+from exporter.state.class_drift import ClassDriftState
 from exporter.state.quality import ModelQuality, QualityMath
 from exporter.state.multivariate import MultivariateState
 from exporter.state.versions import NewVersionBudget, VersionRefused, admission_problem, evictable, rate_limited
 from exporter.state.windows import WindowRing
-from exporter.stats.calibration import EXTRAS_KEY as CALIBRATION_KEY, Calibration
+from exporter.stats.calibration import Calibration, calibration_from_extras
 
 log = logging.getLogger("mlmon")
 
@@ -40,10 +42,11 @@ QUALITY = ("missing", "null", "nonfinite", "type_errors", "below", "above", "uns
 
 
 
-def calibration_of(profile: Profile | None) -> Calibration | None:
-    """The score calibration map a profile built with --label-column carries, else None."""
-    data = profile.extras.get(CALIBRATION_KEY) if profile is not None else None
-    return Calibration.from_json(data) if data else None
+def calibration_of(profile: Profile | None, model: ModelConfig | None = None) -> Calibration | tuple[Calibration, ...] | None:
+    """The score calibration a profile built with --label-column carries (one map, or one per class), else None."""
+    if profile is None:
+        return None
+    return calibration_from_extras(profile.extras, model.quality_classes if model is not None else ())
 
 
 class ReferenceCapture:
@@ -123,8 +126,14 @@ class VersionState:
     capture: ReferenceCapture | None = None
     predictions: int = 0
     unknown_features: int = 0
+    variant: str | None = None  # the rollout arm a source named (KServe's Ce-Endpoint); config wins
     last_seen: float = field(default_factory=time.time)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def arm(self) -> str:
+        """The rollout variant: the config's, else the source's (Ce-Endpoint), else default (docs/rollouts.md)."""
+        return self.model.versions.variants.get(self.version) or self.variant or "default"
 
     def __post_init__(self) -> None:
         n = len(self.model.features)
@@ -136,9 +145,10 @@ class VersionState:
         self.unsummed_predictions = 0  # finite, beyond exporter.max_abs_value: counted, never summed
         self.window_samples = [WindowRing(s, self.slots, 0) for s in self.window_seconds]
         # labels, performance, estimates (with the profile's calibration map when it has one), bias
-        self.model_quality = ModelQuality(self.model, self.slots, calibration_of(self.profile))
+        self.model_quality = ModelQuality(self.model, self.slots, calibration_of(self.profile, self.model))
         self.layout: Layout | None = None
         self.multivariate: MultivariateState | None = None  # PCA error histograms (exporter/stats/multivariate.py)
+        self.class_drift: ClassDriftState | None = None  # per-class probability bins (exporter/state/class_drift.py)
         if self.profile is not None:
             self._use_profile(self.profile)
 
@@ -148,6 +158,7 @@ class VersionState:
         self.cumulative = np.zeros(self.layout.width, dtype=np.int64)
         self.windows = [WindowRing(s, self.slots, self.layout.width) for s in self.window_seconds]
         self.multivariate = MultivariateState.of(profile, self.window_seconds, self.slots)
+        self.class_drift = ClassDriftState.of(profile, self.model, self.window_seconds, self.slots)
         self.capture = None
 
     @property
@@ -167,6 +178,9 @@ class VersionState:
             errors = None
             if binned and self.multivariate is not None:
                 errors = self.multivariate.counts(prepared.batch.features)
+            class_counts = None
+            if capture is None and self.class_drift is not None:
+                class_counts = self.class_drift.counts(prepared.batch.class_scores)
             # ---- from here on only adding --------------------------------------------------------
             self.last_seen = now
             self.predictions += prepared.size
@@ -190,6 +204,8 @@ class VersionState:
                 prepared.out_of_range = self._add_counts(counts, now)
             if errors is not None and self.multivariate is not None:
                 self.multivariate.add_counts(errors, now)
+            if class_counts is not None and self.class_drift is not None:
+                self.class_drift.add_counts(class_counts, now)
 
     def _finish_capture(self, capture: ReferenceCapture) -> None:
         """Use the captured reference; a capture that cannot make one (say, no finite value of a
@@ -262,9 +278,12 @@ class StateStore:
         # What a batch's quality sums are made of, per model, before any version is touched: versions of a
         # file-referenced model share its profile's calibration; captured references carry none.
         self.quality_math = {
-            m.name: QualityMath(m, calibration_of(profiles.get(m.name)), limits.max_abs_value, limits.max_string_length)
+            m.name: QualityMath(m, calibration_of(profiles.get(m.name), m), limits.max_abs_value, limits.max_string_length)
             for m in config.models
         }
+        # Models with a shadow version pair its predictions with the champion's by id (state/shadow.py).
+        self.shadows = {m.name: ShadowPairs(m.rollout.shadow_pending, m.rollout.shadow_ttl)
+                        for m in config.models if "shadow" in m.versions.variants.values()}
 
     def version_state(self, model: ModelConfig, version: str) -> VersionState:
         """The state of a version, created on first sight within the rules of exporter/state/versions.py.
@@ -332,6 +351,12 @@ class StateStore:
             state.apply(batch, now)
             quality = batch.quality
             apply_quality(state.model_quality, self.labels, state.model.name, state.version, quality, now)
+            shadow = self.shadows.get(state.model.name)
+            if shadow is not None and state.arm in ("default", "shadow"):
+                model = state.model
+                threshold = model.quality.decision_threshold if model.task == "binary_classification" else None
+                shadow.offer(state.arm, state.version, batch.batch.ids, batch.batch.predictions, now,
+                             model.prediction.type == "numeric", threshold)
 
     def ingest(self, batch: Batch) -> None:
         """One batch, prepared and applied (tests and benchmarks; the service prepares a whole request first).

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from exporter.stats.error_model import EXTRAS_KEY as ERROR_MODEL_KEY, ErrorModel
 from exporter.stats.quality_math import binary_ratios
 
 MAX_KNOTS = 200
@@ -135,3 +136,61 @@ def reference_quality(scores: np.ndarray, labels: np.ndarray, threshold: float) 
     out = {name: float(ratios[name]) for name in ("accuracy", "precision", "recall", "f1") if name in ratios}
     out["roc_auc"] = exact_auc(scores, labels)
     return out
+
+
+# ---- multiclass: one map per class, one-vs-rest ------------------------------------------------------
+CLASS_EXTRAS_KEY = "class_calibration"
+
+
+def fit_one_vs_rest(scores: list[np.ndarray], labels: np.ndarray, classes: tuple[str, ...],
+                    max_knots: int = MAX_KNOTS) -> tuple[Calibration, ...]:
+    """One isotonic map per class: class c's score against "the label is c" (NannyML's multiclass CBPE).
+
+    The exporter applies each map to its class's score and renormalises each row to sum to 1.
+    Rows without a label (None) or without a finite score of that class are left out of its fit.
+    """
+    labelled = np.asarray([v is not None for v in labels], dtype=bool)
+    text = np.asarray([str(v) if v is not None else "" for v in labels], dtype=object)
+    maps = []
+    for c, cls in enumerate(classes):
+        column = np.asarray(scores[c], dtype=np.float64)
+        usable = labelled & np.isfinite(column)
+        maps.append(fit_isotonic(column[usable], (text[usable] == cls).astype(np.float64), max_knots))
+    return tuple(maps)
+
+
+def one_vs_rest_json(classes: tuple[str, ...], maps: tuple[Calibration, ...]) -> dict[str, Any]:
+    return {"classes": list(classes), "maps": [m.to_json() for m in maps]}
+
+
+def calibration_from_extras(extras: dict[str, Any], classes: tuple[str, ...]) -> Calibration | tuple[
+        Calibration, ...] | ErrorModel | None:
+    """What a labelled profile carries for label-free estimates: the binary map, the multiclass maps (when
+    built for exactly these classes), the regression error model, or None."""
+    binary = extras.get(EXTRAS_KEY)
+    if binary:
+        return Calibration.from_json(binary)
+    errors = extras.get(ERROR_MODEL_KEY)
+    if errors:  # regression: the reference's error per prediction bin (exporter/stats/error_model.py)
+        return ErrorModel.from_json(errors)
+    data = extras.get(CLASS_EXTRAS_KEY)
+    if isinstance(data, dict) and classes and data.get("classes") == list(classes):
+        maps = data.get("maps")
+        if not isinstance(maps, list) or len(maps) != len(classes):
+            raise ValueError("class_calibration: one map per class expected")
+        return tuple(Calibration.from_json(m) for m in maps)
+    return None
+
+
+def multiclass_reference_quality(predicted: np.ndarray, labels: np.ndarray, classes: tuple[str, ...]) -> dict[str, float]:
+    """Realised accuracy and macro precision/recall/F1 of the reference (what estimates on it should equal)."""
+    from exporter.stats.quality_math import multiclass_metrics
+
+    index = {c: i for i, c in enumerate(classes)}
+    k = len(classes) + 1
+    keep = [i for i, v in enumerate(labels) if v is not None and predicted[i] is not None]
+    actual = np.asarray([index.get(str(labels[i]), k - 1) for i in keep], dtype=np.int64)
+    guess = np.asarray([index.get(str(predicted[i]), k - 1) for i in keep], dtype=np.int64)
+    confusion = np.bincount(actual * k + guess, minlength=k * k).reshape(k, k)
+    _, averages = multiclass_metrics(confusion, len(classes))
+    return {name: float(value) for name, value in averages.items()}

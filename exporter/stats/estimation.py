@@ -97,3 +97,62 @@ def estimated_standard_errors(
         )
     out["roc_auc"] = hanley_mcneil_se(auc, actual_pos, n - actual_pos)
     return out
+
+
+MULTICLASS_ESTIMATES = ("precision", "recall", "f1", "specificity", "roc_auc")
+
+
+def multiclass_estimates(sums: np.ndarray, count_hist: np.ndarray, score_sum_hist: np.ndarray) -> tuple[
+        dict[str, np.ndarray], dict[str, np.ndarray], dict[str, float], dict[str, float]]:
+    """Multiclass CBPE, one-vs-rest: (per-class estimates, their standard errors, macro estimates, their SEs).
+
+    ``sums`` is CLASS_ESTIMATES x classes (exporter/state/quality.py): per class c, the rows predicted c,
+    the expected TP (sum of q_c over them), the expected FN (sum of q_c over the other rows) and the
+    Bernoulli variances of both. Every other count follows from N (the rows with scores): FP = predicted
+    - TP, TN = N - predicted - FN. Each class is then a binary problem: its ratios and their standard
+    errors are the binary ones (specificity TN / (TN + FP) with Var = (TN^2 Vp + FP^2 Vn) / (TN+FP)^4),
+    and its ROC AUC comes from the histogram of its raw scores weighted by q_c.
+
+    Macro values are the mean over the classes present (predicted, or expected as label; an undefined
+    per-class value counting 0 as the realised macro does). Their standard error is sqrt(sum SE_c^2) / K:
+    exact for precision (disjoint rows per class), an approximation elsewhere (a row's chances of being
+    c and d are negatively correlated, which this ignores). Accuracy is the expected share of rows whose
+    predicted class is their label, with Var = sum q(1-q) over the rows' predicted class / N^2.
+    """
+    predicted, etp, efn, var_pos, var_neg = np.asarray(sums, dtype=np.float64)
+    count_hist = np.asarray(count_hist, dtype=np.float64)
+    n = float(count_hist[0].sum()) if len(count_hist) else 0.0
+    per_class = {name: np.full(len(predicted), np.nan) for name in MULTICLASS_ESTIMATES}
+    errors = {name: np.full(len(predicted), np.nan) for name in MULTICLASS_ESTIMATES}
+    for c in range(len(predicted)):
+        tp, fn = etp[c], efn[c]
+        fp, tn = predicted[c] - tp, n - predicted[c] - fn
+        ratios = binary_ratios(tp, fp, tn, fn)
+        auc = estimated_auc(count_hist[c], score_sum_hist[c])
+        se = estimated_standard_errors(tp, fp, tn, fn, var_pos[c], var_neg[c], auc)
+        negatives = tn + fp
+        spec_se = float(np.sqrt(tn**2 * var_pos[c] + fp**2 * var_neg[c]) / negatives**2) if negatives > 0 else np.nan
+        for name, value, error in (("precision", ratios["precision"], se["precision"]),
+                                   ("recall", ratios["recall"], se["recall"]), ("f1", ratios["f1"], se["f1"]),
+                                   ("specificity", ratios["specificity"], spec_se), ("roc_auc", auc, se["roc_auc"])):
+            per_class[name][c], errors[name][c] = value, error
+    macro: dict[str, float] = {}
+    macro_se: dict[str, float] = {}
+    if n > 0:
+        macro["accuracy"] = float(etp.sum() / n)
+        macro_se["accuracy"] = float(np.sqrt(var_pos.sum()) / n)
+    present = (predicted > 0) | (etp + efn > 0)
+    if present.any():
+        k = int(present.sum())
+        for name in MULTICLASS_ESTIMATES:
+            values = per_class[name][present]
+            if name == "roc_auc":  # the realised macro AUC averages the classes where it is defined
+                defined = ~np.isnan(values)
+                if defined.any():
+                    macro["macro_roc_auc"] = float(values[defined].mean())
+                    macro_se["macro_roc_auc"] = float(np.sqrt(np.nansum(errors[name][present][defined] ** 2))
+                                                      / defined.sum())
+                continue
+            macro[f"macro_{name}"] = float(np.nan_to_num(values, nan=0.0).mean())
+            macro_se[f"macro_{name}"] = float(np.sqrt(np.nansum(errors[name][present] ** 2)) / k)
+    return per_class, errors, macro, macro_se

@@ -91,7 +91,9 @@ def multiclass_metrics(confusion: np.ndarray, classes: int) -> tuple[dict[str, n
     """Per-class precision/recall/F1 and averages from a KxK matrix (rows actual, columns predicted).
 
     The first ``classes`` rows/columns are the configured classes; the last is __other__, which
-    is never scored itself but its errors count against the configured classes. Averages (macro,
+    is never scored itself but its errors count against the configured classes. Specificity of
+    class c is one-vs-rest: TN_c / (N - actual_c) with TN_c = N - actual_c - (predicted_c - TP_c).
+    Averages (macro,
     micro) run over the configured classes present in the window (as actual or predicted), the
     way scikit-learn averages over the labels it sees; an undefined per-class value counts as 0
     in the macro average (scikit-learn's zero_division=0).
@@ -100,14 +102,18 @@ def multiclass_metrics(confusion: np.ndarray, classes: int) -> tuple[dict[str, n
     tp = np.diag(confusion)[:classes]
     predicted = confusion.sum(axis=0)[:classes]
     actual = confusion.sum(axis=1)[:classes]
+    n = confusion.sum()
+    # One-vs-rest: every row that is not class c (its __other__ row included) is a negative of c.
+    negatives = n - actual
+    true_negatives = negatives - (predicted - tp)
     with np.errstate(divide="ignore", invalid="ignore"):
         precision = np.where(predicted > 0, tp / predicted, np.nan)
         recall = np.where(actual > 0, tp / actual, np.nan)
         f1s = 2 * precision * recall / (precision + recall)
+        specificity = np.where(negatives > 0, true_negatives / negatives, np.nan)
     f1s = np.where(precision + recall == 0, 0.0, f1s)  # NaN (undefined) stays NaN
-    per_class = {"precision": precision, "recall": recall, "f1": f1s}
+    per_class = {"precision": precision, "recall": recall, "f1": f1s, "specificity": specificity}
     present = (predicted > 0) | (actual > 0)
-    n = confusion.sum()
     averages = {"accuracy": ratio(float(np.trace(confusion)), n)}
     if present.any():
         for name, values in per_class.items():
@@ -118,12 +124,26 @@ def multiclass_metrics(confusion: np.ndarray, classes: int) -> tuple[dict[str, n
     return per_class, averages
 
 
+def ovr_auc(positives: np.ndarray, negatives: np.ndarray) -> tuple[np.ndarray, float]:
+    """Multiclass ROC AUC, one-vs-rest: (per-class AUC, macro mean over the classes where it is defined).
+
+    ``positives[c]`` is the histogram of class c's score over the rows whose label is c, ``negatives[c]``
+    over every other row (labels outside the configured classes included); each row is
+    auc_from_histograms, so the binning error is the binary one. The macro mean is scikit-learn's
+    ``roc_auc_score(multi_class="ovr", average="macro")`` when every class has positives and negatives.
+    """
+    per_class = np.array([auc_from_histograms(p, n) for p, n in zip(positives, negatives)], dtype=np.float64)
+    defined = ~np.isnan(per_class)
+    return per_class, float(per_class[defined].mean()) if defined.any() else NAN
+
+
 def regression_metrics(sums: dict[str, float], n: float) -> dict[str, float]:
-    """MAE, RMSE, MAPE, bias (mean of prediction - label) and R2 from error sums.
+    """MAE, RMSE, MAPE, bias (mean of prediction - label), R2, MSLE and RMSLE from error sums.
 
     ``sums`` holds over, under (positive and negative parts of the error), squared, ape and
     nonzero (MAPE skips labels of exactly 0), label_pos, label_neg and label_squared (for R2's
-    total sum of squares: sum(y^2) - (sum y)^2 / n).
+    total sum of squares: sum(y^2) - (sum y)^2 / n), squared_log and log_pairs (MSLE over the
+    pairs whose prediction and label are both >= 0; the others are left out and counted).
     """
     if n <= 0:
         return {}
@@ -136,4 +156,7 @@ def regression_metrics(sums: dict[str, float], n: float) -> dict[str, float]:
         "bias": (sums["over"] - sums["under"]) / n,
         # Relative round-off of the two big sums bounds how small a variance is still meaningful.
         "r2": 1 - sums["squared"] / total_ss if total_ss > 1e-12 * max(sums["label_squared"], 1.0) else NAN,
+        "msle": ratio(sums.get("squared_log", 0.0), sums.get("log_pairs", 0.0)),
+        "rmsle": math.sqrt(ratio(sums.get("squared_log", 0.0), sums.get("log_pairs", 0.0)))
+        if sums.get("log_pairs", 0.0) > 0 else NAN,
     }

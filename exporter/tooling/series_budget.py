@@ -30,6 +30,8 @@ from exporter.ingest.decode import REJECTION_REASONS
 from exporter.profiles.profile import Profile
 from exporter.state.label_store import EVICTION_REASONS, OUTCOMES
 from exporter.state.quality import CONFUSION, QualityLayout
+from exporter.state.reference_switch import SWITCH_RESULTS
+from exporter.state.shadow import OUTCOMES as SHADOW_OUTCOMES
 from exporter.stats.bias import BIAS_METRICS, SEGMENT_METRICS
 from exporter.stats.estimation import estimated_metrics, estimated_standard_errors
 from exporter.stats.quality_math import binary_intervals, binary_ratios, regression_metrics
@@ -71,7 +73,7 @@ def _drift(model: ModelConfig, cols: list[Column], multivariate: bool) -> int:
     return len(drift.windows) * per_window + len(cols)  # + reference samples
 
 
-def _quality(model: ModelConfig) -> tuple[int, int]:
+def _quality(model: ModelConfig, error_model: bool = False) -> tuple[int, int]:
     """(quality, bias) series of one version."""
     layout = QualityLayout.of(model)
     windows = len(model.quality_windows)
@@ -90,10 +92,14 @@ def _quality(model: ModelConfig) -> tuple[int, int]:
         return quality, bias
     if model.task == "multiclass_classification":
         k = len(layout.classes)
-        return base + (k + 1) ** 2 + windows * (1 + 3 + 3 * k), 0  # accuracy, macro/micro averages; per-class P/R/F1
+        # per window: samples; accuracy, macro P/R/F1/specificity/ROC AUC, micro F1; per class P/R/F1/specificity/AUC;
+        # label-free (rows sent with per-class scores): accuracy and the 5 macro estimates, 5 per class, each with
+        # its standard error
+        return base + (k + 1) ** 2 + windows * (1 + 7 + 5 * k + 2 * (6 + 5 * k)), 0
     sums = {"over": 1.0, "under": 1.0, "squared": 1.0, "ape": 1.0, "nonzero": 1.0, "label_pos": 2.0,
-            "label_neg": 0.0, "label_squared": 5.0}
-    return base + 8 + windows * (1 + len(regression_metrics(sums, 2))), 0
+            "label_neg": 0.0, "label_squared": 5.0, "squared_log": 1.0, "log_pairs": 2.0}
+    # + the label-free MAE and RMSE with their standard errors (a profile built with --label-column)
+    return base + 10 + windows * (1 + len(regression_metrics(sums, 2)) + 4 * error_model), 0
 
 
 def _core_version(model: ModelConfig, cols: list[Column]) -> int:
@@ -102,7 +108,7 @@ def _core_version(model: ModelConfig, cols: list[Column]) -> int:
     categorical = len(features) - numeric
     per_feature = 3 * len(features) + numeric * (1 + 2) + categorical  # missing, null, type; nonfinite, out of range x2; unseen
     prediction = 4 if model.prediction.type == "numeric" else 1  # predictions (+ value sums by sign, values, unsummed)
-    return per_feature + prediction + 5 + len(model.drift.windows)  # info, unknown features, reference n, capturing...
+    return per_feature + prediction + 6 + len(model.drift.windows)  # info, variant, unknown features, reference n, capturing...
 
 
 def per_exporter(config: MlmonConfig, profiles: dict[str, Profile], versions: int = 1) -> Counter[str]:
@@ -112,13 +118,20 @@ def per_exporter(config: MlmonConfig, profiles: dict[str, Profile], versions: in
         profile = profiles.get(model.name)
         cols = columns(model, profile)
         multivariate = profile is not None and "pca" in profile.extras
-        quality, bias = _quality(model)
+        quality, bias = _quality(model, profile is not None and "error_model" in profile.extras)
         out["bins"] += versions * 2 * sum(c.bins for c in cols)
         out["drift"] += versions * _drift(model, cols, multivariate)
+        if profile is not None and "class_scores" in profile.extras:  # per-class probability drift
+            # per window: rows with scores; per class the method's score, the KS p-value and the verdict
+            out["drift"] += versions * len(model.drift.windows) * (1 + 3 * len(model.quality_classes))
         out["quality"] += versions * quality + len(EVICTION_REASONS) + 2 + len(OUTCOMES)
         out["quality"] += sum(v is not None for b in model.quality.thresholds.values() for v in (b.min, b.max))
         out["bias"] += versions * bias
         out["core"] += versions * _core_version(model, cols) + len(REJECTION_REASONS) + 1  # + versions evicted
+        out["core"] += len(SWITCH_RESULTS)  # mlmon_reference_switches_total by result
+        shadows = sum(v == "shadow" for v in model.versions.variants.values())
+        if shadows:  # pairs, agreements, |difference| per shadow version; pending and outcomes per model
+            out["core"] += 3 * shadows + 1 + len(SHADOW_OUTCOMES)
     out["quality"] += len(OUTCOMES)  # label outcomes of unknown models
     out["core"] += len(REJECTION_REASONS)  # records of unknown models
     # requests by endpoint and code (counted once each: 200; every error code seen adds one), bytes by

@@ -29,6 +29,7 @@ class Record(NamedTuple):
     id: Any
     segments: Optional[dict]
     timestamp: Any
+    predicted_class: Any  # the class the model itself predicted (None: the exporter decides from the score)
 
 
 class ColumnBatch(NamedTuple):
@@ -44,6 +45,7 @@ class ColumnBatch(NamedTuple):
     labels: Any
     feature_names: Any
     rows: int
+    predicted_classes: Any = None
 
 
 class Label(NamedTuple):
@@ -90,13 +92,14 @@ def _optional(document: dict, key: str, column: Optional[list]) -> None:
 def columnar_document(
     model: str, version: Any, features: dict, predictions: list,
     ids: Optional[list] = None, segments: Optional[list] = None,
-    timestamps: Optional[list] = None, labels: Optional[list] = None,
+    timestamps: Optional[list] = None, labels: Optional[list] = None, predicted_classes: Optional[list] = None,
 ) -> dict:
     document = {"model": model, "model_version": version, "features": features, "predictions": predictions}
     _optional(document, "ids", ids)
     _optional(document, "segments", segments)
     _optional(document, "timestamps", timestamps)
     _optional(document, "labels", labels)
+    _optional(document, "predicted_classes", predicted_classes)
     return document
 
 
@@ -122,10 +125,11 @@ def record_chunks(records: list[tuple], batch_size: int) -> tuple[list[Chunk], i
     for (model, version, names), group in groups.items():
         for start in range(0, len(group), batch_size):
             part = group[start:start + batch_size]
-            _, _, dicts, predictions, ids, segments, timestamps = zip(*part)  # columns of the Record fields
+            _, _, dicts, predictions, ids, segments, timestamps, own = zip(*part)  # columns of the Record fields
             features = {name: list(map(operator.itemgetter(name), dicts)) for name in names}
             document = columnar_document(
                 model, version, features, list(predictions), ids=list(ids), segments=list(segments), timestamps=list(timestamps),
+                predicted_classes=list(own),
             )
             chunks.append(Chunk(PREDICTIONS, len(part), document))
     return chunks, invalid
@@ -147,6 +151,7 @@ def batch_chunks(batch: ColumnBatch, batch_size: int, now: float) -> list[Chunk]
         batch.model, batch.version, features, predictions,
         ids=optional_column(batch.ids, rows, "ids"), segments=_segments(batch.segments, rows),
         timestamps=timestamps, labels=optional_column(batch.labels, rows, "labels"),
+        predicted_classes=optional_column(batch.predicted_classes, rows, "predicted_classes"),
     )
     return _slices(document, rows, batch_size)
 

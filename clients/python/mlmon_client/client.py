@@ -97,11 +97,14 @@ class Client:
         id: Any = None,  # noqa: A002 - the name the exporter uses
         segments: Optional[Mapping[str, Any]] = None,
         timestamp: Any = None,
+        predicted_class: Any = None,
     ) -> None:
         """Queue one prediction. Never blocks, never raises.
 
         ``features`` is copied (shallowly), so the caller may reuse its dict. ``timestamp``
         defaults to now (unix seconds): the exporter uses it for the label delay.
+        ``predicted_class`` is the class the model itself predicted next to its ``prediction``
+        score(s): it replaces the exporter's decision_threshold (binary) or argmax (multiclass).
         """
         if self._closed:
             if self.enabled:
@@ -113,7 +116,7 @@ class Client:
                 self._counters.add("dropped_queue_full")
                 return
             records.append((model, version, dict(features), prediction, id, segments,
-                            time.time() if timestamp is None else timestamp))
+                            time.time() if timestamp is None else timestamp, predicted_class))
             if len(records) == self._batch_size:  # a full batch goes now, not at the next interval
                 self._wake.set()
         except Exception:  # features that are not a mapping, ...: counted, the model's request goes on
@@ -130,12 +133,13 @@ class Client:
         timestamps: Any = None,
         labels: Any = None,
         feature_names: Optional[list[str]] = None,
+        predicted_classes: Any = None,
     ) -> None:
         """Queue a batch. Never blocks, never raises.
 
         ``features``: a pandas DataFrame, ``{name: column}`` (lists, numpy arrays, Series), rows of
         ``{name: value}``, or a 2-D array with ``feature_names``. ``predictions``, ``ids``,
-        ``labels`` and ``timestamps`` are columns of the same length (``timestamps`` may also be
+        ``labels``, ``predicted_classes`` and ``timestamps`` are columns of the same length (``timestamps`` may also be
         one value for all; default now); ``segments`` is rows of ``{attribute: value}`` or columns
         ``{attribute: [...]}``. Arrays are copied here and converted on the sender thread.
         """
@@ -158,6 +162,7 @@ class Client:
             buffers.batches.append(ColumnBatch(
                 model, version, snapshot(features), snapshot(predictions), snapshot(ids), snapshot(segments),
                 timestamps if plain_time else snapshot(timestamps), snapshot(labels), feature_names, rows,
+                snapshot(predicted_classes),
             ))
             self._wake.set()
         except Exception:

@@ -1,0 +1,32 @@
+"""At most N runs of an action in any period: a sliding window of the last N run times."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+
+
+class RateLimit:
+    def __init__(self, runs: int, period_seconds: float) -> None:
+        self.runs = runs
+        self.period = period_seconds
+        self.times: deque[float] = deque()
+        self.lock = threading.Lock()
+
+    def allow(self, now: float | None = None) -> bool:
+        """Take one run from the budget; False (nothing taken) when the period's runs are used up."""
+        now = time.monotonic() if now is None else now
+        with self.lock:
+            while self.times and now - self.times[0] >= self.period:
+                self.times.popleft()
+            if len(self.times) >= self.runs:
+                return False
+            self.times.append(now)
+            return True
+
+    def give_back(self) -> None:
+        """A run that never started (no room in the queue) does not use the budget."""
+        with self.lock:
+            if self.times:
+                self.times.pop()

@@ -1,0 +1,52 @@
+"""Who triggered what: the last runs, newest first, for `GET /actions` (bounded)."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class RunRecord:
+    action: str
+    kind: str
+    result: str  # success | failed | dry_run | rate_limited | duplicate | resolved_ignored
+    group_key: str
+    receiver: str
+    external_url: str
+    remote: str  # who sent the webhook (address of the Alertmanager)
+    alertname: str
+    labels: dict[str, str]
+    alert_count: int
+    starts_at: str
+    received_at: str  # RFC 3339, when the webhook arrived
+    attempts: int = 0
+    call_latency_seconds: float | None = None  # webhook arrival to the first call
+    duration_seconds: float | None = None  # webhook arrival to the result
+    target: str = ""  # what was called: a URL or the program
+    request: Any = None  # what was (or, in a dry run, would be) sent; secrets never
+    error: str = ""
+    output: str = ""  # a command's last output lines
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class RunLog:
+    capacity: int
+    items: deque[RunRecord] = field(default_factory=deque)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, record: RunRecord) -> None:
+        with self.lock:
+            self.items.appendleft(record)
+            while len(self.items) > self.capacity:
+                self.items.pop()
+
+    def recent(self, action: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        with self.lock:
+            found = [r.as_json() for r in self.items if action is None or r.action == action]
+        return found[:limit] if limit is not None else found
