@@ -23,9 +23,12 @@ MLMON_ALERTS = f'alertname=~"{ALERT_PREFIX}.+"'
 SAME_ALERT = ["alertname", "model", "model_version", "feature", "window", "metric", "attribute"]
 
 SLACK_TITLE = "[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }} {{ .CommonLabels.model }}"
+# The page and dashboard links exist when `links:` is set in mlmon.yaml (alert_rules/page_links.py).
 SLACK_TEXT = (
     "{{ range .Alerts }}*{{ .Annotations.summary }}* {{ .Annotations.description }}\n"
-    "Runbook: {{ .Annotations.runbook_url }}\n{{ end }}"
+    "Runbook: {{ .Annotations.runbook_url }}\n"
+    "{{ with .Annotations.page_url }}Model page: {{ . }}\n{{ end }}"
+    "{{ with .Annotations.dashboard_url }}Dashboard: {{ . }}\n{{ end }}{{ end }}"
 )
 
 

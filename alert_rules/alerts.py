@@ -89,7 +89,7 @@ def history_guard(band: str, m: str, min_history: str) -> str:
 
 def model_group(config: MlmonConfig, model: ModelConfig) -> RuleGroup:
     team = model.team or config.alerting.exporter.team
-    alert = AlertFactory(config, {"team": team})
+    alert = AlertFactory(config, {"team": team}, model)
     m = selector(model=model.name)
     dq, traffic = config.alerting.data_quality, config.alerting.traffic
     types = {f.type for f in model.features}
@@ -97,7 +97,7 @@ def model_group(config: MlmonConfig, model: ModelConfig) -> RuleGroup:
         alert(
             "NoPredictions",
             f"{r.predictions_rate(r.MODEL)}{m} == 0\nor\nabsent({r.predictions_rate(r.MODEL)}{m})",
-            for_=traffic.no_predictions_for, severity="warning", category=TRAFFIC,
+            for_=traffic.no_predictions_for, severity="warning", category=TRAFFIC, versioned=False,
             summary="A model receives no predictions.",
             description="No predictions of model {{ $labels.model }} reached mlmon for "
             f"{traffic.no_predictions_for}: "
@@ -108,7 +108,7 @@ def model_group(config: MlmonConfig, model: ModelConfig) -> RuleGroup:
             f"abs({r.anomaly_record('zscore')}{m}) > {traffic.anomaly_z:g}\n"
             f"and on (model)\n{r.anomaly_record('avg')}{m} > {traffic.anomaly_min_rate:g}\n"
             f"{history_guard(r.anomaly_record('avg'), m, traffic.anomaly_min_history)}",
-            for_=traffic.anomaly_for, severity="warning", category=TRAFFIC,
+            for_=traffic.anomaly_for, severity="warning", category=TRAFFIC, versioned=False,
             summary="Prediction volume is far from its weekly norm.",
             description="The prediction rate of model {{ $labels.model }} is {{ $value | printf \"%.1f\" }} standard "
             f"deviations from its mean over the past week (band: ±{traffic.anomaly_z:g}).",
@@ -120,7 +120,7 @@ def model_group(config: MlmonConfig, model: ModelConfig) -> RuleGroup:
             f"abs({r.mean_anomaly_record('zscore')}{m}) > {traffic.anomaly_z:g}\n"
             f"and on (model)\n{r.anomaly_record('avg')}{m} > {traffic.anomaly_min_rate:g}\n"
             f"{history_guard(r.mean_anomaly_record('avg'), m, traffic.anomaly_min_history)}",
-            for_=traffic.anomaly_for, severity="warning", category=TRAFFIC,
+            for_=traffic.anomaly_for, severity="warning", category=TRAFFIC, versioned=False,
             summary="The mean prediction is far from its weekly norm.",
             description="The mean prediction of model {{ $labels.model }} is {{ $value | printf \"%.1f\" }} standard "
             f"deviations from its mean over the past week (band: ±{traffic.anomaly_z:g}).",
@@ -128,7 +128,7 @@ def model_group(config: MlmonConfig, model: ModelConfig) -> RuleGroup:
     rules += [
         alert(
             "RecordsRejected", f"{r.rejected_ratio(dq.rate_window)}{m} > {dq.rejected_ratio:g}",
-            for_=dq.for_, severity="warning", category=DATA_QUALITY,
+            for_=dq.for_, severity="warning", category=DATA_QUALITY, versioned=False,
             summary="Prediction records are being rejected.",
             description="{{ $value | humanizePercentage }} of the records sent for model {{ $labels.model }} are "
             f"rejected with reason {{{{ $labels.reason }}}} (threshold {pct(dq.rejected_ratio)}).",
@@ -145,7 +145,7 @@ def model_group(config: MlmonConfig, model: ModelConfig) -> RuleGroup:
         ),
         alert(
             "ModelVersionsEvicted", f"sum by (model) (increase({c.VERSIONS_EVICTED.name}{m}[1h])) > 0",
-            for_="0s", severity="warning", category=EXPORTER,
+            for_="0s", severity="warning", category=EXPORTER, versioned=False,
             summary="The exporter evicted model versions to stay within its limit.",
             description="{{ $value | humanize }} versions of model {{ $labels.model }} were evicted in the last hour "
             f"(limit {config.exporter.max_versions_per_model} per model); their drift state was lost.",

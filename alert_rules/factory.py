@@ -1,14 +1,16 @@
 """What every alert shares: its category, the alerts an absent exporter mutes, and the factory that
-builds an alert with a runbook link and static labels (team, and model when known).
+builds an alert with a runbook link, links to the model's page and dashboard (when `links:` sets
+their URLs; alert_rules/page_links.py) and static labels (team, and model when known).
 
 The alert modules (alerts, drift_alerts, quality_alerts) and the Alertmanager config build on this one.
 """
 
 from __future__ import annotations
 
-from exporter.config.model import MlmonConfig
+from exporter.config.model import MlmonConfig, ModelConfig
 
 from alert_rules.naming import alert_name, runbook_url
+from alert_rules.page_links import annotations
 from alert_rules.rules import AlertRule
 
 # Categories: routing and inhibit rules select on these instead of lists of alert names.
@@ -29,17 +31,22 @@ def pct(ratio: float) -> str:
 class AlertFactory:
     """Builds alerts that share a runbook base and static labels (team, and model when known)."""
 
-    def __init__(self, config: MlmonConfig, labels: dict[str, str]) -> None:
+    def __init__(self, config: MlmonConfig, labels: dict[str, str], model: ModelConfig | None = None) -> None:
         self.base = config.alerting.runbook_url
+        self.links = config.links
         self.labels = labels
+        self.model = model  # None: the exporter's own alerts
 
     def __call__(
         self, stem: str, expr: str, *, for_: str, severity: str, category: str, summary: str, description: str,
-        labels: dict[str, str] | None = None,
+        labels: dict[str, str] | None = None, versioned: bool = True,
     ) -> AlertRule:
+        """`versioned=False` for a model alert whose series carry no model_version (it is about the
+        whole model): its page link then opens every version."""
         name = alert_name(stem)
         if not (summary[:1].isupper() and summary.endswith(".")):
             raise ValueError(f"{name}: summary must start with a capital letter and end with a period")
-        return AlertRule(
-            name, expr, for_, severity, summary, description, runbook_url(self.base, name), category, {**self.labels, **(labels or {})}
-        )
+        labels = {**self.labels, **(labels or {})}
+        links = annotations(self.links, self.model, stem, category, versioned, labels.get("window"))
+        return AlertRule(name, expr, for_, severity, summary, description, runbook_url(self.base, name), category,
+                         labels, links)

@@ -91,7 +91,7 @@ def label_alerts(alert: AlertFactory, config: MlmonConfig, model: ModelConfig) -
     out = [alert(
         "LabelStoreEvictions",
         f"sum by (model, reason) (increase({c.LABEL_STORE_EVICTIONS.name}{m}[1h])) > 0",
-        for_="15m", severity="warning", category=EXPORTER,
+        for_="15m", severity="warning", category=EXPORTER, versioned=False,
         summary="Predictions waiting for labels are being dropped.",
         description="{{ $value | humanize }} pending predictions of model {{ $labels.model }} were dropped "
         "unlabelled in the last hour (reason {{ $labels.reason }}); quality is measured on fewer labels.",

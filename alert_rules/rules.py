@@ -25,6 +25,7 @@ class AlertRule(NamedTuple):
     runbook_url: str
     category: str
     labels: dict[str, str]
+    links: tuple[tuple[str, str], ...] = ()  # page_url, dashboard_url (alert_rules.page_links)
 
     def to_dict(self) -> dict[str, Any]:
         labels = {"severity": self.severity, "category": self.category, **self.labels}
@@ -36,6 +37,7 @@ class AlertRule(NamedTuple):
             "summary": self.summary,
             "description": self.description,
             "runbook_url": self.runbook_url,
+            **dict(self.links),
         }
         return rule
 

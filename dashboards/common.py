@@ -26,6 +26,7 @@ class DashboardSpec:
     variables: list[dict[str, Any]]
     annotations: list[dict[str, Any]] | None = None
     time_from: str = "now-1h"
+    links: list[dict[str, Any]] | None = None  # beyond the MLMon dashboards dropdown (e.g. the model page)
 
 
 def built_in_annotations() -> dict[str, Any]:
@@ -68,7 +69,7 @@ def build(spec: DashboardSpec) -> dict[str, Any]:
         time=g.Time(spec.time_from, "now"),
         editable=True,
         panels=place(spec.sections),
-        links=[links.mlmon_dashboards_link()],
+        links=[links.mlmon_dashboards_link(), *(spec.links or [])],
         templating=g.Templating(list=spec.variables),
         annotations=g.Annotations(list=[built_in_annotations(), *(spec.annotations or [])]),
     )

@@ -134,6 +134,11 @@ def feature_drift_table(config: MlmonConfig, **version: str) -> Panel:
             {"id": "thresholds", "value": Thresholds("green", ((1, "red"),)).to_json()},
             {"id": "custom.cellOptions", "value": {"type": "color-text"}}]},
     ]
+    # Each feature opens its card on the exporter's model page (with links.exporter_url set).
+    page = links.model_page_data_link(config, "${model}", "${version}", links.page_window(config),
+                                       "#feature-${__data.fields.feature}")
+    if page:
+        overrides.append({"matcher": {"id": "byName", "options": "feature"}, "properties": [{"id": "links", "value": page}]})
     transformations = [
         {"id": "merge", "options": {}},
         {"id": "organize", "options": {"excludeByName": {"Time": True},

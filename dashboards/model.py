@@ -14,7 +14,7 @@ from dashboards.drift import drift_section_panels, segment_panels
 from dashboards.attributions import attributions_section
 from dashboards.layout import Section
 from dashboards.panels import Panel, Query, Thresholds, heatmap, stat, table, timeseries, upper_thresholds
-from dashboards.promql import bin_share, rate, reference_share, selector, sum_by
+from dashboards.promql import bin_share, rate, reference_share, selector, sum_by, with_bin_labels
 from dashboards.queries import predictions_rate, quality_kinds, quality_ratio
 
 VERSION = {"model": '"$model"', "model_version": '"$version"'}
@@ -23,13 +23,18 @@ FEATURE = {**VERSION, "feature": '=~"$feature"'}
 
 def distribution_table(title: str, description: str, now: str, reference: str, by: tuple[str, ...],
                        repeat: str | None = None) -> Panel:
-    """Bins as rows, the live share and the reference share side by side, and their difference."""
-    renames = {"Value #A": "now", "Value #B": "reference"}
+    """Bins as rows in bin order, named by their `bin_label` (edges in feature units, as on the model
+    page), the live share and the reference share side by side, and their difference. Both queries
+    carry `bin_label` (promql.with_bin_labels), so the merge joins them row for row."""
+    renames = {"Value #A": "now", "Value #B": "reference", "bin_label": "bin"}
     transformations = [
         {"id": "merge", "options": {}},
+        # Sort on the bin index (00 underflow .. last overflow) before it is hidden: labels do not sort.
+        {"id": "sortBy", "options": {"fields": {}, "sort": [{"field": "bin", "desc": False}]}},
         {"id": "organize", "options": {
             "excludeByName": {"Time": True, "__name__": True, "job": True, "instance": True, "model": True,
-                              "model_version": True},
+                              "model_version": True, "bin": True},
+            "indexByName": {"feature": 0, "bin_label": 1, "Value #A": 2, "Value #B": 3},
             "renameByName": renames,
         }},
         {"id": "calculateField", "options": {
@@ -42,8 +47,7 @@ def distribution_table(title: str, description: str, now: str, reference: str, b
                  for name in ("now", "reference")]
     panel = table(title, description, "percentunit",
                   [Query(now, instant=True, table=True), Query(reference, instant=True, table=True)],
-                  width=12, height=10, sort_by="bin", descending=False, overrides=overrides,
-                  transformations=transformations)
+                  width=12, height=10, overrides=overrides, transformations=transformations)
     if repeat:
         panel.body.extraJson.update({"repeat": repeat, "repeatDirection": "h", "maxPerRow": 2})
     return panel
@@ -82,16 +86,19 @@ def traffic_section(config: MlmonConfig) -> Section:
 
 
 def predictions_section() -> Section:
-    now = bin_share(catalog.PREDICTION_BIN_COUNT, "$window", (), **VERSION)
+    now = with_bin_labels(bin_share(catalog.PREDICTION_BIN_COUNT, "$window", (), **VERSION),
+                          catalog.PREDICTION_REFERENCE, (), **VERSION)
     reference = reference_share(catalog.PREDICTION_REFERENCE, (), **VERSION)
     return Section("Predictions", [
         distribution_table(
             "Prediction distribution: now vs reference",
             "Share of predictions in each reference bin over the selected window, next to the reference share. "
-            "Bin 00 is below the reference minimum, the last bin above its maximum.", now, reference, ()),
-        heatmap("Prediction bins over time", "Predictions per second falling in each reference bin: a moving "
-                "band is a shifting prediction distribution.", "cps",
-                [Query(sum_by(("bin",), rate(catalog.PREDICTION_BIN_COUNT, **VERSION)), "{{bin}}")],
+            "Bins are named by their edges, as on the model page: the first (< min) is below the reference "
+            "minimum, the last (> max) above its maximum.", now, reference, ()),
+        heatmap("Prediction bins over time", "Predictions per second falling in each reference bin (index and "
+                "edges): a moving band is a shifting prediction distribution.", "cps",
+                [Query(with_bin_labels(sum_by(("bin",), rate(catalog.PREDICTION_BIN_COUNT, **VERSION)),
+                                       catalog.PREDICTION_REFERENCE, (), **VERSION), "{{bin}} {{bin_label}}")],
                 width=12, height=10),
         timeseries("Mean prediction", "Mean of the numeric predictions (score or value) over the rate interval, "
                    "summed over replicas: a jump that the bins blur is what MLMonPredictionMeanAnomaly watches "
@@ -109,14 +116,16 @@ def _mean_prediction() -> str:
 
 
 def features_section() -> Section:
-    now = bin_share(catalog.FEATURE_BIN, "$window", ("feature",), **FEATURE)
+    now = with_bin_labels(bin_share(catalog.FEATURE_BIN, "$window", ("feature",), **FEATURE),
+                          catalog.FEATURE_REFERENCE, ("feature",), **FEATURE)
     reference = reference_share(catalog.FEATURE_REFERENCE, ("feature",), **FEATURE)
     return Section("Feature distributions", [
         distribution_table(
             "$feature: now vs reference",
             "Share of this feature's values in each reference bin over the selected window, next to the reference "
-            "share. Numeric bins are equal-mass reference quantiles (00 underflow, last overflow); categorical "
-            "bins are the reference's top categories plus __other__.", now, reference, ("feature",),
+            "share. Numeric bins are equal-mass reference quantiles, named by their edges in the feature's units "
+            "([120, 250), as on the model page; < min underflow, > max overflow); categorical bins are the "
+            "reference's top categories plus (other).", now, reference, ("feature",),
             repeat="feature"),
     ])
 
@@ -149,4 +158,5 @@ def model(config: MlmonConfig) -> dict[str, Any]:
                   data_quality_section(config)],
         variables=[variables.datasource(), variables.model(), variables.version(), variables.window(config),
                    variables.feature(), variables.segment()],
+        links=links.model_page_links(config),
     ))

@@ -21,11 +21,13 @@ BY_MODEL = {"model": '=~"$model"'}
 FIRING = {"alertstate": '"firing"', "alertname": f'=~"{ALERT_PREFIX}.+"', "model": '=~"$model"'}
 
 
-def _model_link() -> dict[str, Any]:
-    """A data link on the model/version columns of the table: open that version's dashboard."""
+def _model_links(config: MlmonConfig) -> list[dict[str, Any]]:
+    """Data links on the model/version columns of the table: open that version's dashboard, or its
+    page on the exporter (when links.exporter_url is set)."""
     url = links.dashboard_url(links.MODEL_UID, "var-model=${__data.fields.model}",
                               "var-version=${__data.fields.model_version}", "var-datasource=${datasource}")
-    return {"title": "Open the model dashboard", "url": url}
+    page = links.model_page_data_link(config, "${__data.fields.model}", "${__data.fields.model_version}")
+    return [{"title": "Open the model dashboard", "url": url}, *page]
 
 
 def _models_table(config: MlmonConfig) -> Any:
@@ -53,7 +55,7 @@ def _models_table(config: MlmonConfig) -> Any:
         }},
     ]
     overrides = [
-        {"matcher": {"id": "byName", "options": name}, "properties": [{"id": "links", "value": [_model_link()]}]}
+        {"matcher": {"id": "byName", "options": name}, "properties": [{"id": "links", "value": _model_links(config)}]}
         for name in ("model", "model_version")
     ] + [
         {"matcher": {"id": "byName", "options": "predictions/s"}, "properties": [{"id": "unit", "value": "cps"}]},
@@ -76,7 +78,7 @@ def _models_table(config: MlmonConfig) -> Any:
         "drift.min_samples, where no drift verdict is given; summed over pods), the size of its reference, its worst fleet "
         f"feature drift over the window its alerts judge ({methods_text(config)}, coloured by drift.warning/critical) "
         "and the worst pod's share of drifted features. Click a "
-        "model to open its dashboard.",
+        "model to open its dashboard or its page on the exporter.",
         "short", queries, height=8, sort_by="predictions/s", overrides=overrides, transformations=transformations,
     )
 

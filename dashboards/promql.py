@@ -57,10 +57,27 @@ def share(numerator: str, denominator: str, on: tuple[str, ...] = ()) -> str:
     return f"({numerator}) / on ({', '.join(on)}) group_left () ({denominator})"
 
 
+def bin_labels(reference: Metric, by: tuple[str, ...], /, **matchers: str) -> str:
+    """One series per bin carrying its `bin_label` (the edges in feature units) off the reference
+    ratio gauge, value 1. When pods disagree on the reference (MLMonReferenceMismatch), `topk`
+    keeps one pod's label per bin, so a join never fails on duplicates."""
+    keys = ", ".join((*by, "bin"))
+    return f"topk by ({keys}) (1, group by ({keys}, bin_label) ({selector(reference, **matchers)}))"
+
+
+def with_bin_labels(expr: str, reference: Metric, by: tuple[str, ...], /, **matchers: str) -> str:
+    """`expr` (one series per `by` + bin) with each bin's `bin_label` joined on: tables and legends
+    show `[120, 250)` instead of the bin index `03`."""
+    keys = ", ".join((*by, "bin"))
+    return f"{expr} * on ({keys}) group_left (bin_label) {bin_labels(reference, by, **matchers)}"
+
+
 def reference_share(metric: Metric, by: tuple[str, ...], /, **matchers: str) -> str:
-    """Each reference bin's share. Every pod of a version exports the same reference distribution,
-    so pods are collapsed with `max` (a sum would add up to the replica count, not to 1)."""
-    return f"max by ({', '.join((*by, 'bin'))}) ({selector(metric, **matchers)})"
+    """Each reference bin's share, with its `bin_label`. Every pod of a version exports the same
+    reference distribution, so pods are collapsed with `max` (a sum would add up to the replica
+    count, not to 1)."""
+    return with_bin_labels(f"max by ({', '.join((*by, 'bin'))}) ({selector(metric, **matchers)})", metric, by,
+                           **matchers)
 
 
 def bin_share(metric: Metric, window: str, by: tuple[str, ...], /, **matchers: str) -> str:

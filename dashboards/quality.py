@@ -166,4 +166,6 @@ def quality(config: MlmonConfig) -> dict[str, Any]:
         sections=[labels, performance, fairness],
         variables=[variables.datasource(), variables.model(), variables.version(),
                    variables.window(config, "quality")],
+        # The page's quality section (its window variable is a quality window, not a drift window).
+        links=links.model_page_links(config, window=False, anchor="#quality"),
     ))

@@ -14,7 +14,7 @@ from dashboards.drift import methods_text, worst_drift
 from dashboards.layout import Section
 from dashboards.model import distribution_table
 from dashboards.panels import Panel, Query, stat, timeseries, upper_thresholds
-from dashboards.promql import bin_share, rate, reference_share, selector, sum_by
+from dashboards.promql import bin_share, rate, reference_share, selector, sum_by, with_bin_labels
 from dashboards.queries import predictions_rate, quality_kinds, quality_ratio
 
 MODEL = {"model": '"$model"'}
@@ -33,7 +33,9 @@ def _side(config: MlmonConfig, name: str, variable: str) -> list[Panel]:
         distribution_table(
             f"Version {name}: prediction distribution vs reference",
             f"Share of version {name}'s predictions in each reference bin over the selected window, next to the "
-            "reference share.", bin_share(catalog.PREDICTION_BIN_COUNT, "$window", (), **version),
+            "reference share; bins named by their edges.",
+            with_bin_labels(bin_share(catalog.PREDICTION_BIN_COUNT, "$window", (), **version),
+                            catalog.PREDICTION_REFERENCE, (), **version),
             reference_share(catalog.PREDICTION_REFERENCE, (), **version), ()),
         timeseries(f"Version {name}: worst feature drift", f"Highest fleet feature drift score of version {name} over the "
                    f"selected window ({methods_text(config)}); bands: drift.warning and drift.critical.", "none",
@@ -77,4 +79,6 @@ def versions(config: MlmonConfig) -> dict[str, Any]:
                    variables.version("version_a", "Version A"), variables.version("version_b", "Version B"),
                    variables.window(config)],
         annotations=[first_seen],
+        links=[*links.model_page_links(config, "${version_a}", title="Model page: version A"),
+               *links.model_page_links(config, "${version_b}", title="Model page: version B")],
     ))

@@ -85,9 +85,12 @@ FEATURE_BIN = Metric(
     "mlmon_feature_bin_total", "counter",
     "Feature values that fell in each reference bin (mergeable across replicas for fleet-wide drift).", BIN,
 )
+# bin_label: the bin as a person reads it ("[120, 250)", a category, "(other)"), fixed by the profile,
+# so the label adds no series; dashboards join it onto the bin counters (docs/dashboards.md).
 FEATURE_REFERENCE = Metric(
     "mlmon_feature_reference_ratio", "gauge",
-    "Fraction of the reference profile in each bin; pairs with mlmon_feature_bin_total.", BIN,
+    "Fraction of the reference profile in each bin, with the bin's edges in feature units (bin_label); "
+    "pairs with mlmon_feature_bin_total.", (*BIN, "bin_label"),
 )
 PREDICTION_BIN_COUNT = Metric(
     "mlmon_prediction_bin_total", "counter",
@@ -95,7 +98,8 @@ PREDICTION_BIN_COUNT = Metric(
 )
 PREDICTION_REFERENCE = Metric(
     "mlmon_prediction_reference_ratio", "gauge",
-    "Fraction of the reference predictions in each bin; pairs with mlmon_prediction_bin_total.", PREDICTION_BIN,
+    "Fraction of the reference predictions in each bin, with the bin's edges (bin_label); pairs with "
+    "mlmon_prediction_bin_total.", (*PREDICTION_BIN, "bin_label"),
 )
 # Counters cannot go down, so the sum of signed values is split by sign (negatives as magnitudes);
 # (positive - negative) / values over a rate window is the fleet-wide mean prediction.

@@ -162,6 +162,10 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         _deprecated(args, "`mlmon config check FILE`", "`mlmon config check -c FILE`")
         path = args.file
     config = load_config(path)
+    if config.links.exporter_url is None:  # valid, but alerts and dashboards then cannot link the pages
+        print("hint: links.exporter_url is not set, so alerts carry no page_url and the dashboards no link to the "
+              "model pages; set it to the URL a browser reaches the exporter at (docs/pages.md#links-to-the-pages)",
+              file=sys.stderr)
     if args.skip_profiles:
         print(f"{path}: ok ({len(config.models)} model(s); reference profiles not checked)")
         return 0

@@ -245,7 +245,10 @@ def test_reference_distributions_collapse_pods_with_max_never_sum():
     for text in build_all(load_config(EXAMPLE)).values():
         for query in queries(json.loads(text)):
             if "reference_ratio" in query.expr and query.where.startswith("panel"):
-                assert "sum by" not in query.expr and query.expr.startswith("max by ("), query
+                # Every reference ratio selector sits directly in a max (the share) or a group (its bin_label).
+                wrapped = re.findall(r"(\w+) by \([^)]*\) \(mlmon_\w+_reference_ratio\{", query.expr)
+                assert wrapped and set(wrapped) <= {"max", "group"}, query
+                assert query.expr.count("_reference_ratio{") == len(wrapped), query
 
 
 def test_multivariate_drift_uses_the_psi_defaults_for_models_not_scored_by_psi():

@@ -26,6 +26,7 @@ from exporter import catalog
 from exporter.tooling import synthetic
 from exporter.config.model import MlmonConfig, parse_config
 from exporter.profiles.pca import EXTRAS_KEY
+from exporter.profiles.bin_labels import display_labels
 from exporter.profiles.profile import Profile
 from exporter.http.server import RunningExporter, start
 from tests.support.processes import PrometheusProcess, http_json
@@ -217,3 +218,29 @@ def test_every_dashboard_query_returns_data(live, uid, values, expected_empty):
             unexpectedly_alive.append(f"{key} (documented empty: {expected_empty[key]})")
     assert not dead, "dead panels (no data):\n" + "\n".join(dead)
     assert not unexpectedly_alive, "documented as empty but returned data:\n" + "\n".join(unexpectedly_alive)
+
+
+@pytest.mark.parametrize("title", ["$feature: now vs reference", "Prediction distribution: now vs reference"])
+def test_now_vs_reference_tables_name_every_bin_by_its_edges_as_the_model_page_does(live, title):
+    """Both queries of the table carry the same bin_label per bin, equal to the page's display labels."""
+    config, prometheus, now = live
+    dashboard = json.loads(build_all(config)["mlmon-model.json"])
+    (panel,) = [p for p in panels(dashboard) if p["title"] == title]
+    excluded = panel["transformations"][2]["options"]["excludeByName"]
+    assert excluded["bin"] is True and panel["transformations"][2]["options"]["renameByName"]["bin_label"] == "bin"
+    profile = Profile.read(config.reference_path(config.model("fraud")))
+    binnings = {**profile.features, "": profile.prediction}
+    variables = {"model": "fraud", "version": "v1", "window": "5m", "feature": ".*", "__rate_interval": RATE_INTERVAL}
+    rows = []
+    for target in panel["targets"]:
+        result = run(prometheus, substitute(target["expr"], variables), True, now)
+        labels = {(s["metric"].get("feature", ""), s["metric"]["bin"]): s["metric"]["bin_label"] for s in result}
+        assert len(labels) == len(result) and result, target["expr"]  # one row per bin
+        rows.append(labels)
+    assert rows[0] == rows[1]  # now and reference join row for row
+    for (feature, bin_), label in rows[0].items():
+        binning = binnings[feature]
+        assert label == display_labels(binning)[binning.labels.index(bin_)], (feature, bin_, label)
+    if title.startswith("$feature"):
+        amount = [label for (feature, _), label in sorted(rows[0].items()) if feature == "amount"]
+        assert amount[0].startswith("< ") and amount[1].startswith("[") and amount[-1].startswith("> "), amount

@@ -167,7 +167,12 @@ def test_exports_the_reference_ratio_next_to_every_bin(toy_exporter: LiveExporte
     ratios = {dict(k)["bin"]: v for k, v in series(samples, "mlmon_feature_reference_ratio", **V1, feature="color").items()}
     assert ratios == {"red": 0.5, "green": 0.3, "blue": 0.2, "__other__": 0.0}
     bins = series(samples, "mlmon_feature_bin_total", **V1)
-    assert {k for k in bins} == set(series(samples, "mlmon_feature_reference_ratio", **V1))
+    reference = series(samples, "mlmon_feature_reference_ratio", **V1)
+    assert set(bins) == {frozenset((k, v) for k, v in key if k != "bin_label") for key in reference}
+    # Each ratio names its bin as a person reads it (the edges in feature units; categories by name).
+    labels = {dict(k)["bin"]: dict(k)["bin_label"] for k in series(samples, "mlmon_feature_reference_ratio", **V1,
+                                                                    feature="color")}
+    assert labels == {"red": "red", "green": "green", "blue": "blue", "__other__": "(other)"}
     prediction = series(samples, "mlmon_prediction_reference_ratio", **V1)
     assert len(prediction) == 6 and sum(prediction.values()) == pytest.approx(1.0)
 

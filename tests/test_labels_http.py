@@ -137,7 +137,7 @@ def test_estimates_are_exported_before_any_label(clocked) -> None:
     estimated = series(samples, "mlmon_estimated_quality_ratio", model="fraud", window="1h")
     assert {dict(k)["metric"] for k in estimated} == {"accuracy", "precision", "recall", "f1", "roc_auc"}
     assert series(samples, "mlmon_quality_ratio", model="fraud") == {}  # no labels, no realised metrics
-    assert live.value("mlmon_quality_threshold", model="fraud", metric="recall", bound="min") == 0.6
+    assert live.value("mlmon_quality_threshold", model="fraud", metric="recall", bound="min") == 0.5
 
 
 def test_metrics_with_quality_families_pass_promtool(clocked) -> None:

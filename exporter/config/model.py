@@ -34,6 +34,7 @@ from pydantic import (
 from exporter.config.alerting import AlertingConfig, reference_problems
 from exporter.config.attributions import AttributionsConfig
 from exporter.config.errors import ConfigError, format_validation_error
+from exporter.config.links import LinksConfig
 from exporter.config.names import Name, repeated
 from exporter.config.rollout import RolloutConfig, Variant
 
@@ -595,6 +596,10 @@ class MlmonConfig(Strict):
     models: list[ModelConfig] = Field(min_length=1, description="The models this exporter watches.")
     alerting: AlertingConfig = Field(
         default_factory=AlertingConfig, description="Alert thresholds, receivers and routes (`mlmon rules build`)."
+    )
+    links: LinksConfig = Field(
+        default_factory=LinksConfig, description="Where a browser reaches the exporter's pages and Grafana: alert "
+        "annotations and dashboard links point there (docs/pages.md#links-to-the-pages).",
     )
     # Where the file was read from; relative reference paths resolve against it.
     _base_dir: Path = PrivateAttr(default=Path("."))

@@ -22,6 +22,7 @@ from exporter.http.segment_drift import collect_segment_drift
 from exporter.state.snapshot import Snapshotter
 from exporter.state.store import QUALITY, StateStore, VersionState
 from exporter.http.exporter_stats import ExporterStats
+from exporter.profiles.bin_labels import display_labels
 
 # Which quality column feeds which counter family.
 QUALITY_METRICS = {
@@ -43,14 +44,18 @@ def _prefixes(state: VersionState, key: str, build: Callable[[], list[str]]) -> 
 
 
 def _bin_prefixes(state: VersionState, metric: c.Metric, prediction: bool) -> list[str]:
+    """Per-bin label prefixes; a family with a `bin_label` label (the reference ratios) also gets
+    each bin's display label, e.g. `[120, 250)` (profiles/bin_labels.py)."""
     assert state.layout is not None
     model, version = state.model.name, state.version
     binnings = state.layout.binnings[-1:] if prediction else state.layout.binnings[:-1]
+    displayed = "bin_label" in metric.labels
     out = []
     for binning in binnings:
-        for label in binning.labels:
+        shown = display_labels(binning) if displayed else binning.labels
+        for label, text in zip(binning.labels, shown):
             values = (model, version, label) if prediction else (model, version, binning.name, label)
-            out.append(series_prefix(metric.name, metric.labels, values))
+            out.append(series_prefix(metric.name, metric.labels, (*values, text) if displayed else values))
     return out
 
 

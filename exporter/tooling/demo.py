@@ -60,6 +60,16 @@ def drift_at(elapsed: float, drift_after: float, ramp: float = 60.0) -> float:
     return float(np.clip((elapsed - drift_after) / ramp, 0.0, 1.0))
 
 
+def demo_records(model: str, version: str, count: int, rng: np.random.Generator, drift: float,
+                 id_prefix: str = "", swap: bool = False) -> list[dict[str, Any]]:
+    """One second of the demo's traffic for a model, labels included; data-quality faults grow with
+    drift, so the clean period (drift 0) is clean (tests/test_example_quality_bounds.py holds the
+    example's quality bounds to it). `swap` serves the model that weighs another feature (the attribution
+    shift of docs/explainability.md)."""
+    return synthetic.records(model, version, count, rng, drift=drift, faults=0.02 * drift, id_prefix=id_prefix,
+                             with_labels=True, attributions=True, swap=swap)
+
+
 def run_demo(config: MlmonConfig, options: DemoOptions, out=sys.stdout, render: Render | None = None) -> None:
     """Serve and feed the example models; with `render` (the rule generator) also run the alert path."""
     models = [m.name for m in config.models if m.name in synthetic.MODELS]
@@ -120,10 +130,7 @@ def _traffic(config: MlmonConfig, options: DemoOptions, ingest_port: int, models
             count = max(1, int(rng.poisson(options.rate * tick)))
             for model in models:
                 swap = options.swap_after is not None and elapsed >= options.swap_after
-                batch = synthetic.records(
-                    model, options.version, count, rng, drift=drift, faults=0.02 * drift, id_prefix=f"{sent}-",
-                    with_labels=True, attributions=True, swap=swap,
-                )
+                batch = demo_records(model, options.version, count, rng, drift, id_prefix=f"{sent}-", swap=swap)
                 truth = [(r["id"], r.pop("label")) for r in batch if rng.random() < options.label_share]
                 post(ingest, batch)
                 if truth:

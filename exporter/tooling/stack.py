@@ -111,8 +111,11 @@ def describe_payload(payload: dict[str, Any]) -> list[str]:
     for alert in payload.get("alerts", []):
         labels = alert.get("labels", {})
         where = ", ".join(f"{k}={labels[k]}" for k in ("model", "model_version", "feature", "window") if k in labels)
-        summary = alert.get("annotations", {}).get("summary", "")
+        annotations = alert.get("annotations", {})
+        summary = annotations.get("summary", "")
+        # The model page the alert links (links.exporter_url): where to look next.
+        page = f" -> {annotations['page_url']}" if annotations.get("page_url") and alert.get("status") == "firing" else ""
         lines.append(f"  [{payload.get('receiver')}] {alert.get('status', '').upper():8} "
-                     f"{labels.get('alertname')} ({labels.get('severity')}) {where}: {summary}")
+                     f"{labels.get('alertname')} ({labels.get('severity')}) {where}: {summary}{page}")
     return lines
 
