@@ -110,7 +110,9 @@ def categorical_column(raw: list[Any], max_length: int = DEFAULT_MAX_LENGTH) -> 
     if not raw:
         return Column(np.zeros(0, dtype=str))
     if _all_short_strings(raw, max_length):
-        return Column(_canonical_texts(np.asarray(raw, dtype=str)))
+        texts = np.asarray(raw, dtype=str)
+        # Only a text with a "." can change ("4.0" -> "4"); one C-level search skips two numpy passes.
+        return Column(_canonical_texts(texts) if "." in "".join(raw) else texts)
     good: list[str] = []
     missing = null = type_errors = too_long = 0
     examples: list[tuple[int, str, Any]] = []
