@@ -26,7 +26,9 @@ from exporter.http.collector import collect
 from exporter.http.service import Exporter
 from exporter.ingest import decode as decode_module
 from exporter.ingest.columns import Column, convert, numeric_column
-from exporter.ingest.decode import MISSING, Batch, Decoded, decode_body, parse_json, uniform_batch
+from exporter.ingest.decode import (
+    MISSING, Batch, BodyError, Decoded, MalformedLine, decode_body, parse_json, parse_lines, uniform_batch,
+)
 from exporter.ingest.numbers import number_array, number_columns
 from exporter.profiles.load import load_profiles
 from exporter.profiles.profile import Profile, categorical_binning, numeric_binning
@@ -380,3 +382,29 @@ def test_an_exporter_answers_and_counts_the_same_with_and_without_the_uniform_pa
     assert fast_metrics == general_metrics
     assert any("quality" in answer for answer, _ in fast_answers)
     assert any(answer.get("rejected") for answer, _ in fast_answers)
+
+
+def lines_one_by_one(lines: list[bytes]) -> list[Any]:
+    """What NDJSON decoding did before parse_lines: every line on its own."""
+    records: list[Any] = []
+    for number, line in enumerate(lines):
+        if line.strip():
+            try:
+                records.append(parse_json(line))
+            except BodyError as error:
+                records.append(MalformedLine(f"line {number + 1}: {error}"))
+    return records
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_ndjson_lines_parse_as_they_do_one_by_one(seed: int) -> None:
+    rng = random.Random(seed)
+    pool = [b'{"a": 1}', b'{"a": [1, 2]}', b"[]", b"7", b'"x"', b"", b"  ", b"\r", b'{"a": NaN}', b"{bad",
+            b'{"a": 1}\r', b"1, 2", b'{"a": 1} {"b": 2}', b'{"a": ' + b"9" * 400 + b"}"]  # an int only the stdlib reads
+    for _ in range(400):
+        lines = [rng.choice(pool[:5]) for _ in range(rng.randint(0, 5))]
+        if rng.random() < 0.5:
+            lines.insert(rng.randint(0, len(lines)), rng.choice(pool))
+        body = b"\n".join(lines) + rng.choice([b"", b"\n"])
+        split = body.split(b"\n")
+        assert same(parse_lines(split), lines_one_by_one(split))
