@@ -14,11 +14,11 @@ data-quality events counted per feature by the state, and the record is still ac
 from __future__ import annotations
 
 import functools
-import itertools
 import json
 import operator
 import re
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -395,10 +395,10 @@ def uniform_batch(records: list[Any], config: MlmonConfig) -> Batch | None:
     predictions = uniform_predictions(model, raw_predictions, limits.max_string_length)
     if predictions is None:
         return None
-    ids = list(map(dict.get, records, itertools.repeat("id")))
+    ids = list(map(dict.get, records, repeat("id")))
     if _bad_ids(ids, limits.max_string_length):
         return None
-    timestamps = list(map(dict.get, records, itertools.repeat("timestamp")))
+    timestamps = list(map(dict.get, records, repeat("timestamp")))
     if timestamps.count(None) != len(timestamps) and not _all_timestamps(timestamps):
         return None
     return _to_batch(model, version, records, predictions, list(range(len(records))))
@@ -490,7 +490,7 @@ def _transpose(feature_dicts: list[dict[str, Any]], model: ModelConfig) -> tuple
 def _to_batch(
     model: ModelConfig, version: str, records: list[dict[str, Any]], predictions: list[Any], indices: list[int]
 ) -> Batch:
-    feature_dicts = [r["features"] for r in records]
+    feature_dicts = list(map(operator.itemgetter("features"), records))
     names = [f.name for f in model.features]
     fast = _transpose(feature_dicts, model)
     if fast is not None:
@@ -502,18 +502,18 @@ def _to_batch(
                 columns[name] = list(map(operator.itemgetter(name), feature_dicts))
                 present += len(feature_dicts)
             except KeyError:
-                column = columns[name] = [d.get(name, MISSING) for d in feature_dicts]
-                present += len(column) - sum(1 for v in column if v is MISSING)
+                column = columns[name] = list(map(dict.get, feature_dicts, repeat(name), repeat(MISSING)))
+                present += len(column) - column.count(MISSING)  # (JSON values equal MISSING only by identity)
         unknown = sum(map(len, feature_dicts)) - present  # keys that are not configured names (names are unique)
     return Batch(
         model=model,
         version=version,
         features=columns,
         predictions=predictions,
-        ids=[r.get("id") for r in records],
-        timestamps=[r.get("timestamp") for r in records],
-        labels=[r.get("label") for r in records],
-        segments=[r.get("segments") for r in records],
+        ids=list(map(dict.get, records, repeat("id"))),  # C-level passes: no Python call per record
+        timestamps=list(map(dict.get, records, repeat("timestamp"))),
+        labels=list(map(dict.get, records, repeat("label"))),
+        segments=list(map(dict.get, records, repeat("segments"))),
         unknown_features=unknown,
         indices=indices,
     )
