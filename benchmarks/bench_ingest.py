@@ -141,11 +141,14 @@ def run(rows: int = ROWS_PER_REQUEST) -> list[IngestResult]:
 def summary(results: list[IngestResult]) -> list[tuple[str, str, str]]:
     """(benchmark, measured, ratio vs baseline) rows for the summary table."""
     naive = next(r for r in results if r.name.startswith("naive"))
+    columnar = next((r for r in results if r.name == "mlmon columnar"), None)
     rows = []
     for r in results:
         measured = f"{r.wall_rate / 1e6:.2f}M values/s wall, {r.core_rate / 1e6:.2f}M/s/core"
         ratio = "baseline" if r is naive else f"{r.core_rate / naive.core_rate:.1f}x per core, " \
                                               f"{r.wall_rate / naive.wall_rate:.1f}x wall"
+        if columnar is not None and r.name in ("mlmon records", "mlmon ndjson"):
+            ratio += f"; {r.core_rate / columnar.core_rate:.2f}x columnar per core"
         rows.append((f"ingest {r.name}", measured, ratio))
     return rows
 

@@ -7,11 +7,12 @@ numpy conversion; only a column that has a problem falls back to classifying val
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
 from exporter.ingest.decode import MISSING, Batch, Decoded, Rejection
+from exporter.ingest.numbers import number_array as _number_array
 from exporter.ingest.strings import all_short_strings as _all_short_strings
 from exporter.profiles.profile import canonical_category
 
@@ -41,28 +42,7 @@ def parse_number(text: str) -> float | None:
         return None
 
 
-NUMBER_TYPES = {float, int}
 DEFAULT_MAX_LENGTH = 256  # exporter.max_string_length's default
-
-
-def _number_array(raw: list[Any]) -> np.ndarray | None:
-    """The column as float64 when every value is an int or a float (no bool, string or null), else None.
-
-    numpy's type inference does the type check in C: numbers give a float or int array, strings a
-    unicode one, None or objects an object one. It reads True/False as 1/0 next to numbers, so a
-    column holding a 0 or a 1 gets the exact (slower) per-value type check as well.
-    """
-    if not raw:
-        return np.zeros(0)
-    try:
-        array = np.array(raw)
-    except (ValueError, OverflowError):  # ragged nested lists and the like
-        return None
-    if array.dtype.kind not in "fi" or array.ndim != 1:  # [[5.0], [6.0]] is a 2-D float array: not numbers
-        return None
-    if ((array == 0) | (array == 1)).any() and not set(map(type, raw)) <= NUMBER_TYPES:
-        return None
-    return array.astype(np.float64, copy=False)
 
 
 def numeric_column(raw: list[Any], parse: bool = False) -> Column:
@@ -130,7 +110,9 @@ def categorical_column(raw: list[Any], max_length: int = DEFAULT_MAX_LENGTH) -> 
     if not raw:
         return Column(np.zeros(0, dtype=str))
     if _all_short_strings(raw, max_length):
-        return Column(_canonical_texts(np.asarray(raw, dtype=str)))
+        texts = np.asarray(raw, dtype=str)
+        # Only a text with a "." can change ("4.0" -> "4"); one C-level search skips two numpy passes.
+        return Column(_canonical_texts(texts) if "." in "".join(raw) else texts)
     good: list[str] = []
     missing = null = type_errors = too_long = 0
     examples: list[tuple[int, str, Any]] = []
@@ -240,7 +222,9 @@ def reject_type_errors(decoded: Decoded, max_length: int, parse: bool) -> None:
 
 
 def _select_rows(batch: Batch, keep: list[int]) -> Batch:
-    def select(column: list[Any]) -> list[Any]:
+    def select(column: Sequence[Any]) -> Sequence[Any]:
+        if isinstance(column, np.ndarray):  # a numeric feature decode already typed
+            return column[np.asarray(keep, dtype=np.intp)]
         return [column[i] for i in keep] if column else column
 
     unknown = batch.unknown_features * len(keep) // batch.size if batch.size else 0

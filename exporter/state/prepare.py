@@ -122,7 +122,7 @@ def prepare_quality(batch: Batch, math: QualityMath, now: float) -> PreparedQual
         out.predicted = math.prediction_vector(values, codes, extras)
         out.predicted_n = int((~np.isnan(extras[:, 0])).sum()) if out.predicted is not None else 0
     labels = batch.labels or [None] * n
-    inline = [i for i, label in enumerate(labels) if label is not None]
+    inline = [] if labels.count(None) == n else [i for i, label in enumerate(labels) if label is not None]
     if inline:
         clean, ok = math.clean_labels([labels[i] for i in inline])
         index = np.asarray(inline, dtype=np.int64)
@@ -134,13 +134,15 @@ def prepare_quality(batch: Batch, math: QualityMath, now: float) -> PreparedQual
         out.inline_n = len(index)
         out.inline_invalid = len(inline) - len(index)
     if batch.ids:
-        keys = [id_key(v) for v in batch.ids]
-        waiting = [i for i, key in enumerate(keys) if key is not None and labels[i] is None]
+        # The common batch: string ids and no inline label, so every row waits; no Python call per row.
+        every = not inline and set(map(type, batch.ids)) == {str}
+        keys = list(batch.ids) if every else [id_key(v) for v in batch.ids]
+        waiting = list(range(n)) if every else [i for i, key in enumerate(keys) if key is not None and labels[i] is None]
         if waiting:
             canonical = values.tolist() if values.dtype != object else list(values)
-            out.waiting_keys = [keys[i] for i in waiting]
-            kept = [canonical[i] for i in waiting]
+            out.waiting_keys = keys if every else [keys[i] for i in waiting]
+            kept = canonical if every else [canonical[i] for i in waiting]
             out.waiting_predictions = kept if extras is None else math.pack(kept, extras[waiting])
-            out.waiting_codes = codes[waiting].tolist()
+            out.waiting_codes = codes.tolist() if every else codes[waiting].tolist()
             out.waiting_times = prediction_times(batch.timestamps, waiting, now)
     return out
