@@ -225,3 +225,19 @@ def test_the_failure_docs_kubernetes_md_quotes_is_the_one_the_chart_gives() -> N
 def test_the_chart_lints_clean_in_strict_mode_with_a_users_values(helm: ModuleType, values: dict[str, Any]) -> None:
     report = helm.lint(str(CHART), values, strict=True)
     assert report["errors"] == [] and [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+def test_a_config_with_actions_turns_act_on_and_routes_them_there(helm: ModuleType, tmp_path: Path) -> None:
+    """examples/mlmon.yaml declares the retrain-fraud action: its values deploy mlmon act, and the
+    AlertmanagerConfig sends that action's alerts to the act Service."""
+    example = ROOT / "examples" / "mlmon.yaml"
+    values = chart_values(example)
+    assert values["act"] == {"enabled": True, "dryRun": load_config(example).alerting.act.dry_run}
+    assert "act" not in chart_values(CHURN)  # no actions, no act
+    values["alertmanagerConfig"] = {"enabled": True}
+    with helm.Chart.load(str(CHART)) as chart:
+        files = chart.render(values, name="demo", namespace="ml", is_install=True)
+    objects = [d for path, text in files.items() if not path.endswith(".txt") for d in yaml.safe_load_all(text) if d]
+    (config,) = of_kind(objects, "AlertmanagerConfig")
+    assert config["spec"]["route"]["routes"][0]["receiver"] == "mlmon-act-retrain-fraud"
+    assert any(o["kind"] == "Deployment" and o["metadata"]["name"] == "demo-mlmon-act" for o in objects)
