@@ -25,12 +25,12 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "mlmon.yaml"
 GENERATED = ROOT / "dashboards" / "generated"
 MODERN_TYPES = {"timeseries", "stat", "table", "heatmap", "bargauge", "histogram"}
-EXPECTED_UIDS = {"mlmon-overview", "mlmon-model", "mlmon-quality", "mlmon-versions", "mlmon-exporter"}
+EXPECTED_UIDS = {"mlmon-overview", "mlmon-model", "mlmon-quality", "mlmon-versions", "mlmon-exporter", "mlmon-rollouts"}
 # The exporter dashboard is about the sidecar process, not a model: it selects scrape jobs instead.
 WITHOUT_MODEL_VARIABLES = {"mlmon-exporter"}
 # Values Grafana would put in for the variables, for promtool (any valid value makes the same syntax).
 VARIABLE_VALUES = {
-    "model": "fraud", "version": "v1", "version_a": "v1", "version_b": "v2", "window": "5m", "feature": ".*",
+    "model": "fraud", "version": "v1", "version_a": "v1", "version_b": "v2", "challenger": ".*", "window": "5m", "feature": ".*",
     "job": "mlmon", "cluster": ".*", "namespace": ".*", "instance": ".*", "__rate_interval": "1m", "__range": "1h", "__interval": "15s",
 }
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
@@ -92,7 +92,7 @@ def test_model_dashboards_have_model_and_version_variables(dashboards):
         if uid in WITHOUT_MODEL_VARIABLES:
             continue
         assert "model" in names, uid
-        assert names & {"version", "version_a"}, uid
+        assert names & {"version", "version_a", "challenger"}, uid
     model_variables = {v["name"] for v in dashboards["mlmon-model"]["templating"]["list"]}
     assert {"datasource", "model", "version", "window"} <= model_variables
 
