@@ -145,7 +145,8 @@ def test_the_rules_watch_the_configs_job_and_link_its_wiki(rendered: list[dict[s
 
 def test_the_dashboards_offer_the_configs_windows(rendered: list[dict[str, Any]]) -> None:
     found = dashboards(rendered)
-    assert sorted(found) == ["mlmon-exporter.json", "mlmon-model.json", "mlmon-overview.json", "mlmon-quality.json", "mlmon-versions.json"]
+    assert sorted(found) == ["mlmon-exporter.json", "mlmon-model.json", "mlmon-overview.json", "mlmon-quality.json",
+                             "mlmon-rollouts.json", "mlmon-versions.json"]
     windows = next(v for v in found["mlmon-model.json"]["templating"]["list"] if v["name"] == "window")
     assert [o["value"] for o in windows["options"]] == window_names(load_config(CHURN)) == ["10m", "15m", "2h", "6h"]
 
@@ -213,7 +214,7 @@ def test_the_documented_values_file_renders_as_written(helm: ModuleType, tmp_pat
         files = chart.render(values, name="shop", namespace="ml", is_install=True)
     objects = [doc for path, text in files.items() if not path.endswith(".txt") for doc in yaml.safe_load_all(text) if doc]
     assert of_kind(objects, "Deployment") == []  # the sidecar goes into the user's own Deployment
-    assert len(of_kind(objects, "PrometheusRule")) == 1 and len(dashboards(objects)) == 5
+    assert len(of_kind(objects, "PrometheusRule")) == 1 and len(dashboards(objects)) == 6
 
 
 def test_the_failure_docs_kubernetes_md_quotes_is_the_one_the_chart_gives() -> None:
