@@ -196,3 +196,19 @@ def test_the_act_pod_waits_for_its_drain(helm: ModuleType) -> None:
     values["config"]["exporter"]["shutdown_grace"] = "40s"
     deployment = next(o for o in act_objects(render(helm, values)) if o["kind"] == "Deployment")
     assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 42
+
+
+def test_the_act_pod_mounts_only_its_own_secrets(helm: ModuleType) -> None:
+    values = {**ACT, "sidecar": {"adminToken": {"secretName": "adm"}, "webConfig": {"secretName": "web"}}}
+    deployment = next(o for o in act_objects(render(helm, values)) if o["kind"] == "Deployment")
+    assert sorted(v["name"] for v in deployment["spec"]["template"]["spec"]["volumes"]) == [
+        "act-secrets", "act-state", "mlmon-config"]
+
+
+def test_turning_act_on_rolls_the_pods_that_mount_the_changed_config(helm: ModuleType) -> None:
+    def checksum(values: dict[str, Any] | None) -> str:
+        deployment = next(o for o in render(helm, values) if o["kind"] == "Deployment" and "example" in o["metadata"]["name"])
+        return deployment["spec"]["template"]["metadata"]["annotations"]["checksum/mlmon-config"]
+
+    assert checksum(None) != checksum({"act": {"enabled": True}})  # alerting.act.url changed in mlmon.yaml
+    assert checksum({"act": {"enabled": True}}) == checksum({"act": {"enabled": True, "dryRun": True}})

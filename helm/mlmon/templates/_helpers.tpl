@@ -207,7 +207,8 @@ mlmon.dev/scrape: "true"
 {{- define "mlmon.podAnnotations" -}}
 {{- $v := include "mlmon.settings" . | fromYaml -}}
 {{- if not $v.existingConfigMap }}
-checksum/mlmon-config: {{ toYaml (pick $v "config" "references" "referencesConfigMap" "sidecar" "exampleReferences") | sha256sum }}
+{{- /* act's values that change the rendered mlmon.yaml (alerting.act) count too */}}
+checksum/mlmon-config: {{ toYaml (list (pick $v "config" "references" "referencesConfigMap" "sidecar" "exampleReferences") (pick (default (dict) $v.act) "enabled" "port" "bearerTokenSecret")) | sha256sum }}
 {{- end }}
 {{- end -}}
 
@@ -298,6 +299,11 @@ the user's profiles ConfigMap (referencesConfigMap) projected into the same fold
   secret:
     secretName: {{ $v.sidecar.webConfig.secretName }}
 {{- end }}
+{{- end -}}
+
+{{/* Only the config volume of mlmon.volumes (mlmon act needs neither the admin token nor the web config). */}}
+{{- define "mlmon.configVolume" -}}
+{{- include "mlmon.volumes" . | fromYamlArray | first | list | toYaml -}}
 {{- end -}}
 
 {{/* The command that writes the values of a user's config (docs/kubernetes.md). */}}
