@@ -269,6 +269,7 @@ spec:
         app: shop
         {{- include "mlmon.podLabels" . | nindent 8 }}
     spec:
+      terminationGracePeriodSeconds: {{ include "mlmon.terminationGracePeriodSeconds" . }}
       containers:
         - {name: model, image: "shop/model:1"}
         {{- include "mlmon.sidecar" . | nindent 8 }}
@@ -320,6 +321,13 @@ def test_sidecar_template_works_from_a_parent_chart(helm: ModuleType, tmp_path: 
     config_map = next(o for o in objects if o["kind"] == "ConfigMap" and "mlmon.yaml" in o["data"])
     assert deployment["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"] == config_map["metadata"]["name"]
     assert not [o for o in objects if o["kind"] == "Deployment" and o is not deployment]
+    assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 30
+
+
+def test_a_parent_charts_pod_waits_for_the_sidecars_drain(helm: ModuleType, tmp_path: Path) -> None:
+    model = {"name": "basket", "task": "regression", "reference": {"capture": 1000}, "features": [{"name": "items", "type": "numeric"}]}
+    objects = render_parent(helm, parent_chart(tmp_path, {"config": {"exporter": {"shutdown_grace": "1m"}, "models": [model]}}))
+    assert parent_deployment(objects)["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 62
 
 
 def test_a_parent_chart_setting_only_config_runs_mlmons_own_app_version(helm: ModuleType, tmp_path: Path) -> None:
