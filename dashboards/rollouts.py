@@ -38,8 +38,9 @@ def _sel(model: ModelConfig, **more: str) -> str:
     return f'{{{inner},model=~"$model",model_version=~"$challenger"}}'
 
 
-def _gate(model: ModelConfig, name: str) -> rollouts.Gate | None:
-    return next((g for g in rollouts.gates(model) if g.name == name), None)
+def _gate_threshold(model: ModelConfig, name: str) -> float:
+    """Where the generated gate fails (rollouts.gates): the panels' red line is the same number."""
+    return next(g.max_pass for g in rollouts.gates(model) if g.name == name)
 
 
 def _red_from(per_model: dict[str, float]) -> tuple[Thresholds, list[dict[str, Any]]]:
@@ -57,7 +58,7 @@ def _drift_grade(config: MlmonConfig) -> Panel:
         queries.append(f"max by (model, model_version) ({grades})")
     expr = f"({' or '.join(queries)})\nand on (model, model_version) {ARMS}"
     # The gate fails above rollout.max_drift_grade; grades are whole numbers, so red from the next one.
-    thresholds, overrides = _red_from({m.name: m.rollout.max_drift_grade + 1.0 for m in config.models})
+    thresholds, overrides = _red_from({m.name: _gate_threshold(m, "drift") + 1.0 for m in config.models})
     return timeseries(
         "Challenger drift grade vs the reference",
         "Worst fleet drift grade of each canary/shadow version vs the reference over the model's longest drift window "
@@ -72,7 +73,7 @@ def _homogeneity(config: MlmonConfig) -> Panel:
         n = champion_rules.names(m.rollout.window)
         critical = n.critical99 if m.rollout.alpha == 0.01 else n.critical95
         queries.append(f"{n.chisquare}{_sel(m)}\n  / on (model, model_version, variant) ({critical}{_sel(m)} > 0)")
-    thresholds, overrides = _red_from({m.name: _gate(m, "homogeneity").max_pass for m in config.models})  # type: ignore[union-attr]
+    thresholds, overrides = _red_from({m.name: _gate_threshold(m, "homogeneity") for m in config.models})
     return timeseries(
         "Prediction homogeneity: chi-square / critical value",
         "Chi-square homogeneity statistic of each challenger's prediction bins vs the champion's (its default versions) "
@@ -88,7 +89,7 @@ def _quality_z(config: MlmonConfig) -> Panel | None:
         return None
     queries = [f"{champion_rules.names(m.rollout.window).worse_z}{_sel(m, metric=_quoted(m.rollout.quality_metric))}"
                for m in binary]
-    thresholds, overrides = _red_from({m.name: _gate(m, "quality").max_pass for m in binary})  # type: ignore[union-attr]
+    thresholds, overrides = _red_from({m.name: _gate_threshold(m, "quality") for m in binary})
     return timeseries(
         "Challenger quality: two-proportion z (positive = worse)",
         "Two-proportion z of rollout.quality_metric, challenger vs champion over rollout.window, signed so that a "
