@@ -212,3 +212,13 @@ def test_turning_act_on_rolls_the_pods_that_mount_the_changed_config(helm: Modul
 
     assert checksum(None) != checksum({"act": {"enabled": True}})  # alerting.act.url changed in mlmon.yaml
     assert checksum({"act": {"enabled": True}}) == checksum({"act": {"enabled": True, "dryRun": True}})
+
+
+def test_lints_clean_with_every_new_secret_and_monitor_option(helm: ModuleType) -> None:
+    from tests.test_helm_chart import CHART
+
+    values = {"act": {"enabled": True, "bearerTokenSecret": {"name": "t"}}, "alertmanagerConfig": {"enabled": True},
+              "sidecar": {"adminToken": {"secretName": "a"}, "webConfig": {"secretName": "w"}},
+              "monitor": {"kind": "ServiceMonitor", "endpoint": {"scheme": "https"}}}
+    report = helm.lint(str(CHART), values, strict=True)
+    assert report["errors"] == [] and [m for m in report["messages"] if m["severity"] >= 2] == []
