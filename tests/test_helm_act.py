@@ -62,6 +62,9 @@ def test_act_runs_one_hardened_replica_of_the_configs_actions(helm: ModuleType, 
 @pytest.mark.parametrize(("values", "where"), [
     ({"act": {"port": 0}}, "/act/port"), ({"act": {"replicas": 2}}, "'replicas' not allowed"),
     ({"act": {"service": {"type": "Headless"}}}, "/act/service/type"),
+    ({"act": {"bearerTokenSecret": {"name": "Not_A_Name"}}}, "/act/bearerTokenSecret/name"),
+    ({"sidecar": {"adminToken": {"secretName": "admin", "key": ""}}}, "/sidecar/adminToken/key"),
+    ({"sidecar": {"webConfig": {"secret": "web"}}}, "'secret' not allowed"),
 ])
 def test_the_schema_refuses_bad_act_values(helm: ModuleType, values: dict[str, Any], where: str) -> None:
     with pytest.raises(helm.HelmValuesError) as error:
