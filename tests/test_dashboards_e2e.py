@@ -36,6 +36,8 @@ EXAMPLES = ROOT / "examples"
 ROUNDS = 5           # one batch per model version per second
 FRAUD_V1 = 300       # records per round; labels for them arrive late through /v1/labels
 FRAUD_V2 = 100       # never labelled: the "quality before labels" scenario
+FRAUD_CANARY = 100   # v3, a canary: labelled late like v1
+# v4, a shadow: v2's records (same ids) scored again, paired with them by id
 DELIVERY_V1 = 200    # labels inline
 # Grafana's $__rate_interval is max(4 x scrape interval, step + scrape interval); scrapes are 1 s here.
 RATE_INTERVAL = "5s"
@@ -84,6 +86,9 @@ SCENARIOS: list[tuple[str, dict[str, str], dict[tuple[str, str], str]]] = [
         ("Label delay", "C"): "labels arrive inline with the predictions: no delay observed",
     }),
     ("mlmon-versions", {"model": "fraud", "version_a": "v1", "version_b": "v2", "window": "5m"}, {}),
+    ("mlmon-rollouts", {"model": "fraud", "challenger": ".*"}, {
+        ("annotation", "Reference switch"): "no reference is promoted or reset in a 10-second run",
+    }),
     ("mlmon-exporter", {"job": "mlmon", "cluster": ".*", "namespace": ".*", "instance": ".*"}, {}),
 ]
 
@@ -99,6 +104,9 @@ def e2e_config() -> MlmonConfig:
         "cost": {"false_negative": 100, "false_positive": 5},
     }
     fraud["segments"] = [{"attribute": "region", "values": ["na", "eu"], "drift": True, "features": ["amount"]}]
+    # The rollouts dashboard compares a canary (v3, labelled) and a shadow (v4, v2's requests again)
+    # with the champion (v1 and v2, the default arm).
+    fraud["versions"] = {**fraud.get("versions", {}), "variants": {"v3": "canary", "v4": "shadow"}}
     return parse_config(copy.deepcopy(data), base_dir=EXAMPLES, source="e2e config")
 
 
@@ -126,18 +134,24 @@ def send_traffic(exporter: RunningExporter, rng: np.random.Generator) -> int:
                                attributions=True)
         labels = [{"id": r["id"], "label": r.pop("label")} for r in v1]
         v2 = synthetic.records("fraud", "v2", FRAUD_V2, rng, drift=0.5, faults=0.05, id_prefix=f"r{round_}-v2-")
+        canary = synthetic.records("fraud", "v3", FRAUD_CANARY, rng, faults=0.05, id_prefix=f"r{round_}-v3-",
+                                   with_labels=True)
+        labels += [{"id": r["id"], "label": r.pop("label")} for r in canary]
+        shadow = [{**copy.deepcopy(r), "model_version": "v4",
+                   "prediction": r["prediction"] * 0.9 if isinstance(r.get("prediction"), float) else r.get("prediction")}
+                  for r in v2]
         for record in v1 + v2:
             record["segments"] = {"region": region(record["features"].get("country", ""))}
         delivery = synthetic.records("delivery_time", "v1", DELIVERY_V1, rng, faults=0.05, with_labels=True,
                                      id_prefix=f"r{round_}-")
         unknown = [{"model": "no_such_model", "model_version": "v1", "features": {}, "prediction": 1.0}]
-        for batch in (v1, v2, delivery, unknown):
+        for batch in (v1, v2, canary, shadow, delivery, unknown):
             response = requests.post(f"{ingest}/v1/predictions", data=json.dumps(batch),
                                      headers={"Content-Type": "application/json"}, timeout=10)
             assert response.status_code in (200, 422), response.text
         time.sleep(0.5)  # labels come later than their predictions: a real label delay
         answer = requests.post(f"{ingest}/v1/labels", json=labels, timeout=10).json()
-        assert answer["joined"] == FRAUD_V1, answer
+        assert answer["joined"] == FRAUD_V1 + FRAUD_CANARY, answer
         sent += FRAUD_V1
         time.sleep(0.5)
     return sent
