@@ -60,7 +60,8 @@ def drift_alerts(alert: AlertFactory, model: ModelConfig, for_: str) -> list[Ale
                 summary="The predicted probability of one class drifted from its reference.",
                 description="The probability of class {{ $labels.class }} predicted by model {{ $labels.model }} "
                 f"version {{{{ $labels.model_version }}}}: {drift.method} {{{{ $value | printf \"%.3g\" }}}} against "
-                f"the reference over the last {window}, fleet-wide ({rule}). The predicted class may not have moved.",
+                f"the reference over the last {window}, fleet-wide ({rule.replace('KS or chi-square', 'KS')}). "
+                "The predicted class may not have moved.",
             ))
     psi = drift.method == "psi"
     for severity, threshold in (("warning", drift.warning if psi else PSI_WARNING),
