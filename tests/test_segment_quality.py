@@ -35,6 +35,7 @@ from exporter.http.server import start
 from exporter.state import snapshot
 from exporter.tooling import synthetic
 from tests.support.processes import PrometheusProcess, require_binary
+from tests.support.redis_server import RedisServer
 from tests.test_fleet_rules import samples_at, write_rules
 from tests.test_segment_drift import Clock, feed, rendered, store_of
 
@@ -320,3 +321,29 @@ def test_fleet_quality_per_segment_on_two_replicas_equals_sklearn_on_the_weighte
                 key = tuple(sorted({"model": model, "model_version": "v1", "attribute": attribute, "segment": value,
                                     "metric": metric}.items()))
                 assert recorded[key] == pytest.approx(number, rel=1e-6), (model, value, metric)
+
+
+def test_a_late_label_joined_through_another_replica_by_redis_lands_in_its_predictions_segment(
+        start_exporter: Callable[[MlmonConfig], LiveExporter]) -> None:
+    server = RedisServer.start()
+    try:
+        data = example_config_data()
+        data["models"] = [data["models"][1]]
+        data.pop("alerting", None)
+        data["exporter"]["label_store"] = {"backend": "redis", "url": server.url, "timeout": 0.2, "retry_interval": 0.5}
+        config = build_config(data)
+        a, b = start_exporter(config), start_exporter(config)
+        records = delivery_records(2000, np.random.default_rng(23), prefix="redis-")
+        labels = [{"id": r["id"], "label": r.pop("label")} for r in records]
+        a.post_ok(records)  # the predictions (and their segment codes) wait in Redis
+        answer = b.http.post(f"{b.ingest_url}/v1/labels", json=labels, timeout=30).json()
+        assert answer["joined"] == len(records), answer
+        for record, label in zip(records, labels):
+            record["label"] = label["label"]
+        got = gauges(b.samples(), c.SEGMENT_QUALITY_SCORE.name, "1h")  # joined on b: b holds every pair
+        assert not gauges(a.samples(), c.SEGMENT_QUALITY_SCORE.name, "1h")
+        for value, rows in by_segment(records, "weather", WEATHER).items():
+            for metric, number in expected_regression([records[i] for i in rows]).items():
+                assert got[(value, metric)] == pytest.approx(number, rel=1e-9), (value, metric)
+    finally:
+        server.stop()
