@@ -347,3 +347,25 @@ def test_a_late_label_joined_through_another_replica_by_redis_lands_in_its_predi
                 assert got[(value, metric)] == pytest.approx(number, rel=1e-9), (value, metric)
     finally:
         server.stop()
+
+
+def test_config_check_prints_the_cost_of_quality_per_segment_and_warns_above_the_budget(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from exporter.cli import main
+
+    assert main(["config", "check", "-c", "examples/mlmon.yaml"]) == 0
+    out = capsys.readouterr()
+    assert "quality per segment: delivery_time weather: 5 values x (6 counters + 2 windows x 5) = 80 series" in out.out
+    data = example_config_data()
+    classes = [f"c{i}" for i in range(50)]
+    model = {**multiclass_model(), "prediction": {"name": "animal", "type": "categorical", "classes": classes},
+             "segments": [{"attribute": "region", "values": [f"r{i}" for i in range(8)], "quality": True}]}
+    model["quality"]["windows"] = ["1h", "1d"]
+    data["models"] = [model]
+    data.pop("alerting", None)
+    path = tmp_path / "mlmon.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert main(["config", "check", "-c", str(path)]) == 0
+    out = capsys.readouterr()
+    assert "quality per segment: animals region: 9 values x (2601 counters + 2 windows x 3) = 23463 series" in out.out
+    assert "above exporter.series_budget" in out.err and "quality: true" in out.err
