@@ -17,7 +17,7 @@ Regression and multiclass models count per value of the attributes with ``qualit
 (the fleet matrix per value) and, in the same ratio series as binary, accuracy (the diagonal over all) and
 macro_f1 (the mean over the configured classes present, as actual or predicted, of 2 TP_c / (predicted_c +
 actual_c); the diagonal is spelt out per class, as PromQL cannot compare two labels). Regression:
-``model_version_attribute_segment_sum:mlmon_segment_regression:increase1h`` (sum count, over, under, squared,
+``model_version_attribute_segment_sum:mlmon_segment_regression_error:increase1h`` (sum count, over, under, squared,
 squared_log, log_pairs) and ``model_version_attribute_segment_metric:mlmon_segment_quality_score:1h`` with metric
 mae, rmse, bias and rmsle.
 """
@@ -68,7 +68,7 @@ def class_counts_name(window: int | str) -> str:
 
 def regression_counts_name(window: int | str) -> str:
     w = format_duration(window) if isinstance(window, int) else window
-    return f"model_version_attribute_segment_sum:mlmon_segment_regression:increase{w}"
+    return f"model_version_attribute_segment_sum:{c.SEGMENT_REGRESSION_ERROR.family}:increase{w}"
 
 
 def score_name(window: int | str) -> str:
