@@ -369,3 +369,28 @@ def test_config_check_prints_the_cost_of_quality_per_segment_and_warns_above_the
     out = capsys.readouterr()
     assert "quality per segment: animals region: 9 values x (2601 counters + 2 windows x 3) = 23463 series" in out.out
     assert "above exporter.series_budget" in out.err and "quality: true" in out.err
+
+
+def test_only_attributes_with_quality_get_sums_and_each_value_holds_its_own_rows() -> None:
+    from exporter.state.quality import ModelQuality
+
+    data = example_config_data()
+    data["models"][1]["segments"] = [{"attribute": "city", "values": ["p", "l"], "drift": True},
+                                     {"attribute": "weather", "values": ["clear", "rain"], "quality": True},
+                                     {"attribute": "day", "values": ["mon"], "quality": True}]
+    quality = ModelQuality(build_config(data).model("delivery_time"), slots=4)
+    layout = quality.layout
+    assert layout.segment_rows == 3 + 2  # weather's 2 values and __other__, day's 1 and __other__; no city
+    rng = np.random.default_rng(0)
+    segments = [{"city": str(rng.choice(["p", "l", "x"])), "weather": str(rng.choice(["clear", "rain", "snow"])),
+                 "day": str(rng.choice(["mon", "tue"]))} for _ in range(2000)]
+    p, y = rng.normal(10, 2, 2000), rng.normal(10, 2, 2000)
+    quality.observe_labels(p, y, layout.codec.encode(segments), None, 0.0)
+    block = quality.labelled[layout.segment_sums()].reshape(layout.segment_rows, layout.segment_cell)
+    rows = [("weather", v, ["clear", "rain"]) for v in ("clear", "rain", "__other__")] + \
+        [("day", v, ["mon"]) for v in ("mon", "__other__")]
+    for (attribute, value, listed), cell in zip(rows, block):
+        chosen = np.array([(s[attribute] if s[attribute] in listed else "__other__") == value for s in segments])
+        error = p[chosen] - y[chosen]
+        assert cell[0] == chosen.sum()
+        assert cell[1:4] == pytest.approx([error[error > 0].sum(), -error[error < 0].sum(), (error * error).sum()])
