@@ -51,6 +51,7 @@ generate: venv
 	$(MLMON) docs config --out docs/configuration.md
 	$(MLMON) config schema --out docs/mlmon.schema.json
 	$(MLMON) rules build --config examples/mlmon.yaml --out alert_rules/generated/
+	$(MLMON) rules build --config alert_rules/tests/multiclass/mlmon.yaml --out alert_rules/tests/multiclass/generated/
 	$(MLMON) dashboards build --config examples/mlmon.yaml --out dashboards/generated/
 	$(MLMON) rollouts build --config examples/mlmon.yaml --out deploy/rollouts/
 	$(MAKE) chart-files

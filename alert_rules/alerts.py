@@ -13,6 +13,7 @@ from exporter.ingest.decode import UNKNOWN_MODEL_LABEL
 
 from alert_rules.attribution_alerts import attribution_alerts
 from alert_rules import recording as r
+from alert_rules.champion_alerts import challenger_alerts
 from alert_rules.drift_alerts import drift_alerts
 from alert_rules.factory import DATA_QUALITY, EXPORTER, TRAFFIC, AlertFactory, pct
 from alert_rules.naming import PROMETHEUS_UP, matcher, selector
@@ -154,6 +155,7 @@ def model_group(config: MlmonConfig, model: ModelConfig) -> RuleGroup:
     rules += drift_alerts(alert, model, config.alerting.drift.for_)
     rules += attribution_alerts(alert, model, config.alerting.drift.for_)
     rules += quality_alerts(alert, config, model)
+    rules += challenger_alerts(alert, model)
     return RuleGroup(f"mlmon.model.{model.name}.alerts", rules)
 
 

@@ -14,7 +14,7 @@ graded by its PSI; the fleet's verdict over summed error counters is recorded be
 from __future__ import annotations
 
 from exporter import catalog as c
-from alert_rules import fleet_rules, fleet_verdict
+from alert_rules import fleet_class_drift, fleet_rules, fleet_verdict
 from exporter.config.model import ModelConfig, format_duration
 
 from alert_rules.factory import DRIFT, AlertFactory
@@ -49,6 +49,19 @@ def drift_alerts(alert: AlertFactory, model: ModelConfig, for_: str) -> list[Ale
                 for_=for_, severity=severity, category=DRIFT, labels=labels, summary=summary,
                 description=f"{subject}: {drift.method} {{{{ $value | printf \"%.3g\" }}}} against the "
                 f"reference over the last {window}, fleet-wide ({rule}).",
+            ))
+    if fleet_class_drift.class_models([model]):  # each class's probability, multiclass rows with per-class scores
+        n, by = fleet_class_drift.verdict_names(seconds), fleet_rules.CLASSES.by
+        sel = selector(model=model.name)
+        for grade, severity in fleet_verdict.GRADES.items():
+            out.append(alert(
+                "ClassProbabilityDrift", f"{n.score}{sel}\nand on ({by})\n{n.grade}{sel} >= {grade}",
+                for_=for_, severity=severity, category=DRIFT, labels=labels,
+                summary="The predicted probability of one class drifted from its reference.",
+                description="The probability of class {{ $labels.class }} predicted by model {{ $labels.model }} "
+                f"version {{{{ $labels.model_version }}}}: {drift.method} {{{{ $value | printf \"%.3g\" }}}} against "
+                f"the reference over the last {window}, fleet-wide ({rule.replace('KS or chi-square', 'KS')}). "
+                "The predicted class may not have moved.",
             ))
     psi = drift.method == "psi"
     for severity, threshold in (("warning", drift.warning if psi else PSI_WARNING),

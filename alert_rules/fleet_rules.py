@@ -66,6 +66,11 @@ MULTIVARIATE = Side("model_version", "model, model_version", _stem(c.MULTIVARIAT
                     c.MULTIVARIATE_ERROR_BIN.name, c.MULTIVARIATE_ERROR_REFERENCE.name,
                     c.MULTIVARIATE_REFERENCE_SAMPLES.name)
 
+# Each class's predicted probability of a multiclass model (alert_rules/fleet_class_drift.py): every class numeric.
+CLASSES = Side("model_version_class", "model, model_version, class", _stem(c.CLASS_PROBABILITY_BIN),
+               c.CLASS_PROBABILITY_BIN.name, c.CLASS_PROBABILITY_REFERENCE.name,
+               c.CLASS_PROBABILITY_REFERENCE_SAMPLES.name)
+
 # Drift per segment value (models[].segments with drift: true): the same scores per attribute, segment and feature.
 # The reference side has no segment labels; a recorded copy per segment gives it them (segment_reference_rules).
 SEGMENTS = Side("model_version_attribute_segment_feature", "model, model_version, attribute, segment, feature",
@@ -134,6 +139,8 @@ def _numeric_columns(model: ModelConfig, side: Side) -> tuple[list[str], int]:
         return [f.name for f in numeric], max((f.bins + 2 for f in numeric), default=0)
     if side is MULTIVARIATE:  # the error bins are fixed by the profile builder, not the config
         return ["error"], ERROR_BINS + 2
+    if side is CLASSES:  # one binning per class, built with the prediction's bins (profiles/class_scores.py)
+        return list(model.quality_classes), (model.prediction.bins or 10) + 2
     if is_feature_side(side):  # features per segment value
         chosen = set(segment_features(model))
         numeric = [f for f in model.features if f.type == "numeric" and f.name in chosen]
@@ -211,6 +218,9 @@ def _side_rules(side: Side, window: int, models: list[ModelConfig],
              "expr": f"max by ({side.by}) (abs({cumulative_q} - {cumulative_p}))"},
         ]
     return rules
+
+
+side_rules = _side_rules  # for the modules that add a side's rules after their own (fleet_class_drift.py)
 
 
 def fleet_recording_rules(config: MlmonConfig) -> list[dict[str, Any]]:

@@ -28,7 +28,8 @@ VERSION = "{{ $labels.model_version | urlquery }}"
 FEATURE_ANCHOR = "{{ with $labels.feature }}#feature-{{ . }}{{ end }}"
 # Where on the model page an alert without a feature label is explained (ids of exporter/http/pages).
 ANCHORS = {"quality": "#quality", "bias": "#bias", "data_quality": "#data-quality"}
-STEM_ANCHORS = {"PredictionDrift": "#prediction", "MultivariateDrift": "#multivariate", "AttributionDrift": "#attributions"}
+STEM_ANCHORS = {"PredictionDrift": "#prediction", "MultivariateDrift": "#multivariate",
+                "ClassProbabilityDrift": "#prediction", "AttributionDrift": "#attributions"}
 
 
 def window_if(windows: list[int], param: str, static: str | None) -> str:

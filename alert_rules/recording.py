@@ -14,6 +14,7 @@ from exporter.config.model import MlmonConfig
 from alert_rules.champion_rules import champion_groups
 from alert_rules.fleet_rules import fleet_recording_rules
 from alert_rules.fleet_multivariate import multivariate_groups_for
+from alert_rules.fleet_class_drift import class_groups_for
 from alert_rules.attribution_rules import attribution_groups
 from alert_rules.fleet_verdict import verdict_groups_for
 from alert_rules.quality_rules import fleet_quality_groups
@@ -153,8 +154,9 @@ def fleet_drift_groups(config: MlmonConfig) -> list[RuleGroup]:
     """Fleet-wide drift scores over summed bin counts, as the exporter's drift module defines them,
     then the fleet verdict (test AND effect, graded) of :mod:`alert_rules.fleet_verdict` over them."""
     verdicts, multivariate = verdict_groups_for(config), multivariate_groups_for(config)
+    classes = class_groups_for(config)  # per-class probability drift (alert_rules/fleet_class_drift.py)
     return [
         RuleGroup(group["name"], [RecordingRule(rule["record"], rule["expr"])
-                                  for rule in group["rules"] + verdicts[window] + multivariate[window]])
+                                  for rule in group["rules"] + verdicts[window] + multivariate[window] + classes[window]])
         for group, window in zip(fleet_recording_rules(config), verdicts, strict=True)
     ]

@@ -19,6 +19,7 @@ from exporter.tooling.series_budget import Column
 
 from alert_rules.recording import recording_groups
 from alert_rules.segment_quality import RATIOS, REGRESSION_SCORES
+from alert_rules.rules import RuleGroup
 
 _MODELS = re.compile(r'\bmodel=~?"([^"]+)"')
 
@@ -59,13 +60,13 @@ def _segment_quality_series(model: ModelConfig, level: str, expr: str) -> int:
 
 
 def recorded_series(config: MlmonConfig, columns: dict[str, list[Column]], versions: int = 1,
-                    explained: dict[str, tuple[bool, int]] | None = None) -> int:
+                    explained: dict[str, tuple[bool, int]] | None = None, groups: list[RuleGroup] | None = None) -> int:
     """Series of every recording rule, with `versions` live versions per model; `explained` is each model's
     (reference importance known, phi bins) (exporter.tooling.series_budget.explained; default: neither)."""
     names = [m.name for m in config.models]
     models = {m.name: m for m in config.models}
     total = 0
-    for group in recording_groups(config):
+    for group in recording_groups(config) if groups is None else groups:
         for rule in group.rules:
             level = rule.record.split(":")[0]
             selected = {n for match in _MODELS.findall(rule.expr) for n in match.split("|")} & set(names) or set(names)
@@ -86,6 +87,10 @@ def recorded_series(config: MlmonConfig, columns: dict[str, list[Column]], versi
                     total += versions * _segment_series(models[model], cols, level.endswith("_bin"), kind)
                 elif level.startswith("model_version_attribute_segment_"):  # quality per segment value
                     total += versions * _segment_quality_series(models[model], level, rule.expr)
+                elif level.startswith("model_version_class"):  # per-class probability drift (multiclass models)
+                    classes = len(models[model].quality_classes)
+                    bins = (models[model].prediction.bins or 10) + 2  # a ceiling: a binning may collapse edges
+                    total += versions * classes * (bins if level.endswith("_bin") else 1)
                 elif "multivariate" in rule.record:  # one error histogram per version (a ceiling: models with a PCA basis)
                     total += versions * (ERROR_BINS + 2 if level.endswith("_bin") else 1)
                 elif level == "model":

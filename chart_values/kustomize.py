@@ -24,6 +24,8 @@ from typing import Any
 
 import yaml
 
+from exporter.config.model import load_config
+
 from chart_values.values import chart_values, to_yaml
 
 HELM_VALUES = Path(__file__).resolve().parent.parent / "helm" / "mlmon" / "values.yaml"
@@ -46,11 +48,17 @@ def sidecar(defaults: dict[str, Any], image: str, native: bool) -> dict[str, Any
     container.update({
         "args": ["serve", "--config", "/etc/mlmon/mlmon.yaml"],
         "ports": [{"name": "metrics", "containerPort": int(s["metricsPort"]), "protocol": "TCP"}],
-        "livenessProbe": s["livenessProbe"], "readinessProbe": s["readinessProbe"],
+        # the chart adds the handlers to the values' timings (mlmon.probe in _helpers.tpl)
+        "livenessProbe": {"httpGet": {"path": "/healthz", "port": "metrics"}, **s["livenessProbe"]},
+        "readinessProbe": {"httpGet": {"path": "/readyz", "port": "metrics"}, **s["readinessProbe"]},
         "resources": s["resources"], "securityContext": s["securityContext"],
         "volumeMounts": [{"name": "mlmon-config", "mountPath": "/etc/mlmon", "readOnly": True}],
     })
     return container
+
+
+def load_config_grace(source: Path) -> int:
+    return load_config(source).exporter.shutdown_grace
 
 
 def objects(source: Path, deployment: str, namespace: str | None = None, native: bool = False,
@@ -93,7 +101,11 @@ def objects(source: Path, deployment: str, namespace: str | None = None, native:
                                     "replacement": values["monitor"]["job"]}]}]}}
     if namespace:
         monitor["spec"]["namespaceSelector"] = {"matchNames": [namespace]}
-    pod_spec: dict[str, Any] = {"volumes": [{"name": "mlmon-config", "configMap": {"name": f"{name}-config"}}]}
+    # the exporter drains for shutdown_grace and its watchdog exits 2 s later (as the chart's
+    # mlmon.terminationGracePeriodSeconds: never under Kubernetes' default 30 s)
+    grace = max(30, load_config_grace(source) + 2)
+    pod_spec: dict[str, Any] = {"terminationGracePeriodSeconds": grace,
+                                "volumes": [{"name": "mlmon-config", "configMap": {"name": f"{name}-config"}}]}
     pod_spec["initContainers" if native else "containers"] = [sidecar(defaults, image, native)]
     patch = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": deployment},
              "spec": {"template": {"metadata": {"labels": POD_LABEL}, "spec": pod_spec}}}

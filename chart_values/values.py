@@ -108,6 +108,9 @@ def chart_values(source: Path, references_configmap: str | None = None) -> dict[
         "exampleModel": {"enabled": False},
         "monitor": {"job": config.alerting.exporter.job},
     })
+    if config.alerting.actions:
+        # the chart's mlmon act Deployment, its AlertmanagerConfig routes and its monitor (docs/kubernetes.md)
+        values["act"] = {"enabled": True, "dryRun": config.alerting.act.dry_run}
     if config.alerting.rule_labels:
         values["prometheusRule"] = {"labels": dict(config.alerting.rule_labels)}
     values["generated"] = {

@@ -17,6 +17,7 @@ from dashboards.exporter_health import exporter_health
 from dashboards.model import model
 from dashboards.overview import overview
 from dashboards.quality import quality
+from dashboards.rollouts import rollouts_dashboard
 from dashboards.versions import versions
 
 # File name -> builder. File names are stable: provisioning and the Helm chart refer to them.
@@ -25,6 +26,7 @@ DASHBOARDS: dict[str, Callable[[MlmonConfig], dict[str, Any]]] = {
     "mlmon-model.json": model,
     "mlmon-quality.json": quality,
     "mlmon-versions.json": versions,
+    "mlmon-rollouts.json": rollouts_dashboard,
     "mlmon-exporter.json": exporter_health,
 }
 

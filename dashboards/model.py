@@ -12,6 +12,7 @@ from dashboards import links, variables
 from dashboards.common import DashboardSpec, build, min_samples_thresholds
 from dashboards.drift import drift_section_panels, segment_panels
 from dashboards.attributions import attributions_section
+from dashboards.multiclass import class_drift_sections
 from dashboards.layout import Section
 from dashboards.panels import Panel, Query, Thresholds, heatmap, stat, table, timeseries, upper_thresholds
 from dashboards.promql import bin_share, rate, reference_share, selector, sum_by, with_bin_labels
@@ -154,7 +155,7 @@ def model(config: MlmonConfig) -> dict[str, Any]:
         "reference, drift and data quality.",
         sections=[traffic_section(config), Section("Drift", drift_section_panels(config, **VERSION)),
                   Section("Segments", segment_panels(config, **VERSION)),
-                  attributions_section(config), predictions_section(), features_section(),
+                  attributions_section(config), predictions_section(), *class_drift_sections(config), features_section(),
                   data_quality_section(config)],
         variables=[variables.datasource(), variables.model(), variables.version(), variables.window(config),
                    variables.feature(), variables.segment()],

@@ -11,6 +11,7 @@ from alert_rules.naming import alert_name
 from dashboards import links, variables
 from dashboards.common import DashboardSpec, build
 from dashboards.layout import Section
+from dashboards.multiclass import estimated_section
 from dashboards.panels import Panel, Query, Thresholds, stat, timeseries
 from alert_rules.quality_rules import ratio_name
 from dashboards.promql import increase, rate, selector, sum_by
@@ -163,7 +164,7 @@ def quality(config: MlmonConfig) -> dict[str, Any]:
         uid=links.QUALITY_UID, title="Quality & fairness",
         description="Model quality once labels arrive: realised performance with Wilson intervals and business "
         "thresholds, estimated vs realised performance, label coverage and delay, per-segment rates and bias.",
-        sections=[labels, performance, fairness],
+        sections=[labels, performance, estimated_section(config), fairness],
         variables=[variables.datasource(), variables.model(), variables.version(),
                    variables.window(config, "quality")],
         # The page's quality section (its window variable is a quality window, not a drift window).

@@ -540,6 +540,23 @@ CLASS_PROBABILITY_DRIFT_DETECTED = Metric(
     "1 when one class's probability drifted (the prediction's rule: test AND effect); absent below min_samples.",
     ("model", "model_version", "window", "class"), issue="drift",
 )
+# The per-class bins as counters (and the reference beside them): what the fleet rules sum over pods
+# (alert_rules/fleet_class_drift.py). `class` is bounded by the config's classes.
+CLASS_PROBABILITY_BIN = Metric(
+    "mlmon_class_probability_bin_total", "counter",
+    "Rows with per-class scores whose score of this class fell in each reference bin (mergeable across replicas).",
+    ("model", "model_version", "class", "bin"), issue="drift",
+)
+CLASS_PROBABILITY_REFERENCE = Metric(
+    "mlmon_class_probability_reference_ratio", "gauge",
+    "Fraction of the reference's scores of this class in each bin, with the bin's edges (bin_label); pairs with "
+    "mlmon_class_probability_bin_total.", ("model", "model_version", "class", "bin", "bin_label"), issue="drift",
+)
+CLASS_PROBABILITY_REFERENCE_SAMPLES = Metric(
+    "mlmon_class_probability_reference_samples", "gauge",
+    "Reference scores of this class (their N in the fleet KS test).", ("model", "model_version", "class"),
+    issue="drift",
+)
 CLASS_PROBABILITY_WINDOW_SAMPLES = Metric(
     "mlmon_class_probability_window_samples", "gauge",
     "Rows with per-class scores in the window: the N behind per-class probability drift.",

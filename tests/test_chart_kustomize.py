@@ -118,3 +118,14 @@ def test_rules_dashboards_and_monitor_are_the_configs(files, tmp_path: Path) -> 
     assert monitor["spec"]["selector"]["matchLabels"] == POD_LABEL
     job = load_config(CHURN).alerting.exporter.job
     assert monitor["spec"]["podMetricsEndpoints"][0]["relabelings"][0]["replacement"] == job
+
+
+def test_the_sidecar_probes_and_the_pod_waits_as_the_charts_do(files) -> None:
+    _, written = files
+    (patch,) = written["mlmon-sidecar-patch.yaml"]
+    pod = patch["spec"]["template"]["spec"]
+    grace = load_config(CHURN).exporter.shutdown_grace
+    assert pod["terminationGracePeriodSeconds"] == max(30, grace + 2)
+    sidecar = next(c for c in pod.get("initContainers", []) + pod.get("containers", []) if c["name"] == "mlmon")
+    assert sidecar["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert sidecar["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}

@@ -145,7 +145,8 @@ def test_the_rules_watch_the_configs_job_and_link_its_wiki(rendered: list[dict[s
 
 def test_the_dashboards_offer_the_configs_windows(rendered: list[dict[str, Any]]) -> None:
     found = dashboards(rendered)
-    assert sorted(found) == ["mlmon-exporter.json", "mlmon-model.json", "mlmon-overview.json", "mlmon-quality.json", "mlmon-versions.json"]
+    assert sorted(found) == ["mlmon-exporter.json", "mlmon-model.json", "mlmon-overview.json", "mlmon-quality.json",
+                             "mlmon-rollouts.json", "mlmon-versions.json"]
     windows = next(v for v in found["mlmon-model.json"]["templating"]["list"] if v["name"] == "window")
     assert [o["value"] for o in windows["options"]] == window_names(load_config(CHURN)) == ["10m", "15m", "2h", "6h"]
 
@@ -213,7 +214,7 @@ def test_the_documented_values_file_renders_as_written(helm: ModuleType, tmp_pat
         files = chart.render(values, name="shop", namespace="ml", is_install=True)
     objects = [doc for path, text in files.items() if not path.endswith(".txt") for doc in yaml.safe_load_all(text) if doc]
     assert of_kind(objects, "Deployment") == []  # the sidecar goes into the user's own Deployment
-    assert len(of_kind(objects, "PrometheusRule")) == 1 and len(dashboards(objects)) == 5
+    assert len(of_kind(objects, "PrometheusRule")) == 1 and len(dashboards(objects)) == 6
 
 
 def test_the_failure_docs_kubernetes_md_quotes_is_the_one_the_chart_gives() -> None:
@@ -225,3 +226,19 @@ def test_the_failure_docs_kubernetes_md_quotes_is_the_one_the_chart_gives() -> N
 def test_the_chart_lints_clean_in_strict_mode_with_a_users_values(helm: ModuleType, values: dict[str, Any]) -> None:
     report = helm.lint(str(CHART), values, strict=True)
     assert report["errors"] == [] and [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+def test_a_config_with_actions_turns_act_on_and_routes_them_there(helm: ModuleType, tmp_path: Path) -> None:
+    """examples/mlmon.yaml declares the retrain-fraud action: its values deploy mlmon act, and the
+    AlertmanagerConfig sends that action's alerts to the act Service."""
+    example = ROOT / "examples" / "mlmon.yaml"
+    values = chart_values(example)
+    assert values["act"] == {"enabled": True, "dryRun": load_config(example).alerting.act.dry_run}
+    assert "act" not in chart_values(CHURN)  # no actions, no act
+    values["alertmanagerConfig"] = {"enabled": True}
+    with helm.Chart.load(str(CHART)) as chart:
+        files = chart.render(values, name="demo", namespace="ml", is_install=True)
+    objects = [d for path, text in files.items() if not path.endswith(".txt") for d in yaml.safe_load_all(text) if d]
+    (config,) = of_kind(objects, "AlertmanagerConfig")
+    assert config["spec"]["route"]["routes"][0]["receiver"] == "mlmon-act-retrain-fraud"
+    assert any(o["kind"] == "Deployment" and o["metadata"]["name"] == "demo-mlmon-act" for o in objects)

@@ -111,3 +111,27 @@ def test_a_reference_rows_predicted_class_breaks_ties_by_config_order_as_live(tm
     profile = build_profile(tmp_path / "ref.jsonl", model)
     counts = dict(zip(profile.prediction.categories, profile.prediction.reference_counts.tolist()))
     assert counts["dog"] == 3 and counts["cat"] == 1 and counts.get("fox", 0) == 0
+
+
+def test_a_captured_reference_bins_each_class_score_and_watches_their_drift(start_exporter) -> None:
+    """`reference: {capture: N}`: the capture keeps the per-class score rows and the profile it makes has the same
+    class binnings `mlmon profile build` makes from score columns (equal edges on the same rows)."""
+    capture = {"exporter": {"window_slots": 10}, "models": [model_data({"capture": 5000})]}
+    config = parse_config(capture)
+    exporter = start_exporter(config)
+    rng = np.random.default_rng(11)
+    reference = scores(rng, 5000, REFERENCE_SHARE)
+    body = {"model": "m", "model_version": "v", "features": {"x": [0.0] * 5001},
+            "predictions": ["cat"] + reference.tolist()}  # a row sent as a class alone is captured without scores
+    exporter.post_ok(body)
+    state = exporter.running.exporter.store.version_state(config.models[0], "v")
+    assert state.profile is not None and state.class_drift is not None  # captured at 5,000 rows, with class scores
+    expected = [np.quantile(reference[:4999, i], np.linspace(0, 1, 11)) for i in range(3)]  # first 4,999 scored rows
+    for binning, edges in zip(state.class_drift.binnings, expected):
+        assert binning.reference_counts.sum() == 4999
+        np.testing.assert_allclose(binning.edges, edges)
+    send(exporter, scores(rng, 5000, SHIFTED_SHARE), "v")
+    per_class, _ = verdicts(exporter, "v")
+    assert per_class["fox"] == 1 and per_class["cat"] == 0
+    assert exporter.value("mlmon_class_probability_bin_total", model="m", model_version="v", **{"class": "fox"},
+                          bin="00") is not None  # and the counters the fleet rules sum

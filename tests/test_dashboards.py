@@ -25,12 +25,13 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "mlmon.yaml"
 GENERATED = ROOT / "dashboards" / "generated"
 MODERN_TYPES = {"timeseries", "stat", "table", "heatmap", "bargauge", "histogram"}
-EXPECTED_UIDS = {"mlmon-overview", "mlmon-model", "mlmon-quality", "mlmon-versions", "mlmon-exporter"}
+EXPECTED_UIDS = {"mlmon-overview", "mlmon-model", "mlmon-quality", "mlmon-versions", "mlmon-exporter", "mlmon-rollouts"}
 # The exporter dashboard is about the sidecar process, not a model: it selects scrape jobs instead.
 WITHOUT_MODEL_VARIABLES = {"mlmon-exporter"}
 # Values Grafana would put in for the variables, for promtool (any valid value makes the same syntax).
 VARIABLE_VALUES = {
-    "model": "fraud", "version": "v1", "version_a": "v1", "version_b": "v2", "window": "5m", "feature": ".*", "segment": ".*",
+    "model": "fraud", "version": "v1", "version_a": "v1", "version_b": "v2", "challenger": ".*", "window": "5m",
+    "feature": ".*", "segment": ".*",
     "job": "mlmon", "cluster": ".*", "namespace": ".*", "instance": ".*", "__rate_interval": "1m", "__range": "1h", "__interval": "15s",
 }
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
@@ -92,7 +93,7 @@ def test_model_dashboards_have_model_and_version_variables(dashboards):
         if uid in WITHOUT_MODEL_VARIABLES:
             continue
         assert "model" in names, uid
-        assert names & {"version", "version_a"}, uid
+        assert names & {"version", "version_a", "challenger"}, uid
     model_variables = {v["name"] for v in dashboards["mlmon-model"]["templating"]["list"]}
     assert {"datasource", "model", "version", "window"} <= model_variables
 
@@ -390,3 +391,26 @@ def test_every_query_passes_promtool_check_rules(make_config, tmp_path):
 def test_promtool_check_catches_a_broken_query(tmp_path):
     result = promtool_check(['sum by (model) (rate(mlmon_predictions_total{model="x"}[1m])'], tmp_path)
     assert result.returncode != 0
+
+
+def test_rollouts_panels_turn_red_where_the_generated_gates_fail(config, dashboards):
+    """The champion-vs-challenger thresholds are the gates' (alert_rules/rollouts.py), model by model."""
+    from alert_rules.rollouts import gates
+
+    panels = {p["title"]: p for p in content_panels(dashboards["mlmon-rollouts"])}
+    fraud = config.model("fraud")
+    limits = {g.name: g.max_pass for g in gates(fraud)}
+
+    def red_from(title: str) -> float:
+        steps = panels[title]["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        return next(s["value"] for s in steps if s["color"] == "red")
+
+    assert red_from("Prediction homogeneity: chi-square / critical value") == limits["homogeneity"] == 1.0
+    assert red_from("Challenger quality: two-proportion z (positive = worse)") == limits["quality"] == 2.3263
+    assert red_from("Challenger drift grade vs the reference") == fraud.rollout.max_drift_grade + 1
+    sizes = panels["Arm sizes"]["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert sizes[0]["color"] == "red" and sizes[1]["value"] == fraud.rollout.min_samples
+    # the quality z reads the metric the gate and MLMonChallengerWorse read
+    assert f'metric="{fraud.rollout.quality_metric}"' in panels["Challenger quality: two-proportion z (positive = worse)"]["targets"][0]["expr"]
+    annotations = [a for a in dashboards["mlmon-rollouts"]["annotations"]["list"] if a.get("name") == "Reference switch"]
+    assert len(annotations) == 1 and "mlmon_reference_switches_total" in annotations[0]["expr"]

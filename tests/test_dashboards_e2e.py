@@ -36,6 +36,8 @@ EXAMPLES = ROOT / "examples"
 ROUNDS = 5           # one batch per model version per second
 FRAUD_V1 = 300       # records per round; labels for them arrive late through /v1/labels
 FRAUD_V2 = 100       # never labelled: the "quality before labels" scenario
+FRAUD_CANARY = 100   # v3, a canary: labelled late like v1
+# v4, a shadow: v2's records (same ids) scored again, paired with them by id
 DELIVERY_V1 = 200    # labels inline
 # Grafana's $__rate_interval is max(4 x scrape interval, step + scrape interval); scrapes are 1 s here.
 RATE_INTERVAL = "5s"
@@ -47,16 +49,31 @@ SCENARIOS: list[tuple[str, dict[str, str], dict[tuple[str, str], str]]] = [
     ("mlmon-overview", {"model": ".*", "version": ".*"}, {
         ("Firing MLMon alerts", "A"): "nothing fires in a 10-second run (every alert has a `for` of minutes)",
     }),
-    ("mlmon-model", {"model": "fraud", "version": "v1", "window": "5m", "feature": ".*", "segment": ".*"}, {}),
+    ("mlmon-model", {"model": "fraud", "version": "v1", "window": "5m", "feature": ".*", "segment": ".*"}, {
+        ("Per-class probability drift (fleet)", "A"): "a binary model has no per-class scores (the row shows "
+                                                      "when the config has a multiclass model, as here)",
+    }),
     ("mlmon-model", {"model": "delivery_time", "version": "v1", "window": "1h", "feature": ".*", "segment": ".*"}, {
+        ("Per-class probability drift (fleet)", "A"): "a regression model has no classes",
         ("Feature drift per segment", "A"): "delivery_time's weather segments keep quality, not drift (no drift: true)",
         **{(title, ref): "delivery_time has no attributions and no reference importance (docs/explainability.md)"
            for title, ref in (("Importance share: now vs reference", "A"), ("Importance share: now vs reference", "B"),
                               ("Drift impact ranking", "A"), ("Share drift (total variation)", "A"),
                               ("Importance ranking nDCG per replica", "A"), ("Top driver changed", "A"))},
     }),
-    ("mlmon-quality", {"model": "fraud", "version": "v1", "window": "1h"}, {}),
+    ("mlmon-quality", {"model": "fraud", "version": "v1", "window": "1h"}, {
+        ("Estimated per-class quality", "A"): "a binary model has no per-class estimates",
+        ("Estimated per-class quality", "B"): "a binary model has no macro estimates",
+        ("Estimated per-class quality: standard error", "A"): "a binary model has no per-class estimates",
+        ("Regression: estimated vs realised error", "A"): "a binary model has no MAE/RMSE",
+        ("Regression: estimated vs realised error", "B"): "a binary model has no MAE/RMSE",
+    }),
     ("mlmon-quality", {"model": "fraud", "version": "v2", "window": "1h"}, {
+        ("Estimated per-class quality", "A"): "a binary model has no per-class estimates",
+        ("Estimated per-class quality", "B"): "a binary model has no macro estimates",
+        ("Estimated per-class quality: standard error", "A"): "a binary model has no per-class estimates",
+        ("Regression: estimated vs realised error", "A"): "a binary model has no MAE/RMSE",
+        ("Regression: estimated vs realised error", "B"): "a binary model has no MAE/RMSE",
         ("Label delay", "A"): "v2 is never labelled: no label delay observed",
         ("Label delay", "B"): "v2 is never labelled: no label delay observed",
         ("Label delay", "C"): "v2 is never labelled: no label delay observed",
@@ -68,6 +85,11 @@ SCENARIOS: list[tuple[str, dict[str, str], dict[tuple[str, str], str]]] = [
         ("Estimated vs realised", "B"): "no labels yet: only the label-free estimate (A) exists",
     }),
     ("mlmon-quality", {"model": "delivery_time", "version": "v1", "window": "1h"}, {
+        ("Estimated per-class quality", "A"): "a regression model has no classes",
+        ("Estimated per-class quality", "B"): "a regression model has no classes",
+        ("Estimated per-class quality: standard error", "A"): "a regression model has no classes",
+        ("Regression: estimated vs realised error", "A"):
+            "examples/reference/delivery_time.json has no error model (built without --label-column)",
         ("Quality ratios with 95% Wilson intervals", "A"): "regression: no 0-1 ratios (its metrics are scores)",
         ("Quality ratios with 95% Wilson intervals", "B"): "regression: no 0-1 ratios, no intervals",
         ("Quality ratios with 95% Wilson intervals", "C"): "regression: no 0-1 ratios, no intervals",
@@ -81,15 +103,80 @@ SCENARIOS: list[tuple[str, dict[str, str], dict[tuple[str, str], str]]] = [
         ("Label delay", "B"): "labels arrive inline with the predictions: no delay observed",
         ("Label delay", "C"): "labels arrive inline with the predictions: no delay observed",
     }),
+    # A multiclass model sent with per-class scores and inline labels (INTENT below): per-class drift and estimates.
+    ("mlmon-model", {"model": "intent", "version": "v1", "window": "5m", "feature": ".*", "segment": ".*"}, {
+        ("Feature drift per segment", "A"): "intent has no segments in this config",
+        ("Quality per segment", "A"): "intent has no segments in this config",
+        ("variable", "segment"): "intent has no segments in this config",
+        ("Mean prediction", "A"): "a class has no mean",
+        ("Feature values: categories the reference never saw", "A"): "intent has no categorical feature",
+        **{(title, ref): "intent has no attributions and no reference importance (docs/explainability.md)"
+           for title, ref in (("Importance share: now vs reference", "A"), ("Importance share: now vs reference", "B"),
+                              ("Drift impact ranking", "A"), ("Share drift (total variation)", "A"),
+                              ("Importance ranking nDCG per replica", "A"), ("Top driver changed", "A"))},
+    }),
+    ("mlmon-quality", {"model": "intent", "version": "v1", "window": "1h"}, {
+        ("Regression: estimated vs realised error", "A"): "a multiclass model has no MAE/RMSE",
+        ("Regression: estimated vs realised error", "B"): "a multiclass model has no MAE/RMSE",
+        ("Quality ratios with 95% Wilson intervals", "B"): "multiclass: Wilson intervals are of binary ratios only",
+        ("Quality ratios with 95% Wilson intervals", "C"): "multiclass: Wilson intervals are of binary ratios only",
+        ("Quality scores", "A"): "multiclass: no Brier score, log loss or expected cost (binary) nor errors (regression)",
+        ("Confusion matrix", "A"): "the tp/fp/tn/fn counters are binary; a multiclass model's matrix is per class pair",
+        ("Label delay", "A"): "labels arrive inline with the predictions: no delay observed",
+        ("Label delay", "B"): "labels arrive inline with the predictions: no delay observed",
+        ("Label delay", "C"): "labels arrive inline with the predictions: no delay observed",
+        ("Rates per segment", "A"): "segments apply to binary models only",
+        ("Bias measures", "A"): "segments apply to binary models only",
+        ("Smallest segment behind each bias measure", "A"): "segments apply to binary models only",
+    }),
     ("mlmon-versions", {"model": "fraud", "version_a": "v1", "version_b": "v2", "window": "5m"}, {}),
+    ("mlmon-rollouts", {"model": "fraud", "challenger": ".*"}, {
+        ("annotation", "Reference switch"): "no reference is promoted or reset in a 10-second run",
+    }),
     ("mlmon-exporter", {"job": "mlmon", "cluster": ".*", "namespace": ".*", "instance": ".*"}, {}),
 ]
 
 
-def e2e_config() -> MlmonConfig:
+INTENT_CLASSES = ["billing", "tech", "sales"]
+INTENT = 200         # multiclass records per round, per-class scores and labels inline
+
+
+def intent_rows(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Lengths, per-class scores (Dirichlet) and labels drawn from the scores (so they are calibrated)."""
+    scores = rng.dirichlet([4.0, 2.0, 1.0], n)
+    labels = [INTENT_CLASSES[rng.choice(3, p=row)] for row in scores]
+    return rng.gamma(2.0, 20.0, n), scores, labels
+
+
+def intent_reference(folder: Path) -> Path:
+    """A profile of the multiclass model with per-class score binnings (exporter/profiles/class_scores.py)."""
+    from exporter.profiles.build import build_profile
+
+    lengths, scores, labels = intent_rows(np.random.default_rng(5), 5000)
+    csv = folder / "intent.csv"
+    lines = ["length,intent," + ",".join(f"intent_{c}" for c in INTENT_CLASSES)]
+    lines += [f"{x},{INTENT_CLASSES[int(np.argmax(r))]}," + ",".join(map(str, r)) for x, r in zip(lengths, scores)]
+    csv.write_text("\n".join(lines) + "\n")
+    model = parse_config({"models": [intent_model({"capture": 10})]}).models[0]
+    path = folder / "intent.json"
+    build_profile(csv, model).write(path)
+    return path
+
+
+def intent_model(reference: Any) -> dict[str, Any]:
+    return {"name": "intent", "task": "multiclass_classification", "reference": reference,
+            "features": [{"name": "length", "type": "numeric"}],
+            "prediction": {"name": "intent", "type": "categorical", "classes": INTENT_CLASSES},
+            "drift": {"method": "psi", "warning": 0.1, "critical": 0.25, "min_samples": 500, "windows": ["5m", "1h"]},
+            "quality": {"thresholds": {"macro_f1": {"min": 0.3}}, "windows": ["1h", "1d"]}}
+
+
+def e2e_config(folder: Path | None = None) -> MlmonConfig:
     """The example config plus what the quality dashboard shows: business thresholds, a cost model
-    and a sensitive attribute on the fraud model."""
+    and a sensitive attribute on the fraud model; with `folder`, a multiclass model (profile built there)."""
     data = yaml.safe_load((EXAMPLES / "mlmon.yaml").read_text())
+    if folder is not None:
+        data["models"].append(intent_model(str(intent_reference(folder))))
     fraud = next(m for m in data["models"] if m["name"] == "fraud")
     fraud["quality"] = {
         **fraud.get("quality", {}),
@@ -97,6 +184,9 @@ def e2e_config() -> MlmonConfig:
         "cost": {"false_negative": 100, "false_positive": 5},
     }
     fraud["segments"] = [{"attribute": "region", "values": ["na", "eu"], "drift": True, "features": ["amount"]}]
+    # The rollouts dashboard compares a canary (v3, labelled) and a shadow (v4, v2's requests again)
+    # with the champion (v1 and v2, the default arm).
+    fraud["versions"] = {**fraud.get("versions", {}), "variants": {"v3": "canary", "v4": "shadow"}}
     return parse_config(copy.deepcopy(data), base_dir=EXAMPLES, source="e2e config")
 
 
@@ -124,18 +214,28 @@ def send_traffic(exporter: RunningExporter, rng: np.random.Generator) -> int:
                                attributions=True)
         labels = [{"id": r["id"], "label": r.pop("label")} for r in v1]
         v2 = synthetic.records("fraud", "v2", FRAUD_V2, rng, drift=0.5, faults=0.05, id_prefix=f"r{round_}-v2-")
+        canary = synthetic.records("fraud", "v3", FRAUD_CANARY, rng, faults=0.05, id_prefix=f"r{round_}-v3-",
+                                   with_labels=True)
+        labels += [{"id": r["id"], "label": r.pop("label")} for r in canary]
+        shadow = [{**copy.deepcopy(r), "model_version": "v4",
+                   "prediction": r["prediction"] * 0.9 if isinstance(r.get("prediction"), float) else r.get("prediction")}
+                  for r in v2]
         for record in v1 + v2:
             record["segments"] = {"region": region(record["features"].get("country", ""))}
         delivery = synthetic.records("delivery_time", "v1", DELIVERY_V1, rng, faults=0.05, with_labels=True,
                                      id_prefix=f"r{round_}-")
         unknown = [{"model": "no_such_model", "model_version": "v1", "features": {}, "prediction": 1.0}]
-        for batch in (v1, v2, delivery, unknown):
+        lengths, scores, classes = intent_rows(rng, INTENT)
+        intent = [{"model": "intent", "model_version": "v1", "id": f"r{round_}-i{i}", "features": {"length": x},
+                   "prediction": row, "label": label}
+                  for i, (x, row, label) in enumerate(zip(lengths.tolist(), scores.tolist(), classes))]
+        for batch in (v1, v2, canary, shadow, delivery, unknown, intent):
             response = requests.post(f"{ingest}/v1/predictions", data=json.dumps(batch),
                                      headers={"Content-Type": "application/json"}, timeout=10)
             assert response.status_code in (200, 422), response.text
         time.sleep(0.5)  # labels come later than their predictions: a real label delay
         answer = requests.post(f"{ingest}/v1/labels", json=labels, timeout=10).json()
-        assert answer["joined"] == FRAUD_V1, answer
+        assert answer["joined"] == FRAUD_V1 + FRAUD_CANARY, answer
         sent += FRAUD_V1
         time.sleep(0.5)
     return sent
@@ -178,9 +278,13 @@ def scenario_queries(dashboard: dict[str, Any]) -> list[tuple[tuple[str, str], D
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    config = e2e_config()
-    exporter = start(config, "127.0.0.1:0", "127.0.0.1:0")
     workdir = tmp_path_factory.mktemp("e2e")
+    config = e2e_config(workdir)
+    exporter = start(config, "127.0.0.1:0", "127.0.0.1:0")
+    # Counters exported from 0 before the first scrape, so increase() sees every batch: the fleet verdicts
+    # wait until the summed counters cover 90% of what the pods hold (alert_rules/fleet_verdict.py).
+    for name, version in (("fraud", "v1"), ("fraud", "v2"), ("delivery_time", "v1"), ("intent", "v1")):
+        exporter.exporter.store.version_state(config.model(name), version)
     # The drift panels read the fleet recording rules, as the alerts do: load the generated ones.
     rules = workdir / RULES_FILE
     rules.write_text(render_rules(config)[RULES_FILE])

@@ -54,15 +54,15 @@ def test_decodes_a_json_array_into_one_batch_per_model_version() -> None:
     decoded = decode([toy_record("v1", x=1.0), toy_record("v2", x=2.0), toy_record("v1", x=3.0)])
     assert decoded.records == 3 and decoded.rejections == []
     by_version = {batch.version: batch for batch in decoded.batches}
-    assert by_version["v1"].features["x"] == [1.0, 3.0]
-    assert by_version["v2"].features["x"] == [2.0]
+    assert list(by_version["v1"].features["x"]) == [1.0, 3.0]
+    assert list(by_version["v2"].features["x"]) == [2.0]
     assert by_version["v1"].predictions == [0.5, 0.5]
 
 
 def test_decodes_a_single_object_as_one_record() -> None:
     decoded = decode(toy_record(x=4.0))
     assert decoded.records == 1
-    assert decoded.batches[0].features["x"] == [4.0]
+    assert list(decoded.batches[0].features["x"]) == [4.0]
 
 
 def test_decodes_ndjson_and_rejects_only_the_malformed_line() -> None:
@@ -70,7 +70,7 @@ def test_decodes_ndjson_and_rejects_only_the_malformed_line() -> None:
     decoded = decode("\n".join(lines).encode(), NDJSON)
     assert reasons(decoded) == [(1, "malformed_json")]
     assert "line 2" in decoded.rejections[0].detail
-    assert decoded.batches[0].features["x"] == [1.0, 2.0]
+    assert list(decoded.batches[0].features["x"]) == [1.0, 2.0]
 
 
 @pytest.mark.parametrize("content_type", ["application/jsonl", "application/x-ndjson; charset=utf-8"])

@@ -1,7 +1,7 @@
 """The uniform path of record bodies (one model version, every record good) gives what the per-record path gives.
 
 `uniform_batch` checks a body column-wise and gives up on anything the per-record path would
-reject or treat record by record; `number_columns` types numeric features in one pass over the
+reject or treat record by record; `feature_columns` types numeric features in one pass over the
 records. Both are shortcuts, so every test here compares them with the way they replace, on
 seeded bodies that mix clean records with hostile ones: missing, extra and reordered keys,
 values of every wrong type, several models and versions in one body, and malformed NDJSON lines.
@@ -29,7 +29,7 @@ from exporter.ingest.columns import Column, convert, numeric_column
 from exporter.ingest.decode import (
     MISSING, Batch, BodyError, Decoded, MalformedLine, decode_body, parse_json, parse_lines, uniform_batch,
 )
-from exporter.ingest.numbers import number_array, number_columns
+from exporter.ingest.numbers import feature_columns, number_array
 from exporter.profiles.load import load_profiles
 from exporter.profiles.profile import Profile, categorical_binning, numeric_binning
 from exporter.state.store import StateStore
@@ -328,15 +328,21 @@ def test_typed_numeric_columns_convert_like_the_raw_values(reference_dir: Path, 
     assert typed_columns >= 100
 
 
-def test_number_columns_types_only_columns_of_plain_numbers() -> None:
-    rows = [{"a": 1, "b": 2.5, "c": True, "d": 0.0}, {"a": 0, "b": -1.0, "c": 3.0, "d": 1}]
-    typed = number_columns(rows, ["a", "b", "c", "d"])
-    assert sorted(typed) == ["a", "b", "d"]  # c holds a boolean: typed value by value later
-    assert typed["a"].tolist() == [1.0, 0.0] and typed["d"].tolist() == [0.0, 1.0]
-    assert number_columns(rows + [{"a": "1", "b": 1, "c": 1, "d": 1}], ["a", "b", "c", "d"]) == {}
-    assert number_columns([{"a": 10**400, "b": 1}], ["a", "b"]) == {}  # beyond float range: value by value
+def test_feature_columns_types_only_numeric_columns_of_plain_numbers() -> None:
+    rows = [{"a": 1, "b": 2.5, "c": True, "d": 0.0, "e": "x"}, {"a": 0, "b": -1.0, "c": 3.0, "d": 1, "e": 4}]
+    names = ["a", "b", "c", "d", "e"]
+    columns = feature_columns(rows, names, {"a", "b", "c", "d"})
+    assert list(columns) == names
+    typed = sorted(name for name, column in columns.items() if isinstance(column, np.ndarray))
+    assert typed == ["a", "b", "d"]  # c holds a boolean, e is not numeric: raw values, typed value by value later
+    assert columns["a"].tolist() == [1.0, 0.0] and columns["d"].tolist() == [0.0, 1.0]
+    assert columns["c"] == [True, 3.0] and columns["e"] == ["x", 4]
+    mixed = feature_columns(rows + [{"a": "1", "b": 1, "c": 1, "d": 1, "e": "y"}], names, {"a", "b", "c", "d"})
+    assert mixed["a"] == [1, 0, "1"] and mixed["b"].tolist() == [2.5, -1.0, 1.0]  # only the column with a string
+    assert feature_columns([{"a": 10**400, "b": 1}], ["a", "b"], {"a", "b"})["a"] == [10**400]  # beyond float range
+    assert feature_columns([{"a": 2}, {"a": 3}], ["a"], {"a"})["a"].tolist() == [2.0, 3.0]  # one feature
     with pytest.raises(KeyError):
-        number_columns([{"a": 1}], ["a", "b"])
+        feature_columns([{"a": 1}], ["a", "b"], {"a", "b"})
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -93,7 +93,7 @@ def alert_rule(config: MlmonConfig, name: str, severity: str, model: str) -> dic
 FLEET: dict[str, Any] = {}  # what the fixture sent: the stream, and records per replica
 
 VARIABLES = {"model": "fraud", "version": "v1", "window": ALERT_WINDOW, "feature": ".*", "segment": ".*",
-             "version_a": "v1", "version_b": "v1", "job": "mlmon", "cluster": ".*", "namespace": ".*", "instance": ".*",
+             "version_a": "v1", "version_b": "v1", "challenger": ".*", "job": "mlmon", "cluster": ".*", "namespace": ".*", "instance": ".*",
              "__rate_interval": RATE_INTERVAL, "__range": f"{RANGE_SECONDS}s"}
 
 

@@ -269,6 +269,7 @@ spec:
         app: shop
         {{- include "mlmon.podLabels" . | nindent 8 }}
     spec:
+      terminationGracePeriodSeconds: {{ include "mlmon.terminationGracePeriodSeconds" . }}
       containers:
         - {name: model, image: "shop/model:1"}
         {{- include "mlmon.sidecar" . | nindent 8 }}
@@ -320,6 +321,13 @@ def test_sidecar_template_works_from_a_parent_chart(helm: ModuleType, tmp_path: 
     config_map = next(o for o in objects if o["kind"] == "ConfigMap" and "mlmon.yaml" in o["data"])
     assert deployment["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"] == config_map["metadata"]["name"]
     assert not [o for o in objects if o["kind"] == "Deployment" and o is not deployment]
+    assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 30
+
+
+def test_a_parent_charts_pod_waits_for_the_sidecars_drain(helm: ModuleType, tmp_path: Path) -> None:
+    model = {"name": "basket", "task": "regression", "reference": {"capture": 1000}, "features": [{"name": "items", "type": "numeric"}]}
+    objects = render_parent(helm, parent_chart(tmp_path, {"config": {"exporter": {"shutdown_grace": "1m"}, "models": [model]}}))
+    assert parent_deployment(objects)["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 62
 
 
 def test_a_parent_chart_setting_only_config_runs_mlmons_own_app_version(helm: ModuleType, tmp_path: Path) -> None:
@@ -488,3 +496,66 @@ def test_notes_warn_when_kube_prometheus_stack_would_not_select_the_objects(helm
     with_release = notes({"commonLabels": {"release": "kps"}})
     assert "no `release` label" not in with_release
     assert 'include "mlmon.sidecar"' in with_release and "docs/kubernetes.md" in with_release
+
+
+# ----------------------------------------------------------------------------- shutdown, probes, admin token
+
+CHURN = {"name": "churn", "task": "regression", "reference": "churn.json", "features": [{"name": "x", "type": "numeric"}]}
+
+
+def with_exporter(exporter: dict[str, Any], **values: Any) -> dict[str, Any]:
+    return {"config": {"exporter": exporter, "models": [CHURN]}, "exampleReferences": False,
+            "references": {"churn.json": "{}"}, **values}
+
+
+@pytest.mark.parametrize(("exporter", "seconds"), [({}, 30), ({"shutdown_grace": 28}, 30), ({"shutdown_grace": 60}, 62),
+                                                   ({"shutdown_grace": "45s"}, 47), ({"shutdown_grace": "2m"}, 122)])
+def test_the_pod_waits_for_the_exporters_drain_and_watchdog(helm: ModuleType, exporter: dict[str, Any], seconds: int) -> None:
+    """SIGKILL comes terminationGracePeriodSeconds after SIGTERM: at least shutdown_grace + 2 s (the
+    exporter's watchdog), never under Kubernetes' default 30 s."""
+    deployment = one(render(helm, with_exporter(exporter)), "Deployment")
+    assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == seconds
+
+
+def test_web_config_mounts_its_secret_and_probes_by_tcp(helm: ModuleType, kubernetes_validate: ModuleType) -> None:
+    """A listener that requires client certificates (RequireAndVerifyClientCert) refuses the
+    kubelet's httpGet handshake; a TCP connect needs no certificate."""
+    objects = render(helm, {"sidecar": {"webConfig": {"secretName": "mlmon-web"}},
+                            "monitor": {"endpoint": {"scheme": "https", "tlsConfig": {"insecureSkipVerify": False}}}})
+    deployment = one(objects, "Deployment")
+    kubernetes_validate.validate(deployment, KUBE_VERSIONS[0], strict=True)
+    sidecar = container(deployment, "mlmon")
+    assert sidecar["args"][-2:] == ["--web.config.file", "/etc/mlmon-web/web-config.yml"]
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert sidecar[probe]["tcpSocket"] == {"port": "metrics"} and "httpGet" not in sidecar[probe]
+        assert sidecar[probe]["periodSeconds"] > 0
+    assert {"name": "mlmon-web-config", "mountPath": "/etc/mlmon-web", "readOnly": True} in sidecar["volumeMounts"]
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["mlmon-web-config"]["secret"]["secretName"] == "mlmon-web"
+    endpoint = one(objects, "PodMonitor")["spec"]["podMetricsEndpoints"][0]
+    assert endpoint["scheme"] == "https" and endpoint["port"] == "metrics"
+
+
+def test_a_probe_handler_of_ones_own_wins(helm: ModuleType) -> None:
+    probe = {"exec": {"command": ["true"]}, "periodSeconds": 7}
+    sidecar = container(one(render(helm, {"sidecar": {"livenessProbe": probe}}), "Deployment"), "mlmon")
+    assert sidecar["livenessProbe"] == {**probe, "timeoutSeconds": 2, "failureThreshold": 3}  # merged with the default timings
+    assert sidecar["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+
+
+def test_admin_token_secret_is_mounted_read_only_and_named_by_the_config(helm: ModuleType, tmp_path: Path,
+                                                                      kubernetes_validate: ModuleType) -> None:
+    objects = render(helm, {"sidecar": {"adminToken": {"secretName": "mlmon-admin", "key": "admin-token"}}})
+    deployment = one(objects, "Deployment")
+    kubernetes_validate.validate(deployment, KUBE_VERSIONS[1], strict=True)
+    sidecar = container(deployment, "mlmon")
+    assert {"name": "mlmon-admin-token", "mountPath": "/var/run/secrets/mlmon-admin", "readOnly": True} in sidecar["volumeMounts"]
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["mlmon-admin-token"]["secret"] == {
+        "secretName": "mlmon-admin", "items": [{"key": "admin-token", "path": "admin-token"}]}
+    for key, text in config_map(objects)["data"].items():
+        (tmp_path / key).write_text(text)
+    config = load_config(tmp_path / "mlmon.yaml")
+    assert config.exporter.admin_bearer_token_file == "/var/run/secrets/mlmon-admin/admin-token"
+    # without the Secret the config names no token file
+    assert "admin_bearer_token_file" not in yaml.safe_load(config_map(render(helm))["data"]["mlmon.yaml"])["exporter"]

@@ -10,7 +10,8 @@ import numpy as np
 from exporter import catalog as c
 from exporter.config.model import format_duration
 from exporter.http.drift_report import Reference, score_window
-from exporter.http.exposition import Exposition
+from exporter.http.exposition import Exposition, lines_for, series_prefix
+from exporter.profiles.bin_labels import display_labels
 from exporter.state.layout import Layout
 
 if TYPE_CHECKING:
@@ -25,10 +26,38 @@ def _reference(drift: ClassDriftState) -> Reference:
     return cached
 
 
+def _bin_lines(drift: ClassDriftState, metric: c.Metric, ids: tuple[str, str], classes: tuple[str, ...]) -> list[str]:
+    """Label prefixes of a per-class bin family (with each bin's display label where the family has one),
+    built once per state: the binnings never change for it."""
+    cache: dict[str, list[str]] = drift.__dict__.setdefault("prefixes", {})
+    if metric.name not in cache:
+        shown = "bin_label" in metric.labels
+        cache[metric.name] = [
+            series_prefix(metric.name, metric.labels, (*ids, cls, label, text) if shown else (*ids, cls, label))
+            for cls, binning in zip(classes, drift.binnings)
+            for label, text in zip(binning.labels, display_labels(binning) if shown else binning.labels)
+        ]
+    return cache[metric.name]
+
+
+def collect_class_counters(state: VersionState, drift: ClassDriftState, out: Exposition) -> None:
+    """Each class's score bins since start, the reference's ratios and N: what the fleet rules sum over pods."""
+    ids, classes = (state.model.name, state.version), tuple(state.model.quality_classes)
+    with state.lock:
+        counts = drift.cumulative.copy()
+    out.add(c.CLASS_PROBABILITY_BIN, lines_for(_bin_lines(drift, c.CLASS_PROBABILITY_BIN, ids, classes), counts))
+    ratios = np.concatenate([b.reference_ratio for b in drift.binnings])
+    out.add(c.CLASS_PROBABILITY_REFERENCE,
+            lines_for(_bin_lines(drift, c.CLASS_PROBABILITY_REFERENCE, ids, classes), ratios))
+    for cls, binning in zip(classes, drift.binnings):
+        out.add_one(c.CLASS_PROBABILITY_REFERENCE_SAMPLES, (*ids, cls), int(binning.reference_counts.sum()))
+
+
 def collect_class_drift(state: VersionState, out: Exposition, now: float) -> None:
     drift = state.class_drift
     if drift is None:
         return
+    collect_class_counters(state, drift, out)
     ref = _reference(drift)
     config = state.model.drift
     method = config.method if config.method != "chisquare" else "psi"  # every class column is numeric

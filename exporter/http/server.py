@@ -34,6 +34,7 @@ import uvicorn
 
 from exporter.config.model import MlmonConfig
 from exporter.http.app import create_ingest_app, create_metrics_app
+from exporter.http.gc_tuning import tune_gc
 from exporter.http.listener import Listener
 from exporter.http.priority import ScrapePriority
 from exporter.http.protocol import GuardedProtocol
@@ -238,6 +239,7 @@ def start(config: MlmonConfig, metrics_listen: str | None = None, ingest_listen:
     asyncio_log = logging.getLogger("asyncio")
     if not any(isinstance(f, AcceptErrorFilter) for f in asyncio_log.filters):
         asyncio_log.addFilter(AcceptErrorFilter())
+    tune_gc()  # young collections sized for an ingest request (gc_tuning.py)
     exporter = Exporter(config, StateStore(config, load_profiles(config)))
     exporter.snapshotter = start_snapshots(config, exporter)
     limits = config.exporter

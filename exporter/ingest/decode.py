@@ -28,7 +28,7 @@ from exporter.config.model import MlmonConfig, ModelConfig
 from exporter.ingest.strings import all_short_strings as _all_short_strings
 from exporter.ingest.attributions import AttributionBodyError, AttributionColumns, from_columnar, from_records
 from exporter.ingest.limits import TooManyRecords, check_structure, split_lines  # TooManyRecords: re-exported
-from exporter.ingest.numbers import number_columns
+from exporter.ingest.numbers import RawColumn, feature_columns  # RawColumn: a feature's raw values (see Batch)
 
 # Why a record was rejected; a closed set, so `reason` is a bounded label.
 REJECTION_REASONS = (
@@ -53,7 +53,6 @@ REJECTION_REASONS = (
 UNKNOWN_MODEL_LABEL = "__unknown__"
 VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+\-]*")
 MISSING = object()  # a feature key that was absent (as opposed to present and null)
-RawColumn = list[Any] | np.ndarray  # a feature's raw values (see Batch)
 MAX_SECONDS = 1 << 53  # a timestamp beyond this is not a time; bounded, so label delays always sum finitely
 MAX_SCORE = 1e300      # per-class scores are compared, never summed; this only keeps out NaN, inf and 1e400
 
@@ -567,18 +566,14 @@ def id_problem(value: Any, max_string: int) -> tuple[str, str] | None:
 def _transpose(feature_dicts: list[dict[str, Any]], model: ModelConfig) -> tuple[dict[str, RawColumn], int] | None:
     """Fast path when every record has every configured feature: (columns, unknown keys), or None.
 
-    Numeric features that hold only numbers come out as float64 arrays in one pass over the
-    records (exporter/ingest/numbers.py); the others as lists, one C-level map(itemgetter) per
-    feature. When all configured names are present in a record, its unknown keys are simply
-    len(record) - len(names) (names are unique by config validation).
+    Every feature is gathered in one pass over the records (exporter/ingest/numbers.py); numeric
+    features that hold only numbers come out as float64 arrays. When all configured names are
+    present in a record, its unknown keys are simply len(record) - len(names) (names are unique by
+    config validation).
     """
     names = [f.name for f in model.features]
     try:
-        typed = number_columns(feature_dicts, [f.name for f in model.features if f.type == "numeric"])
-        columns: dict[str, RawColumn] = {
-            name: typed[name] if name in typed else list(map(operator.itemgetter(name), feature_dicts))
-            for name in names
-        }
+        columns = feature_columns(feature_dicts, names, {f.name for f in model.features if f.type == "numeric"})
     except KeyError:
         return None
     return columns, sum(map(len, feature_dicts)) - len(feature_dicts) * len(names)

@@ -15,17 +15,18 @@ from __future__ import annotations
 import itertools
 import operator
 from array import array as DoubleArray
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 import numpy as np
 
+RawColumn = list[Any] | np.ndarray  # a feature's raw values, or float64 when all are numbers
 NUMBER_TYPES = frozenset({float, int})  # what a numeric JSON value is: bool is an int subclass, and is not
 
 
 def number_array(raw: Sequence[Any]) -> np.ndarray | None:
     """The column as float64 when every value is an int or a float (no bool, string or null), else None.
 
-    A float64 array is taken as it is: decode made it with number_columns, which checked it.
+    A float64 array is taken as it is: decode made it with feature_columns, which checked it.
     """
     if isinstance(raw, np.ndarray):
         return raw if raw.dtype == np.float64 else None
@@ -44,24 +45,22 @@ def _maybe_bool(values: np.ndarray) -> np.ndarray:
     return ((values == 0) | (values == 1)).any(axis=-1)
 
 
-def number_columns(rows: list[dict[str, Any]], names: list[str]) -> dict[str, np.ndarray]:
-    """The numeric features that hold only numbers, as float64 columns, from records' feature objects.
+def feature_columns(rows: list[dict[str, Any]], names: list[str], numeric: Collection[str]) -> dict[str, RawColumn]:
+    """Every named feature's column from records' feature objects; numeric ones of plain numbers as float64.
 
-    One pass over the rows gathers every named value into one flat array (each row's dict is
-    visited once, not once per feature, and no list per column is built). Columns left out
-    (every one, when a single value anywhere is not a number; a column with a boolean) keep
-    their raw values and are typed value by value later. Raises KeyError when a row lacks a name.
+    One pass over the rows gathers every named value into one flat list (each row's dict is visited
+    once, not once per feature); each column is then a C-level slice of it, and a numeric column is
+    typed by number_array (a column holding anything but ints and floats keeps its raw values and
+    is typed value by value later, the same way). Raises KeyError when a row lacks a name.
     """
-    if len(names) < 2:  # itemgetter of one name gives a value, not a tuple; one column gains nothing here
+    width = len(names)
+    if not width:
         return {}
-    try:
-        flat = DoubleArray("d", itertools.chain.from_iterable(map(operator.itemgetter(*names), rows)))
-    except (TypeError, ValueError, OverflowError):
-        return {}
-    block = np.frombuffer(flat, dtype=np.float64).reshape(len(rows), len(names)).T.copy()  # a column per row
-    typed = {}
-    for name, column, maybe_bool in zip(names, block, _maybe_bool(block)):
-        if maybe_bool and not set(map(type, map(operator.itemgetter(name), rows))) <= NUMBER_TYPES:
-            continue
-        typed[name] = column
-    return typed
+    values = map(operator.itemgetter(*names), rows)  # one name: a value per row, not a tuple
+    flat = list(itertools.chain.from_iterable(values) if width > 1 else values)
+    columns: dict[str, RawColumn] = {}
+    for offset, name in enumerate(names):
+        column = flat[offset::width]
+        typed = number_array(column) if name in numeric else None
+        columns[name] = column if typed is None else typed
+    return columns

@@ -25,6 +25,8 @@ class ClassDriftState:
         self.offsets = np.concatenate([[0], np.cumsum([b.n_bins for b in binnings])]).astype(np.int64)
         self.window_seconds = tuple(window_seconds)
         self.windows = [WindowRing(s, slots, int(self.offsets[-1])) for s in window_seconds]
+        # Since start, exported as mlmon_class_probability_bin_total for the fleet rules to sum over pods.
+        self.cumulative = np.zeros(int(self.offsets[-1]), dtype=np.int64)
 
     @classmethod
     def of(cls, profile: Profile, model: ModelConfig, window_seconds: Sequence[int],
@@ -43,6 +45,7 @@ class ClassDriftState:
 
     def add_counts(self, counts: np.ndarray, now: float) -> None:
         rows = int(counts[: self.offsets[1]].sum())
+        self.cumulative += counts
         for ring in self.windows:
             ring.add(counts, rows, now)
 

@@ -23,7 +23,7 @@ not an `unknown_id`.
 from __future__ import annotations
 
 import threading
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from itertools import compress, repeat
 from operator import itemgetter
 from typing import Any, Literal, NamedTuple, Sequence
@@ -139,9 +139,8 @@ class LabelStore:
             self.duplicate_predictions[model] += duplicates
             self._expire(now)
             excess = len(pending) - self.share
-            if excess > 0:
-                for _ in range(excess):
-                    pending.popitem(last=False)
+            if excess > 0:  # the oldest go; a C-level loop (a full store evicts a whole batch per put)
+                deque(map(pending.popitem, repeat(False, excess)), maxlen=0)
                 self.evicted[(model, "capacity")] += excess
         return duplicates
 

@@ -13,7 +13,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from exporter.state.labels import apply_quality
 from exporter.state.shadow import ShadowPairs
 from exporter.state.layout import Layout
 from exporter.state.prepare import Prepared, prepare
+from exporter.profiles.class_scores import class_score_extras
 from exporter.profiles.profile import Binning, Profile, ProfileError, numeric_binning
 from exporter.state.class_drift import ClassDriftState
 from exporter.state.quality import ModelQuality, QualityMath
@@ -65,14 +66,20 @@ class ReferenceCapture:
             [] for _ in range(len(model.features) + 1)
         ]
         self.rows = 0
+        # Per-class score rows of a multiclass model (rows x classes; rows sent as a class alone left out),
+        # binned into the profile's class_scores so a captured reference gets per-class probability drift.
+        self.class_scores: list[np.ndarray] = []
 
-    def take(self, columns: list[Column], rows: int) -> int:
+    def take(self, columns: list[Column], rows: int, class_scores: list[Any] | None = None) -> int:
         """Keep up to the remaining rows of this batch; returns how many rows were taken."""
         take = min(rows, self.target - self.rows)
         for kept, column in zip(self.columns, columns):
             values = column.values[:take]
             # A copy, so the kept slice does not hold the whole batch's array alive.
             kept.append(values.copy() if values.dtype.kind == "f" else np.unique(values, return_counts=True))
+        scored = [r for r in (class_scores or [])[:take] if r is not None]
+        if scored and self.model.task == "multiclass_classification":
+            self.class_scores.append(np.asarray(scored, dtype=np.float64))
         self.rows += take
         return take
 
@@ -92,7 +99,12 @@ class ReferenceCapture:
             else:
                 binnings.append(_categorical_from_counts(name, parts, top_k, kind))
         features = {b.name: b for b in binnings[:-1]}
-        return Profile(self.model.name, self.rows, features, binnings[-1], source="captured from live traffic")
+        extras: dict[str, Any] = {}
+        if self.class_scores:  # one numeric binning per class, as `mlmon profile build` makes from score columns
+            matrix = np.concatenate(self.class_scores)
+            extras = class_score_extras(self.model, [matrix[:, i] for i in range(matrix.shape[1])])
+        return Profile(self.model.name, self.rows, features, binnings[-1], source="captured from live traffic",
+                       extras=extras)
 
 
 def _categorical_from_counts(
@@ -204,9 +216,11 @@ class VersionState:
             for ring in self.window_samples:
                 ring.add(np.zeros(0, dtype=np.int64), prepared.size, now)
             if capture is not None and taken:
-                capture.take(columns, taken)
+                capture.take(columns, taken, prepared.batch.class_scores)
                 if capture.complete:
                     self._finish_capture(capture)
+                    if self.class_drift is not None and taken < prepared.size:  # rows past the target
+                        class_counts = self.class_drift.counts(prepared.batch.class_scores[taken:])
                     if self.layout is not None and taken < prepared.size:
                         # Rows past the target are binned against the reference they just completed:
                         # typed columns against a profile built from the same kind of columns.

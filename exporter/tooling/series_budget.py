@@ -29,6 +29,7 @@ from exporter.http.exporter_stats import ENDPOINTS, LIMITS
 from exporter.ingest.cloudevents import OUTCOMES as CLOUDEVENT_OUTCOMES
 from exporter.ingest.decode import REJECTION_REASONS
 from exporter.profiles.pca import ERROR_BINS
+from exporter.profiles.class_scores import class_binnings
 from exporter.profiles.profile import Profile
 from exporter.state.label_store import EVICTION_REASONS, OUTCOMES
 from exporter.state.quality import CONFUSION, SEGMENT_REGRESSION_SUMS, QualityLayout
@@ -210,6 +211,9 @@ def per_exporter(config: MlmonConfig, profiles: dict[str, Profile], versions: in
         if profile is not None and "class_scores" in profile.extras:  # per-class probability drift
             # per window: rows with scores; per class the method's score, the KS p-value and the verdict
             out["drift"] += versions * len(model.drift.windows) * (1 + 3 * len(model.quality_classes))
+            # the fleet's inputs: per class its bin counters and reference ratios, and its reference N
+            class_bins = sum(b.n_bins for b in class_binnings(profile, model) or ())
+            out["drift"] += versions * (2 * class_bins + len(model.quality_classes))
         out["quality"] += versions * quality + len(EVICTION_REASONS) + 2 + len(OUTCOMES)
         out["quality"] += sum(v is not None for b in model.quality.thresholds.values() for v in (b.min, b.max))
         out["bias"] += versions * bias

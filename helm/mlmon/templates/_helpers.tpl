@@ -87,7 +87,20 @@ container ports, the probes and the exporter cannot disagree.
 {{- end -}}
 {{- $config = regexReplaceAll "(?m)^(\\s*-?\\s*reference:\\s*)reference/" $example "${1}" | fromYaml -}}
 {{- end -}}
+{{- if $v.sidecar.adminToken.secretName -}}
+{{- $_ := set $listen "admin_bearer_token_file" (include "mlmon.adminTokenFile" .) -}}
+{{- end -}}
 {{- $config = mergeOverwrite $config (dict "exporter" (mergeOverwrite (default (dict) $config.exporter) $listen)) -}}
+{{- if $v.act.enabled -}}
+{{- /* Alertmanager reaches act at its Service; act and the webhooks read the same token file. */ -}}
+{{- $act := dict "url" (include "mlmon.actUrl" .) -}}
+{{- if $v.act.bearerTokenSecret.name -}}
+{{- $_ := set $act "bearer_token_file" (printf "%s/%s" (include "mlmon.actTokenDir" .) $v.act.bearerTokenSecret.key) -}}
+{{- end -}}
+{{- $alerting := default (dict) $config.alerting -}}
+{{- $_ := set $alerting "act" (mergeOverwrite (default (dict) $alerting.act) $act) -}}
+{{- $_ := set $config "alerting" $alerting -}}
+{{- end -}}
 {{- toYaml $config -}}
 {{- end -}}
 
@@ -103,6 +116,72 @@ parent's (often without an appVersion), so the subchart's metadata is read from 
 {{- else -}}
 {{- fail "mlmon: cannot find the mlmon subchart to read its appVersion: set mlmon.image.tag (or image.digest)" -}}
 {{- end -}}
+{{- end -}}
+
+{{/* Where the admin bearer token Secret (sidecar.adminToken) is mounted, and the file the config names. */}}
+{{- define "mlmon.adminTokenDir" -}}/var/run/secrets/mlmon-admin{{- end -}}
+{{- define "mlmon.adminTokenFile" -}}
+{{- $v := include "mlmon.settings" . | fromYaml -}}
+{{- printf "%s/%s" (include "mlmon.adminTokenDir" .) $v.sidecar.adminToken.key -}}
+{{- end -}}
+{{/* Where the web config Secret (sidecar.webConfig) is mounted. */}}
+{{- define "mlmon.webConfigDir" -}}/etc/mlmon-web{{- end -}}
+{{/* Where act's webhook bearer token Secret (act.bearerTokenSecret) is mounted. */}}
+{{- define "mlmon.actTokenDir" -}}/var/run/secrets/mlmon-act-webhook{{- end -}}
+
+{{/* The act Service's URL, what Alertmanager posts to (<url>/v1/alerts/<action>). */}}
+{{- define "mlmon.actUrl" -}}
+{{- $v := include "mlmon.settings" . | fromYaml -}}
+{{- printf "http://%s-act.%s.svc:%d" (include "mlmon.fullname" (dict "Values" $v "Release" .Release)) .Release.Namespace (int $v.act.port) -}}
+{{- end -}}
+
+{{/*
+exporter.shutdown_grace of the deployed config in seconds (10 when unset): a number of seconds or a
+duration like 30s, 2m (the exporter's own parse_duration: one number, one unit of s m h d w).
+*/}}
+{{- define "mlmon.shutdownGraceSeconds" -}}
+{{- $config := include "mlmon.configYaml" . | fromYaml -}}
+{{- $grace := dig "exporter" "shutdown_grace" 10 $config -}}
+{{- if kindIs "string" $grace -}}
+{{- $units := dict "s" 1 "m" 60 "h" 3600 "d" 86400 "w" 604800 -}}
+{{- $unit := regexFind "[smhdw]$" $grace -}}
+{{- if or (not $unit) (not (regexMatch "^[0-9]+[smhdw]$" $grace)) -}}
+{{- fail (printf "mlmon: exporter.shutdown_grace %q is not a duration like 10s or 1m" $grace) -}}
+{{- end -}}
+{{- mul (int (trimSuffix $unit $grace)) (index $units $unit) -}}
+{{- else -}}
+{{- int $grace -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+terminationGracePeriodSeconds of a pod running the sidecar (or act): the exporter drains for
+exporter.shutdown_grace and its watchdog exits 2 s later, so the kubelet must wait at least that
+long before SIGKILL; never below Kubernetes' default of 30 s, which the model container may need.
+
+    spec:
+      terminationGracePeriodSeconds: {{ include "mlmon.terminationGracePeriodSeconds" . }}
+*/}}
+{{- define "mlmon.terminationGracePeriodSeconds" -}}
+{{- max 30 (add (include "mlmon.shutdownGraceSeconds" . | int) 2) -}}
+{{- end -}}
+
+{{/*
+A probe of the sidecar: the values' timings, and unless the values name a handler of their own,
+httpGet on the metrics port; tcpSocket when a web config is mounted (TLS with client certificates,
+RequireAndVerifyClientCert, refuses the kubelet's handshake, and a TCP connect needs none).
+Takes (dict "probe" <values probe> "path" "/healthz" "web" <bool>).
+*/}}
+{{- define "mlmon.probe" -}}
+{{- $probe := deepCopy .probe -}}
+{{- if not (or $probe.httpGet $probe.tcpSocket $probe.exec $probe.grpc) -}}
+{{- if .web -}}
+{{- $_ := set $probe "tcpSocket" (dict "port" "metrics") -}}
+{{- else -}}
+{{- $_ := set $probe "httpGet" (dict "path" .path "port" "metrics") -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $probe -}}
 {{- end -}}
 
 {{- define "mlmon.image" -}}
@@ -128,7 +207,8 @@ mlmon.dev/scrape: "true"
 {{- define "mlmon.podAnnotations" -}}
 {{- $v := include "mlmon.settings" . | fromYaml -}}
 {{- if not $v.existingConfigMap }}
-checksum/mlmon-config: {{ toYaml (pick $v "config" "references" "referencesConfigMap" "sidecar" "exampleReferences") | sha256sum }}
+{{- /* act's values that change the rendered mlmon.yaml (alerting.act) count too */}}
+checksum/mlmon-config: {{ toYaml (list (pick $v "config" "references" "referencesConfigMap" "sidecar" "exampleReferences") (pick (default (dict) $v.act) "enabled" "port" "bearerTokenSecret")) | sha256sum }}
 {{- end }}
 {{- end -}}
 
@@ -152,7 +232,14 @@ Your model server POSTs each prediction batch to http://127.0.0.1:<sidecar.inges
   {{- if $v.sidecar.native }}
   restartPolicy: Always
   {{- end }}
-  args: ["serve", "--config", "/etc/mlmon/mlmon.yaml"]
+  args:
+    - serve
+    - --config
+    - /etc/mlmon/mlmon.yaml
+    {{- if $v.sidecar.webConfig.secretName }}
+    - --web.config.file
+    - {{ printf "%s/%s" (include "mlmon.webConfigDir" .) $v.sidecar.webConfig.key }}
+    {{- end }}
   ports:
     - name: metrics
       containerPort: {{ int $v.sidecar.metricsPort }}
@@ -162,9 +249,9 @@ Your model server POSTs each prediction batch to http://127.0.0.1:<sidecar.inges
     {{- toYaml . | nindent 4 }}
   {{- end }}
   livenessProbe:
-    {{- toYaml $v.sidecar.livenessProbe | nindent 4 }}
+    {{- include "mlmon.probe" (dict "probe" $v.sidecar.livenessProbe "path" "/healthz" "web" (not (empty $v.sidecar.webConfig.secretName))) | nindent 4 }}
   readinessProbe:
-    {{- toYaml $v.sidecar.readinessProbe | nindent 4 }}
+    {{- include "mlmon.probe" (dict "probe" $v.sidecar.readinessProbe "path" "/readyz" "web" (not (empty $v.sidecar.webConfig.secretName))) | nindent 4 }}
   resources:
     {{- toYaml $v.sidecar.resources | nindent 4 }}
   securityContext:
@@ -173,6 +260,16 @@ Your model server POSTs each prediction batch to http://127.0.0.1:<sidecar.inges
     - name: mlmon-config
       mountPath: /etc/mlmon
       readOnly: true
+    {{- if $v.sidecar.adminToken.secretName }}
+    - name: mlmon-admin-token
+      mountPath: {{ include "mlmon.adminTokenDir" . }}
+      readOnly: true
+    {{- end }}
+    {{- if $v.sidecar.webConfig.secretName }}
+    - name: mlmon-web-config
+      mountPath: {{ include "mlmon.webConfigDir" . }}
+      readOnly: true
+    {{- end }}
 {{- end -}}
 
 {{/*
@@ -191,6 +288,22 @@ the user's profiles ConfigMap (referencesConfigMap) projected into the same fold
   configMap:
     name: {{ include "mlmon.configMapName" . }}
 {{- end }}
+{{- if $v.sidecar.adminToken.secretName }}
+- name: mlmon-admin-token
+  secret:
+    secretName: {{ $v.sidecar.adminToken.secretName }}
+    items: [{key: {{ $v.sidecar.adminToken.key | quote }}, path: {{ $v.sidecar.adminToken.key | quote }}}]
+{{- end }}
+{{- if $v.sidecar.webConfig.secretName }}
+- name: mlmon-web-config
+  secret:
+    secretName: {{ $v.sidecar.webConfig.secretName }}
+{{- end }}
+{{- end -}}
+
+{{/* Only the config volume of mlmon.volumes (mlmon act needs neither the admin token nor the web config). */}}
+{{- define "mlmon.configVolume" -}}
+{{- include "mlmon.volumes" . | fromYamlArray | first | list | toYaml -}}
 {{- end -}}
 
 {{/* The command that writes the values of a user's config (docs/kubernetes.md). */}}
