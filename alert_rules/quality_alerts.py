@@ -120,7 +120,7 @@ def label_alerts(alert: AlertFactory, config: MlmonConfig, model: ModelConfig) -
 
 
 def bias_alerts(alert: AlertFactory, config: MlmonConfig, model: ModelConfig) -> list[AlertRule]:
-    if not model.segments:
+    if not model.segments or model.task != "binary_classification":  # bias measures are binary-only
         return []
     ba = config.alerting.bias
     window = quality_window(model)

@@ -14,10 +14,11 @@ import re
 from exporter.config.model import MlmonConfig, ModelConfig
 from exporter.ingest.decode import REJECTION_REASONS
 from exporter.profiles.pca import ERROR_BINS
-from exporter.state.quality import CONFUSION
+from exporter.state.quality import CONFUSION, SEGMENT_REGRESSION_SUMS
 from exporter.tooling.series_budget import Column
 
 from alert_rules.recording import recording_groups
+from alert_rules.segment_quality import RATIOS, REGRESSION_SCORES
 from alert_rules.rules import RuleGroup
 
 _MODELS = re.compile(r'\bmodel=~?"([^"]+)"')
@@ -36,6 +37,26 @@ def _segment_series(model: ModelConfig, cols: list[Column], bins: bool, kind: st
             chosen = [c for c in chosen if c.numeric == (kind == "numeric")]
         total += (len(segment.values) + 1) * (sum(c.bins for c in chosen) if bins else len(chosen))
     return total
+
+
+def _segment_quality_series(model: ModelConfig, level: str, expr: str) -> int:
+    """Series of a quality-per-segment rule in one version: (values + 1) of each attribute that counts quality per
+    value (binary: every one; others: quality: true) x the cells or metrics of the rule. A rule reads one task's
+    counters (the binary ratios select no model: they read the binary counts only)."""
+    task = "binary_classification" if "segment_confusion" in expr else \
+        "multiclass_classification" if "segment_class_confusion" in expr else "regression"
+    if model.task != task:
+        return 0
+    binary = model.task == "binary_classification"
+    values = sum(len(s.values) + 1 for s in model.segments if binary or s.quality)
+    if level.endswith("_outcome"):
+        return values * len(CONFUSION)
+    if level.endswith("_actual_predicted"):
+        return values * (len(model.quality_classes) + 1) ** 2
+    if level.endswith("_sum"):
+        return values * len(SEGMENT_REGRESSION_SUMS)
+    per = len(RATIOS) if binary else 2 if model.task == "multiclass_classification" else len(REGRESSION_SCORES)
+    return values * per
 
 
 def recorded_series(config: MlmonConfig, columns: dict[str, list[Column]], versions: int = 1,
@@ -64,9 +85,8 @@ def recorded_series(config: MlmonConfig, columns: dict[str, list[Column]], versi
                 if level.startswith("model_version_attribute_segment_feature"):  # drift per segment value
                     kind = "categorical" if "chisquare_dof" in rule.record else "numeric" if numeric_only else None
                     total += versions * _segment_series(models[model], cols, level.endswith("_bin"), kind)
-                elif level in ("model_version_attribute_segment_outcome", "model_version_attribute_segment_metric"):
-                    values = sum(len(s.values) + 1 for s in models[model].segments)
-                    total += versions * values * (4 if level.endswith("outcome") else rule.expr.count("label_replace("))
+                elif level.startswith("model_version_attribute_segment_"):  # quality per segment value
+                    total += versions * _segment_quality_series(models[model], level, rule.expr)
                 elif level.startswith("model_version_class"):  # per-class probability drift (multiclass models)
                     classes = len(models[model].quality_classes)
                     bins = (models[model].prediction.bins or 10) + 2  # a ceiling: a binning may collapse edges

@@ -16,7 +16,7 @@ from typing import Any
 from alert_rules import fleet_rules, fleet_verdict
 from alert_rules.drift_alerts import PSI_CRITICAL, PSI_WARNING
 from alert_rules.naming import alert_name
-from alert_rules.segment_quality import ratio_name
+from alert_rules.segment_quality import quality_segments, ratio_name, score_name
 from exporter import catalog
 from exporter.catalog import Metric
 from exporter.config.model import MlmonConfig, ModelConfig, format_duration
@@ -233,8 +233,8 @@ def segment_panels(config: MlmonConfig, **version: str) -> list[Panel]:
     """Drift and quality per segment value ($segment), fleet-wide: "the model degraded for country=NG"."""
     thresholds, overrides = shared_drift_thresholds(config)
     chosen = {**version, "segment": '=~"$segment"'}
-    quality = [_also(selector(ratio_name(format_duration(max(m.quality_windows))), **chosen), f'model="{m.name}"')
-               for m in config.models if m.task == "binary_classification" and m.segments]
+    quality = [_also(selector((score_name if m.task == "regression" else ratio_name)(
+        format_duration(max(m.quality_windows))), **chosen), f'model="{m.name}"') for m in config.models if quality_segments(m)]
     return [
         timeseries("Feature drift per segment", "Fleet drift score of each watched feature within each segment value "
                    "($segment; segments with drift: true, docs/drift.md \"Drift per segment\"): bin counts of that "
@@ -244,11 +244,13 @@ def segment_panels(config: MlmonConfig, **version: str) -> list[Panel]:
                           "{{attribute}}={{segment}} {{feature}}")],
                    thresholds=thresholds, overrides=overrides, show_thresholds=True, minimum=0,
                    links=runbook(config, "FeatureDrift")),
-        timeseries("Quality per segment", "Fleet realised quality of each segment value ($segment; binary models "
-                   "with segments): accuracy, precision, recall, F1 and false-positive rate from the segment confusion "
-                   "counters summed over every pod, at the longest quality window.", "percentunit",
+        timeseries("Quality per segment", "Fleet realised quality of each segment value ($segment), from the "
+                   "per-segment counters summed over every pod at the longest quality window (docs/quality.md, "
+                   "\"Quality per segment value\"): binary models with segments: accuracy, precision, recall, F1 and "
+                   "false-positive rate (0-1); multiclass (segments with quality: true): accuracy and macro F1 (0-1); "
+                   "regression (quality: true): MAE, RMSE, bias and RMSLE in the label's unit.", "none",
                    [Query(f"max by (attribute, segment, metric) ({' or '.join(quality) or 'vector(0) unless vector(0)'})",
-                          "{{attribute}}={{segment}} {{metric}}")], minimum=0, maximum=1),
+                          "{{attribute}}={{segment}} {{metric}}")]),
     ]
 
 

@@ -73,8 +73,9 @@ def feature() -> dict[str, Any]:
 
 
 def segment() -> dict[str, Any]:
-    """Segment values of the version: the configured values plus __other__, from the bias or the drift counters."""
-    names = f"{catalog.SEGMENT_CONFUSION.name}|{catalog.SEGMENT_FEATURE_BIN.name}"
+    """Segment values of the version: the configured values plus __other__, from the quality or the drift counters."""
+    names = "|".join(m.name for m in (catalog.SEGMENT_CONFUSION, catalog.SEGMENT_FEATURE_BIN, catalog.SEGMENT_CLASS_CONFUSION,
+                                      catalog.SEGMENT_REGRESSION_PAIRS))
     source = f'{{__name__=~"{names}",model="$model",model_version="$version"}}'
     return _query("segment", "Segment", f"label_values({source}, segment)", multi=True, include_all=True)
 

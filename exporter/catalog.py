@@ -393,12 +393,50 @@ SEGMENT_CONFUSION = Metric(
 )
 SEGMENT_QUALITY = Metric(
     "mlmon_segment_quality_ratio", "gauge",
-    "Per segment over the window: selection_rate (all predictions), tpr, fpr, precision (labelled).",
+    "Per segment over the window: selection_rate (all predictions), tpr, fpr, precision (labelled; binary); "
+    "accuracy, macro_f1 (multiclass, segments with quality: true).",
     ("model", "model_version", "window", "attribute", "segment", "metric"), issue="quality",
 )
 SEGMENT_SAMPLES = Metric(
-    "mlmon_segment_window_samples", "gauge", "Per segment predictions and labelled predictions in the window.",
+    "mlmon_segment_window_samples", "gauge",
+    "Per segment predictions (binary) and labelled predictions in the window.",
     ("model", "model_version", "window", "attribute", "segment", "kind"), issue="quality",
+)
+SEGMENT_CLASS_CONFUSION = Metric(
+    "mlmon_segment_class_confusion_total", "counter",
+    "Multiclass confusion matrix per segment value (segments with quality: true): actual and predicted class "
+    "(configured classes plus __other__).",
+    (*SEGMENT, "actual", "predicted"), issue="quality",
+)
+SEGMENT_REGRESSION_PAIRS = Metric(
+    "mlmon_segment_regression_pairs_total", "counter",
+    "Labelled predictions per segment value (regression, segments with quality: true): the N of its error sums.",
+    SEGMENT, issue="quality",
+)
+SEGMENT_REGRESSION_ERROR = Metric(
+    "mlmon_segment_regression_error_total", "counter",
+    "Sum of prediction - label per segment value by direction: over (positive errors) and under (negative "
+    "errors, as magnitudes); MAE = (over + under) / pairs.",
+    (*SEGMENT, "direction"), issue="quality",
+)
+SEGMENT_REGRESSION_SQUARED_ERROR = Metric(
+    "mlmon_segment_regression_squared_error_total", "counter",
+    "Sum of squared errors per segment value (RMSE = sqrt(this / pairs)).", SEGMENT, issue="quality",
+)
+SEGMENT_REGRESSION_SQUARED_LOG_ERROR = Metric(
+    "mlmon_segment_regression_squared_log_error_total", "counter",
+    "Sum of (log1p(prediction) - log1p(label))^2 per segment value over the pairs both >= 0.", SEGMENT,
+    issue="quality",
+)
+SEGMENT_REGRESSION_LOG_PAIRS = Metric(
+    "mlmon_segment_regression_log_pairs_total", "counter",
+    "Labelled pairs per segment value in the squared log error (both values >= 0).", SEGMENT, issue="quality",
+)
+SEGMENT_QUALITY_SCORE = Metric(
+    "mlmon_segment_quality_score", "gauge",
+    "Per segment value over the window (regression, segments with quality: true): mae, rmse, bias (mean of "
+    "prediction - label), rmsle.",
+    ("model", "model_version", "window", "attribute", "segment", "metric"), issue="quality",
 )
 BIAS_RATIO = Metric(
     "mlmon_bias_ratio", "gauge",

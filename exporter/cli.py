@@ -187,12 +187,13 @@ def _print_series_budget(config: MlmonConfig, profiles: dict[str, Profile], vers
     """Series per exporter by family group and the fleet rules' series; a warning above the budget."""
     from alert_rules.series import recorded_series  # the composition root may run the generators
     from exporter.tooling.series_budget import GROUPS, columns, explained, per_exporter, segment_drift_costs
+    from exporter.tooling.series_budget import segment_quality_costs
 
     counts = per_exporter(config, profiles, versions)
     total = sum(counts.values())
     parts = ", ".join(f"{group} {counts[group]}" for group in GROUPS)
     print(f"series per exporter ({versions} version(s) per model, every family reached): {parts}; total {total}")
-    for line in segment_drift_costs(config, profiles):
+    for line in segment_drift_costs(config, profiles) + segment_quality_costs(config):
         print(line)
     rules = recorded_series(config, {m.name: columns(m, profiles.get(m.name)) for m in config.models}, versions,
                             {m.name: explained(m, profiles.get(m.name)) for m in config.models})
@@ -200,8 +201,9 @@ def _print_series_budget(config: MlmonConfig, profiles: dict[str, Profile], vers
     budget = config.exporter.series_budget
     if total > budget:
         print(f"warning: {total} series per exporter is above exporter.series_budget ({budget}); fewer drift.export "
-              "methods, windows, bins, segment values or segments[].features with drift lower it (docs/kubernetes.md, "
-              "docs/drift.md \"Drift per segment\")", file=sys.stderr)
+              "methods, windows, bins, segment values, segments[].features with drift or segments with quality: true (a "
+              "multiclass one costs (classes + 1)^2 per value) lower it (docs/kubernetes.md, docs/drift.md \"Drift per "
+              "segment\", docs/quality.md \"Quality per segment value\")", file=sys.stderr)
 
 
 def cmd_config_schema(args: argparse.Namespace) -> int:

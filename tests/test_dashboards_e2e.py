@@ -55,9 +55,7 @@ SCENARIOS: list[tuple[str, dict[str, str], dict[tuple[str, str], str]]] = [
     }),
     ("mlmon-model", {"model": "delivery_time", "version": "v1", "window": "1h", "feature": ".*", "segment": ".*"}, {
         ("Per-class probability drift (fleet)", "A"): "a regression model has no classes",
-        ("Feature drift per segment", "A"): "the regression model has no segments in this config",
-        ("Quality per segment", "A"): "the regression model has no segments in this config",
-        ("variable", "segment"): "the regression model has no segments in this config",
+        ("Feature drift per segment", "A"): "delivery_time's weather segments keep quality, not drift (no drift: true)",
         **{(title, ref): "delivery_time has no attributions and no reference importance (docs/explainability.md)"
            for title, ref in (("Importance share: now vs reference", "A"), ("Importance share: now vs reference", "B"),
                               ("Drift impact ranking", "A"), ("Share drift (total variation)", "A"),

@@ -440,6 +440,11 @@ class SegmentConfig(Strict):
         False, description="Also keep bin counters per value (values + __other__) of `features`: drift per segment "
         "(docs/drift.md, \"Drift per segment\"); any task.",
     )
+    quality: bool = Field(
+        False, description="Regression and multiclass: also keep the labelled sums per value (values + __other__): "
+        "quality per segment (docs/quality.md, \"Quality per segment value\"). Binary models always have it (the bias "
+        "counters).",
+    )
     features: list[Name] | None = Field(
         None, max_length=500, description="With drift: the features watched per segment value (default all; "
         "each costs its bins x (values + 1) counters).",
@@ -462,8 +467,9 @@ def check_quality(model: ModelConfig) -> None:
         raise ValueError("multiclass_classification needs quality.classes or prediction.classes (bounded class labels)")
     if model.quality.cost is not None and model.task != "binary_classification":
         raise ValueError("quality.cost applies to binary_classification only")
-    if any(not s.drift for s in model.segments) and model.task != "binary_classification":
-        raise ValueError("segments without `drift: true` (bias measures) apply to binary_classification only")
+    if any(not (s.drift or s.quality) for s in model.segments) and model.task != "binary_classification":
+        raise ValueError("segments without `drift: true` or `quality: true` (bias measures) apply to "
+                         "binary_classification only")
     attributes = [s.attribute for s in model.segments]
     if len(set(attributes)) != len(attributes):
         raise ValueError("segments: attributes must be distinct")
@@ -538,7 +544,8 @@ class ModelConfig(Strict):
     )
     segments: list[SegmentConfig] = Field(
         default_factory=list, max_length=10,
-        description="Segment attributes: bias measures (binary only); with `drift: true` drift per segment value.",
+        description="Segment attributes: bias and quality measures (binary); with `drift: true` drift, with "
+        "`quality: true` (regression, multiclass) quality per segment value.",
     )
     versions: VersionsConfig = Field(
         default_factory=VersionsConfig, description="Accepted model versions, new versions per minute, eviction."

@@ -19,6 +19,7 @@ from exporter.ingest.decode import UNKNOWN_MODEL_LABEL
 from exporter.stats.error_model import ErrorModel
 from exporter.stats.estimation import estimated_metrics, estimated_standard_errors, multiclass_estimates
 from exporter.http.exposition import Exposition, format_value, series_prefix
+from exporter.http.segment_quality import collect_segment_totals, collect_segment_window
 from exporter.state.label_store import EVICTION_REASONS, OUTCOMES
 from exporter.state.quality import CLASS_ESTIMATES, CONFUSION, REGRESSION_SUMS, ModelQuality
 from exporter.stats.quality_math import auc_from_histograms, binary_intervals, binary_ratios, expected_cost
@@ -107,6 +108,7 @@ def collect_version_quality(state: VersionState, out: Exposition, now: float) ->
         for i, actual in enumerate(names):
             for j, predicted_class in enumerate(names):
                 out.add_one(c.CLASS_CONFUSION, (*ids, actual, predicted_class), _count(matrix[i, j]))
+        collect_segment_totals(layout, ids, labelled, out)
     else:
         sums = dict(zip(REGRESSION_SUMS, labelled.tolist()))
         out.add_one(c.REGRESSION_ERROR, (*ids, "over"), sums["over"])
@@ -119,6 +121,7 @@ def collect_version_quality(state: VersionState, out: Exposition, now: float) ->
         out.add_one(c.REGRESSION_LABEL_SQUARED, ids, sums["label_squared"])
         out.add_one(c.REGRESSION_SQUARED_LOG_ERROR, ids, sums["squared_log"])
         out.add_one(c.REGRESSION_LOG_PAIRS, ids, _count(sums["log_pairs"]))
+        collect_segment_totals(layout, ids, labelled, out)
     for seconds in quality.windows:
         _collect_window(quality, (*ids, format_duration(seconds)), seconds, out, now)
 
@@ -180,6 +183,7 @@ def _collect_window(quality: ModelQuality, ids: tuple[str, str, str], seconds: i
                 for cls, value, error in zip(layout.classes, estimates[metric].tolist(), errors[metric].tolist()):
                     _add(out, c.ESTIMATED_CLASS_QUALITY, (*ids, cls, metric), value)
                     _add(out, c.ESTIMATED_CLASS_QUALITY_SE, (*ids, cls, metric), error)
+        collect_segment_window(layout, ids, labelled, out)
     else:
         for name, value in regression_metrics(dict(zip(REGRESSION_SUMS, labelled.tolist())), n).items():
             _add(out, c.QUALITY_SCORE, (*ids, name), value)
@@ -188,6 +192,7 @@ def _collect_window(quality: ModelQuality, ids: tuple[str, str, str], seconds: i
             for name, value, error in (("mae", mae, mae_se), ("rmse", rmse, rmse_se)):
                 _add(out, c.ESTIMATED_QUALITY_SCORE, (*ids, name), value)
                 _add(out, c.ESTIMATED_QUALITY_SE, (*ids, name), error)
+        collect_segment_window(layout, ids, labelled, out)
 
 
 def _collect_bias(quality: ModelQuality, ids: tuple[str, ...], labelled: np.ndarray, predicted: np.ndarray,

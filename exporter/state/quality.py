@@ -4,7 +4,9 @@ Two flat float vectors per version, laid out once from the config (``QualityLayo
 
 * ``labelled`` — updated when a label joins a prediction: the confusion matrix (binary or
   multiclass), Brier and log-loss sums and per-class score histograms (binary), error sums
-  (regression), and per-segment confusion counts;
+  (regression), and per-segment confusion counts (binary: every attribute; multiclass: the class
+  confusion matrix of each value of the attributes with ``quality: true``) or error sums (regression,
+  the same attributes: SEGMENT_REGRESSION_SUMS per value);
 * ``predicted`` — updated for every prediction (binary only): the expected confusion matrix and
   score histogram behind the label-free estimates, and per-segment selection counts.
 
@@ -36,6 +38,9 @@ CONFUSION = ("tp", "fp", "tn", "fn")
 CLASS_ESTIMATES = ("predicted", "etp", "efn", "var_pos", "var_neg")
 REGRESSION_SUMS = ("over", "under", "squared", "ape", "nonzero", "label_pos", "label_neg", "label_squared",
                    "squared_log", "log_pairs")  # MSLE: (log1p(prediction) - log1p(label))^2 over pairs both >= 0
+# Per segment value (regression, attributes with quality: true): labelled pairs, error by direction, squared
+# error, and the MSLE sums (squared log error over the pairs both >= 0, and their count).
+SEGMENT_REGRESSION_SUMS = ("count", "over", "under", "squared", "squared_log", "log_pairs")
 MULTICLASS_SLOT_FLOATS = 8_000  # per-class score histograms of one window slot: 50 classes get 40 bins each
 LOGIT_RANGE = 8.0  # score bins are evenly spaced in logit(p) over [-8, 8], i.e. p in [0.0003, 0.9997]
 
@@ -61,6 +66,8 @@ class QualityLayout:
     bins: int
     classes: tuple[str, ...]
     codec: SegmentCodec
+    # Regression and multiclass: the codec's attributes with quality: true (their values get labelled sums)
+    segment_attributes: tuple[int, ...] = ()
 
     @classmethod
     def of(cls, model: ModelConfig) -> QualityLayout:
@@ -68,7 +75,40 @@ class QualityLayout:
         bins = model.quality.score_bins
         if model.task == "multiclass_classification":  # 4 histograms per class: keep a slot within 8,000 floats
             bins = min(bins, max(10, MULTICLASS_SLOT_FLOATS // (4 * max(len(model.quality_classes), 1))))
-        return cls(model.task, bins, model.quality_classes, codec)
+        chosen = () if model.task == "binary_classification" else \
+            tuple(a for a, s in enumerate(model.segments) if s.quality)
+        return cls(model.task, bins, model.quality_classes, codec, chosen)
+
+    # per segment value quality (regression, multiclass): a cell of sums per value of each chosen attribute
+    @property
+    def segment_rows(self) -> int:
+        """Values (with __other__) over the attributes with quality: true."""
+        return int(sum(int(self.codec.sizes[a]) for a in self.segment_attributes))
+
+    @property
+    def segment_cell(self) -> int:
+        """Sums per segment value: the class confusion matrix (multiclass) or SEGMENT_REGRESSION_SUMS."""
+        if self.task == "multiclass_classification":
+            return self.k * self.k
+        return len(SEGMENT_REGRESSION_SUMS) if self.task == "regression" else 0
+
+    def segment_row_offsets(self) -> list[int]:
+        """Where each chosen attribute's values start among the segment rows."""
+        sizes = [int(self.codec.sizes[a]) for a in self.segment_attributes]
+        return [int(x) for x in np.concatenate([[0], np.cumsum(sizes)])[:-1]] if sizes else []
+
+    def segment_rows_of(self, codes: np.ndarray) -> np.ndarray:
+        """(records x chosen attributes) segment rows of packed segment codes."""
+        values = self.codec.decode(codes)[:, list(self.segment_attributes)]
+        return values + np.asarray(self.segment_row_offsets(), dtype=np.int64)[None, :]
+
+    def segment_sums(self) -> slice:
+        """The per-segment block of the labelled vector (regression, multiclass), rows x cell."""
+        if self.task == "multiclass_classification":
+            start = self.k * self.k + 2 * len(self.classes) * self.bins
+        else:
+            start = len(REGRESSION_SUMS)
+        return slice(start, start + self.segment_rows * self.segment_cell)
 
     # labelled vector
     @property
@@ -81,8 +121,8 @@ class QualityLayout:
             return 6 + 2 * self.bins + 4 * self.codec.width
         if self.task == "multiclass_classification":
             # confusion matrix | per class: score histogram of its actual members, then of everyone else
-            return self.k * self.k + 2 * len(self.classes) * self.bins
-        return len(REGRESSION_SUMS)
+            return self.k * self.k + 2 * len(self.classes) * self.bins + self.segment_rows * self.segment_cell
+        return len(REGRESSION_SUMS) + self.segment_rows * self.segment_cell
 
     # multiclass labelled vector: one-vs-rest score histograms (rows with per-class scores only)
     def class_positive_hist(self) -> slice:
@@ -327,8 +367,8 @@ class QualityMath:
         if task == "binary_classification":
             return self._binary(np.asarray(predictions, dtype=np.float64), labels, segment_codes, extras)
         if task == "multiclass_classification":
-            return self._multiclass(predictions, labels, extras)
-        return self._regression(np.asarray(predictions, dtype=np.float64), labels)
+            return self._multiclass(predictions, labels, extras, segment_codes)
+        return self._regression(np.asarray(predictions, dtype=np.float64), labels, segment_codes)
 
     def _binary(self, scores: np.ndarray, labels: np.ndarray, segment_codes: np.ndarray,
                 decisions: np.ndarray | None = None) -> np.ndarray:
@@ -356,12 +396,17 @@ class QualityMath:
         codes = np.asarray([self.class_index.get(u, other) for u in uniques.tolist()], dtype=np.int64)
         return codes[inverse.reshape(-1)]
 
-    def _multiclass(self, predictions: np.ndarray, labels: np.ndarray, scores: np.ndarray | None = None) -> np.ndarray:
+    def _multiclass(self, predictions: np.ndarray, labels: np.ndarray, scores: np.ndarray | None = None,
+                    segment_codes: np.ndarray | None = None) -> np.ndarray:
         layout = self.layout
         k = layout.k
         actual = self._class_indices(labels)
         vector = np.zeros(layout.labelled_width)
-        vector[:k * k] = np.bincount(actual * k + self._class_indices(predictions), minlength=k * k)
+        cells = actual * k + self._class_indices(predictions)
+        vector[:k * k] = np.bincount(cells, minlength=k * k)
+        if layout.segment_rows and segment_codes is not None and len(cells):  # the matrix per segment value
+            rows = layout.segment_rows_of(segment_codes) * (k * k) + cells[:, None]
+            vector[layout.segment_sums()] = np.bincount(rows.ravel(), minlength=layout.segment_rows * k * k)
         if scores is not None:  # one-vs-rest histograms of each class's raw score: realised ROC AUC per class
             scored = ~np.isnan(scores[:, 0])
             classes, bins = len(layout.classes), layout.bins
@@ -372,7 +417,8 @@ class QualityMath:
             vector[layout.class_negative_hist()] = np.bincount(cells[~member], minlength=width)
         return vector
 
-    def _regression(self, predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    def _regression(self, predictions: np.ndarray, labels: np.ndarray,
+                    segment_codes: np.ndarray | None = None) -> np.ndarray:
         """Error sums; callers pass values within max_abs, so every term but APE is finite.
 
         APE divides by the label: a label of 1e-320 would make it infinite, so such a pair counts
@@ -386,7 +432,21 @@ class QualityMath:
         # it (and counted: labelled pairs - log_pairs), not clipped to 0, which would invent an error.
         logged = (predictions >= 0) & (labels >= 0)
         log_error = np.log1p(predictions[logged]) - np.log1p(labels[logged])
-        return np.array([
+        vector = np.zeros(self.layout.labelled_width)
+        layout = self.layout
+        if layout.segment_rows and segment_codes is not None and len(labels):
+            squared_log = np.zeros(len(labels))
+            squared_log[logged] = log_error * log_error
+            terms = (np.ones(len(labels)), np.maximum(error, 0.0), np.maximum(-error, 0.0), error * error,
+                     squared_log, logged.astype(np.float64))
+            rows = layout.segment_rows_of(segment_codes)  # records x chosen attributes
+            flat = (rows * len(terms)).ravel()
+            block = np.zeros(layout.segment_rows * len(terms))
+            for j, term in enumerate(terms):
+                weights = np.broadcast_to(term[:, None], rows.shape).ravel()
+                block += np.bincount(flat + j, weights=weights, minlength=len(block))
+            vector[layout.segment_sums()] = block
+        vector[:len(REGRESSION_SUMS)] = [
             error[error > 0].sum(),
             -error[error < 0].sum(),
             (error * error).sum(),
@@ -397,7 +457,8 @@ class QualityMath:
             (labels * labels).sum(),
             (log_error * log_error).sum(),
             logged.sum(),
-        ])
+        ]
+        return vector
 
 
 class ModelQuality(QualityMath):

@@ -160,3 +160,18 @@ def regression_metrics(sums: dict[str, float], n: float) -> dict[str, float]:
         "rmsle": math.sqrt(ratio(sums.get("squared_log", 0.0), sums.get("log_pairs", 0.0)))
         if sums.get("log_pairs", 0.0) > 0 else NAN,
     }
+
+
+def segment_regression_metrics(sums: dict[str, float]) -> dict[str, float]:
+    """MAE, RMSE, bias and RMSLE of one segment value from its sums (count, over, under, squared, squared_log,
+    log_pairs); {} without pairs, RMSLE NaN without pairs both >= 0."""
+    n = sums["count"]
+    if n <= 0:
+        return {}
+    pairs = sums["log_pairs"]
+    return {
+        "mae": (sums["over"] + sums["under"]) / n,
+        "rmse": math.sqrt(sums["squared"] / n),
+        "bias": (sums["over"] - sums["under"]) / n,
+        "rmsle": math.sqrt(sums["squared_log"] / pairs) if pairs > 0 else NAN,
+    }

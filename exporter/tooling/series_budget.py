@@ -8,7 +8,7 @@ reaches, not the first scrape. Families whose label values come from traffic and
 * ``bins``: the per-bin counters and reference fractions (features and prediction),
 * ``drift``: scores, p-values, window samples, verdicts, reference samples, multivariate, drift per segment value,
 * ``quality``: labels, confusion or error sums, windowed quality and estimates, the label store,
-* ``bias``: segment counters, segment quality and bias measures,
+* ``bias``: segment counters, segment quality (every task) and bias measures,
 * ``explain``: attribution counters, phi bins, rank signals per window, reference importance and drift impact,
 * ``core``: everything else (traffic, data quality, exporter health, Python process metrics).
 
@@ -32,7 +32,7 @@ from exporter.profiles.pca import ERROR_BINS
 from exporter.profiles.class_scores import class_binnings
 from exporter.profiles.profile import Profile
 from exporter.state.label_store import EVICTION_REASONS, OUTCOMES
-from exporter.state.quality import CONFUSION, QualityLayout
+from exporter.state.quality import CONFUSION, SEGMENT_REGRESSION_SUMS, QualityLayout
 from exporter.state.reference_switch import SWITCH_RESULTS
 from exporter.state.shadow import OUTCOMES as SHADOW_OUTCOMES
 from exporter.stats.bias import BIAS_METRICS, SEGMENT_METRICS
@@ -107,6 +107,33 @@ def segment_drift_costs(config: MlmonConfig, profiles: dict[str, Profile]) -> li
     return out
 
 
+# Per segment value and quality window (regression, multiclass): labelled samples and the gauges
+SEGMENT_WINDOW_GAUGES = {"regression": 1 + 4, "multiclass_classification": 1 + 2}  # mae, rmse, bias, rmsle | accuracy, macro F1
+
+
+def segment_quality(model: ModelConfig) -> tuple[int, int]:
+    """(counters, gauges per quality window) of one segment value of a regression or multiclass model; (0, 0) for
+    binary (its segment series are the bias ones)."""
+    if model.task == "regression":
+        return len(SEGMENT_REGRESSION_SUMS), SEGMENT_WINDOW_GAUGES[model.task]
+    if model.task == "multiclass_classification":
+        return (len(model.quality_classes) + 1) ** 2, SEGMENT_WINDOW_GAUGES[model.task]
+    return 0, 0
+
+
+def segment_quality_costs(config: MlmonConfig) -> list[str]:
+    """One line per attribute with quality: true of a regression or multiclass model (for `mlmon config check`)."""
+    out = []
+    for model in config.models:
+        counters, gauges = segment_quality(model)
+        windows = len(model.quality_windows)
+        for segment in (s for s in model.segments if s.quality and counters):
+            values = len(segment.values) + 1
+            out.append(f"quality per segment: {model.name} {segment.attribute}: {values} values x ({counters} counters + "
+                       f"{windows} windows x {gauges}) = {values * (counters + windows * gauges)} series per version")
+    return out
+
+
 def _quality(model: ModelConfig, error_model: bool = False) -> tuple[int, int]:
     """(quality, bias) series of one version."""
     layout = QualityLayout.of(model)
@@ -129,11 +156,17 @@ def _quality(model: ModelConfig, error_model: bool = False) -> tuple[int, int]:
         # per window: samples; accuracy, macro P/R/F1/specificity/ROC AUC, micro F1; per class P/R/F1/specificity/AUC;
         # label-free (rows sent with per-class scores): accuracy and the 5 macro estimates, 5 per class, each with
         # its standard error
-        return base + (k + 1) ** 2 + windows * (1 + 7 + 5 * k + 2 * (6 + 5 * k)), 0
+        return base + (k + 1) ** 2 + windows * (1 + 7 + 5 * k + 2 * (6 + 5 * k)), _segment_quality(model)
     sums = {"over": 1.0, "under": 1.0, "squared": 1.0, "ape": 1.0, "nonzero": 1.0, "label_pos": 2.0,
             "label_neg": 0.0, "label_squared": 5.0, "squared_log": 1.0, "log_pairs": 2.0}
     # + the label-free MAE and RMSE with their standard errors (a profile built with --label-column)
-    return base + 10 + windows * (1 + len(regression_metrics(sums, 2)) + 4 * error_model), 0
+    return base + 10 + windows * (1 + len(regression_metrics(sums, 2)) + 4 * error_model), _segment_quality(model)
+
+
+def _segment_quality(model: ModelConfig) -> int:
+    counters, gauges = segment_quality(model)
+    values = sum(len(s.values) + 1 for s in model.segments if s.quality)
+    return values * (counters + len(model.quality_windows) * gauges)
 
 
 def _core_version(model: ModelConfig, cols: list[Column]) -> int:

@@ -139,6 +139,8 @@ def records(
         }
         if model == "fraud":  # the sensitive attributes the example config monitors for bias
             record["segments"] = {"country": features["country"], "channel": features["channel"]}
+        if model == "delivery_time":  # quality per weather value (segments with quality: true)
+            record["segments"] = {"weather": features["weather"]}
         if with_labels:
             record["label"] = data["labels"][i]
         if phi is not None:
