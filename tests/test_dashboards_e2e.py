@@ -296,6 +296,11 @@ def live(tmp_path_factory):
             sent = send_traffic(exporter, np.random.default_rng(11))
             selector = f'{catalog.LABELLED_PREDICTIONS.name}{{model="fraud",model_version="v1"}}'
             prom.wait_for(lambda: prom.query(f"{selector} == {sent}"), timeout=15, what="the last labels scraped")
+            # The graded verdicts wait for 90% coverage of the pods' counters: on a loaded machine the rule
+            # evaluation that first reaches it can lag the last scrape, so wait for it before judging panels.
+            for model in ("fraud", "delivery_time"):
+                grade = f'model_version_feature:mlmon_feature_drift_grade:1h{{model="{model}",model_version="v1"}}'
+                prom.wait_for(lambda grade=grade: has_data(prom.query(grade)), timeout=30, what=f"the drift grade of {model}")
             time.sleep(2)  # a few more scrapes, so every rate window holds two samples or more
             yield config, prom, time.time()
     finally:
