@@ -83,7 +83,12 @@ def write_files(files: dict[str, str], out: Path) -> None:
 def build(config: MlmonConfig, out: Path, check: bool = False, fix: str = "make generate") -> int:
     """Write the files, or with `check` report stale ones naming `fix`, the command that rebuilds them;
     returns the CLI exit code (1 = stale)."""
-    files = render(config)
+    return write_or_check(render(config), out, check, fix)
+
+
+def write_or_check(files: dict[str, str], out: Path, check: bool, fix: str) -> int:
+    """Write `files` into `out`, or with `check` name the stale ones and the command that rebuilds them;
+    returns the CLI exit code (1 = stale)."""
     if check:
         stale = stale_files(files, out)
         for name in stale:

@@ -18,7 +18,6 @@ has no inconclusive: a NaN is "no values found", which halts advancement and cou
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from statistics import NormalDist
 from typing import Any, NamedTuple
@@ -26,7 +25,7 @@ from typing import Any, NamedTuple
 from exporter.config.model import MlmonConfig, ModelConfig, format_duration
 
 from alert_rules import champion_rules, fleet_verdict
-from alert_rules.build import stale_files, to_yaml, write_files
+from alert_rules.build import to_yaml, write_or_check
 from alert_rules.naming import GENERATED_HEADER
 from alert_rules.fleet_rules import FEATURES, PREDICTION
 
@@ -166,13 +165,9 @@ def render(config: MlmonConfig) -> dict[str, str]:
 def build(config: MlmonConfig, out: Path, check: bool = False, fix: str = "make generate") -> int:
     """Write the files, or with `check` name the stale ones and return 1."""
     files = render(config)
-    if check:
-        stale = stale_files(files, out)
-        for name in stale:
-            print(f"{out / name} is stale: run `{fix}`", file=sys.stderr)
-        return 1 if stale else 0
-    write_files(files, out)
-    for name in files:
-        print(out / name)
-    return 0
+    code = write_or_check(files, out, check, fix)
+    if not check:
+        for name in files:
+            print(out / name)
+    return code
 

@@ -15,7 +15,7 @@ from exporter.config.model import MlmonConfig, ModelConfig
 from exporter.ingest.decode import REJECTION_REASONS
 from exporter.profiles.pca import ERROR_BINS
 from exporter.state.quality import CONFUSION, SEGMENT_REGRESSION_SUMS
-from exporter.tooling.series_budget import Column
+from exporter.tooling.series_budget import Column, segment_drift_columns
 
 from alert_rules.recording import recording_groups
 from alert_rules.segment_quality import RATIOS, REGRESSION_SCORES
@@ -27,15 +27,11 @@ _MODELS = re.compile(r'\bmodel=~?"([^"]+)"')
 def _segment_series(model: ModelConfig, cols: list[Column], bins: bool, kind: str | None) -> int:
     """Series of a per-segment rule in one version: per attribute with drift, (values + 1) x its features' bins
     (or features), restricted to numeric or categorical features where the rule is."""
-    names = [f.name for f in model.features]
     total = 0
-    for segment in model.segments:
-        if not segment.drift:
-            continue
-        chosen = [cols[names.index(n)] for n in (segment.features or names)]
+    for values, chosen in segment_drift_columns(model, cols):
         if kind is not None:
             chosen = [c for c in chosen if c.numeric == (kind == "numeric")]
-        total += (len(segment.values) + 1) * (sum(c.bins for c in chosen) if bins else len(chosen))
+        total += values * (sum(c.bins for c in chosen) if bins else len(chosen))
     return total
 
 

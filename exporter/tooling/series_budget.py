@@ -78,17 +78,18 @@ def _drift(model: ModelConfig, cols: list[Column], multivariate: bool) -> int:
     return len(drift.windows) * per_window + len(cols) + counters  # + reference samples
 
 
+def segment_drift_columns(model: ModelConfig, cols: list[Column]) -> list[tuple[int, list[Column]]]:
+    """Per attribute with drift: true, its values + 1 (__other__) and the columns of the features it watches."""
+    names = [f.name for f in model.features]
+    return [(len(segment.values) + 1, [cols[names.index(n)] for n in (segment.features or names)])
+            for segment in model.segments if segment.drift]
+
+
 def segment_drift(model: ModelConfig, cols: list[Column]) -> int:
     """Per-segment drift series of one version: per attribute with drift: true, (values + 1) x (the bins of its
     features as counters + windows x 3 gauges per feature: score, window samples, verdict)."""
-    names = [f.name for f in model.features]
-    total = 0
-    for segment in model.segments:
-        if not segment.drift:
-            continue
-        chosen = [cols[names.index(n)] for n in (segment.features or names)]
-        total += (len(segment.values) + 1) * (sum(c.bins for c in chosen) + len(model.drift.windows) * 3 * len(chosen))
-    return total
+    return sum(values * (sum(c.bins for c in chosen) + len(model.drift.windows) * 3 * len(chosen))
+               for values, chosen in segment_drift_columns(model, cols))
 
 
 def segment_drift_costs(config: MlmonConfig, profiles: dict[str, Profile]) -> list[str]:
