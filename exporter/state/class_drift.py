@@ -20,6 +20,8 @@ from exporter.state.windows import WindowRing
 class ClassDriftState:
     """One flat vector of every class's score bins per window slot."""
 
+    snapshot_skip = ("binnings", "offsets", "window_seconds")  # from the profile and config (state/snapshot.py)
+
     def __init__(self, binnings: tuple[Binning, ...], window_seconds: Sequence[int], slots: int) -> None:
         self.binnings = binnings
         self.offsets = np.concatenate([[0], np.cumsum([b.n_bins for b in binnings])]).astype(np.int64)

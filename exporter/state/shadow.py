@@ -40,6 +40,8 @@ def _score(value: Any) -> float | None:
 class ShadowPairs:
     """One model's unpaired predictions by id: (arm, version, prediction, time), oldest first."""
 
+    snapshot_skip = ("size", "ttl")  # limits from the running config win (exporter/state/snapshot.py)
+
     def __init__(self, size: int, ttl: float) -> None:
         self.size, self.ttl = size, ttl
         self.pending: OrderedDict[str, tuple[str, str, Any, float]] = OrderedDict()

@@ -268,6 +268,8 @@ def encode_state(store: StateStore, extra: dict[str, Any]) -> tuple[dict[str, An
             "evictions": evictions.get(model.name, 0),
             "versions": [[version, _version_node(encoder, state)] for version, state in versions.get(model.name, [])],
         }
+        if model.name in store.shadows:  # shadow predictions waiting for their champion's, and the pair counts
+            models[model.name]["shadow"] = encoder.object(_copied(store.shadows[model.name]))
     # The ingest path waits only for the copy, not the encoding. A Redis store lives in Redis and outlives
     # this process: it is never snapshotted (nor restored), its `snapshot` flag says so.
     labels = encoder.object(_copied(store.labels)) if store.labels.snapshot else None
@@ -391,6 +393,11 @@ def _apply(tree: dict[str, Any], arrays: dict[str, np.ndarray], store: StateStor
         with store.labels.lock:
             decoder.apply(store.labels, tree["labels"])
             _drop_pending_of_reset_models(store, {n for n, o in outcomes.items() if o != "restored"} | _unknown(tree, known))
+    for name, outcome in outcomes.items():
+        shadow = tree["models"].get(name, {}).get("shadow")
+        if outcome == "restored" and shadow is not None and name in store.shadows:
+            with store.shadows[name].lock:
+                decoder.apply(store.shadows[name], shadow)
     for name, obj in extra.items():
         if name in tree.get("parts", {}):
             decoder.apply(obj, tree["parts"][name])
