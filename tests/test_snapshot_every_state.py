@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+import pytest
 
 from exporter.config.model import parse_config
 from exporter.http.collector import collect
@@ -19,6 +20,7 @@ from exporter.http.service import Exporter
 from exporter.profiles.build import build_profile
 from exporter.profiles.load import load_profiles
 from exporter.state import snapshot
+from exporter.state.class_drift import ClassDriftState
 from exporter.state.store import StateStore
 from tests.test_class_drift import REFERENCE_SHARE, model_data, scores, write_reference
 
@@ -75,3 +77,24 @@ def test_a_store_using_every_kind_of_state_restores_to_the_same_metrics(tmp_path
     before = collect(store, exporter.stats, NOW).render(False)
     assert "mlmon_class_probability_bin_total" in before and "mlmon_segment_feature_bin_total" in before
     assert collect(restored, restored_exporter.stats, NOW).render(False) == before
+
+
+def test_a_model_whose_state_cannot_be_decoded_starts_fresh_and_the_others_are_restored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    model = parse_config({"models": [model_data({"capture": 10})]}).models[0]
+    build_profile(write_reference(tmp_path / "ref.csv", np.random.default_rng(2), True), model).write(
+        tmp_path / "m.json")
+    # The bug this file was written for, put back: the per-class binnings are saved as objects the walker
+    # cannot encode, so model m's state cannot be decoded.
+    monkeypatch.setattr(ClassDriftState, "snapshot_skip", ())
+    store, exporter = store_of(tmp_path)
+    traffic(exporter)
+    path = tmp_path / snapshot.FILE_NAME
+    snapshot.save(path, store, {"stats": exporter.stats})
+
+    restored, restored_exporter = store_of(tmp_path)
+    report = snapshot.restore(path, restored, {"stats": restored_exporter.stats})
+    assert report.result == "restored" and report.models == {"m": "unreadable", "b": "restored"}, report
+    assert path.exists()  # the file is kept: it still holds model b's state
+    assert list(restored.versions.get("m", {})) == [] and list(restored.versions["b"]) == ["v1", "v2"]

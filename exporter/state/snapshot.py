@@ -369,12 +369,18 @@ def _apply(tree: dict[str, Any], arrays: dict[str, np.ndarray], store: StateStor
             log.warning("state snapshot: model %s's reference profile changed; its state starts fresh", model.name)
             continue
         versions: OrderedDict[str, VersionState] = OrderedDict()
-        for version, node in saved["versions"]:
-            state = store._new_state(model, version)
-            if "captured_profile" in node:
-                state._use_profile(Profile.from_json(node["captured_profile"]))
-            decoder.apply(state, node)
-            versions[version] = state
+        try:  # one model's state that cannot be decoded costs that model its state, not the others theirs
+            for version, node in saved["versions"]:
+                state = store._new_state(model, version)
+                if "captured_profile" in node:
+                    state._use_profile(Profile.from_json(node["captured_profile"]))
+                decoder.apply(state, node)
+                versions[version] = state
+        except (ValueError, Mismatch, KeyError, TypeError) as error:
+            outcomes[model.name] = "unreadable"
+            log.warning("state snapshot: model %s's state cannot be decoded (%s); its state starts fresh", model.name,
+                        error)
+            continue
         restored_versions[model.name] = versions
         store.evictions[model.name] = saved.get("evictions", 0)
         outcomes[model.name] = "restored"
