@@ -75,8 +75,8 @@ CLASSES = Side("model_version_class", "model, model_version, class", _stem(c.CLA
 # The reference side has no segment labels; a recorded copy per segment gives it them (segment_reference_rules).
 SEGMENTS = Side("model_version_attribute_segment_feature", "model, model_version, attribute, segment, feature",
                 _stem(c.SEGMENT_FEATURE_BIN), c.SEGMENT_FEATURE_BIN.name,
-                "model_version_attribute_segment_feature_bin:mlmon_feature_reference_ratio:segment",
-                "model_version_attribute_segment_feature:mlmon_feature_reference_samples:segment")
+                f"model_version_attribute_segment_feature_bin:{c.FEATURE_REFERENCE.name}:segment",
+                f"model_version_attribute_segment_feature:{c.FEATURE_REFERENCE_SAMPLES.name}:segment")
 
 
 def is_feature_side(side: Side) -> bool:

@@ -12,7 +12,6 @@ record, never half of one.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Callable
 
 import orjson
+
+from exporter.profiles.files import write_atomically
 
 log = logging.getLogger("mlmon.act")
 FILE_NAME = "actions.json"
@@ -95,13 +96,7 @@ class DedupeRecord:
         if self.path is None:
             return
         data = orjson.dumps({"format": FORMAT, "keys": [[k, t] for k, t in self.keys.items()]})
-        temp = self.path.with_name(self.path.name + ".tmp")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(temp, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, self.path)
+            write_atomically(self.path, data)
         except OSError as error:  # the record in memory still holds; a restart may run an action again
             log.error("cannot save the dedupe record %s: %s", self.path, error)

@@ -1,4 +1,5 @@
-"""Reading a reference file without ever blocking: regular files only, opened non-blocking, size-capped.
+"""Reading a reference file without ever blocking: regular files only, opened non-blocking, size-capped;
+and the one crash-safe way state files (snapshots, promoted references, the act dedupe record) are written.
 
 A reference that is not a regular file (a FIFO, a device, a directory) is refused after a
 ``stat`` and before any read; the file is opened with ``O_NONBLOCK`` as well, so a FIFO swapped
@@ -50,3 +51,20 @@ def read_regular_file(path: Path, limit: int = MAX_PROFILE_BYTES) -> bytes:
     if len(data) > limit:  # grew after fstat
         raise ProfileError(f"{path}: too large for a profile (limit {limit} bytes); {fix}")
     return data
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Crash-safe write: a temporary file beside the target, fsync, rename over it, fsync the folder, so a
+    crash leaves the old file or the new one, never half of either."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 from exporter.config.model import MlmonConfig
+from exporter.profiles.files import write_atomically
 from exporter.profiles.load import load_profile, one_line
 from exporter.profiles.profile import Profile, ProfileError
 
@@ -38,21 +38,6 @@ def folder(state_dir: Path) -> Path:
     return state_dir / FOLDER
 
 
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def profile_file(state_dir: Path, profile: Profile) -> Path:
     return folder(state_dir) / f"{profile.model}-{profile.short_hash}.json"
 
@@ -60,7 +45,7 @@ def profile_file(state_dir: Path, profile: Profile) -> Path:
 def write_profile(state_dir: Path, profile: Profile) -> Path:
     """The profile as a file in the references folder (the same JSON `mlmon profile build` writes)."""
     path = profile_file(state_dir, profile)
-    write_atomically(path, json.dumps(profile.to_json(), indent=1, sort_keys=True) + "\n")
+    write_atomically(path, (json.dumps(profile.to_json(), indent=1, sort_keys=True) + "\n").encode())
     return path
 
 
@@ -80,7 +65,7 @@ def record_promotion(state_dir: Path, profile: Profile, path: Path, base_hash: s
     """Say that `profile` (written at `path`) replaces the config's reference whose hash is `base_hash`."""
     record = read_record(state_dir)
     record[profile.model] = {"file": path.name, "hash": profile.content_hash, "base_hash": base_hash}
-    write_atomically(folder(state_dir) / RECORD, json.dumps(record, indent=1, sort_keys=True) + "\n")
+    write_atomically(folder(state_dir) / RECORD, (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
 
 
 def apply_promoted(config: MlmonConfig, profiles: dict[str, Profile]) -> dict[str, Profile]:

@@ -39,6 +39,7 @@ import numpy as np
 import orjson
 
 from exporter.config.model import CaptureReference, MlmonConfig, ModelConfig
+from exporter.profiles.files import write_atomically
 from exporter.profiles.profile import Profile
 from exporter.state.store import StateStore, VersionState
 
@@ -284,18 +285,7 @@ def write_snapshot(path: Path, tree: dict[str, Any], arrays: dict[str, np.ndarra
     buffer = io.BytesIO()
     np.savez(buffer, **{TREE_KEY: np.frombuffer(orjson.dumps(tree), dtype=np.uint8)}, **arrays)
     data = buffer.getvalue()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+    write_atomically(path, data)
     return len(data)
 
 
