@@ -197,8 +197,15 @@ def without_uniform_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(decode_module, "uniform_batch", lambda records, config: None)
 
 
+def without_typed_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Record bodies parsed as dicts only (the typed path, tests/test_decode_typed.py, gives up on every body)."""
+    monkeypatch.setattr(decode_module, "decode_array", lambda body, model: None)
+    monkeypatch.setattr(decode_module, "decode_lines", lambda lines, model: None)
+
+
 def counting_uniform_path(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """The uniform path as it is, noting for each body whether it took it."""
+    """The uniform path as it is, noting for each body whether it took it (the typed path off: it comes first)."""
+    without_typed_path(monkeypatch)
     taken: list[bool] = []
 
     def counted(records: list[Any], config: MlmonConfig) -> Batch | None:
@@ -379,21 +386,23 @@ def test_an_exporter_answers_and_counts_the_same_with_and_without_the_uniform_pa
     config = configs(reference_dir)[mode]
     cases = bodies({"count": 31, "parse": 32, "reject": 33}[mode], 150)
 
-    def run() -> tuple[list[Any], str]:
-        store = StateStore(config, load_profiles(config), clock=lambda: 1_000.0)
-        exporter = Exporter(config, store)
-        answers = [exporter.ingest_predictions(body, content_type) for body, content_type in cases]
-        return answers, collect(store, exporter.stats, 1_000.0).render(openmetrics=False)
-
     taken = counting_uniform_path(monkeypatch)
-    fast_answers, fast_metrics = run()
+    fast_answers, fast_metrics = answers_and_metrics(config, cases)
     assert 20 <= sum(taken) <= len(cases) - 20
     without_uniform_path(monkeypatch)
-    general_answers, general_metrics = run()
+    general_answers, general_metrics = answers_and_metrics(config, cases)
     assert fast_answers == general_answers
     assert fast_metrics == general_metrics
     assert any("quality" in answer for answer, _ in fast_answers)
     assert any(answer.get("rejected") for answer, _ in fast_answers)
+
+
+def answers_and_metrics(config: MlmonConfig, cases: list[tuple[bytes, str]]) -> tuple[list[Any], str]:
+    """A fresh exporter's answer to each body, then its whole /metrics page."""
+    store = StateStore(config, load_profiles(config), clock=lambda: 1_000.0)
+    exporter = Exporter(config, store)
+    answers = [exporter.ingest_predictions(body, content_type) for body, content_type in cases]
+    return answers, collect(store, exporter.stats, 1_000.0).render(openmetrics=False)
 
 
 def lines_one_by_one(lines: list[bytes]) -> list[Any]:

@@ -37,7 +37,13 @@ def from_records(records: list[dict[str, Any]], model: ModelConfig) -> Attributi
     """Attribution columns of accepted records; None when the model does not count them or none has any."""
     if not model.attributions.enabled:
         return None
-    raw = [r.get("attributions") for r in records]
+    return from_values([r.get("attributions") for r in records], model)
+
+
+def from_values(raw: list[Any], model: ModelConfig) -> AttributionColumns | None:
+    """from_records of the records' `attributions` values (None where a record has none)."""
+    if not model.attributions.enabled:
+        return None
     dicts = [a for a in raw if type(a) is dict]
     invalid = len(raw) - len(dicts) - raw.count(None)
     if not dicts:

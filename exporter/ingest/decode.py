@@ -21,14 +21,18 @@ from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any
 
-import numpy as np
 import orjson
 
 from exporter.config.model import MlmonConfig, ModelConfig
 from exporter.ingest.strings import all_short_strings as _all_short_strings
-from exporter.ingest.attributions import AttributionBodyError, AttributionColumns, from_columnar, from_records
+from exporter.ingest.attributions import (
+    AttributionBodyError, AttributionColumns, from_columnar, from_records, from_values,
+)
 from exporter.ingest.limits import TooManyRecords, check_structure, split_lines  # TooManyRecords: re-exported
-from exporter.ingest.numbers import RawColumn, feature_columns  # RawColumn: a feature's raw values (see Batch)
+from exporter.ingest.numbers import RawColumn, feature_columns, tuple_columns  # RawColumn: a feature's raw values
+from exporter.ingest.typed_records import (
+    BACKOFF, TypedRecords, decode_array, decode_lines, feature_rows, is_array, model_for,
+)
 
 # Why a record was rejected; a closed set, so `reason` is a bounded label.
 REJECTION_REASONS = (
@@ -140,9 +144,15 @@ def decode_body(body: bytes, content_type: str, config: MlmonConfig, max_records
     if media in NDJSON_TYPES:
         lines = split_lines(body, max_records)
         check_structure(body, limits.max_nesting_depth, limits.max_decoded_bytes)
+        batch = _typed(body, lines, config, max_records)
+        if batch is not None:
+            return Decoded([batch], [], batch.size)
         records = parse_lines(lines)
     else:
         check_structure(body, limits.max_nesting_depth, limits.max_decoded_bytes)
+        batch = _typed(body, None, config, max_records) if is_array(body) else None  # an array: records
+        if batch is not None:
+            return Decoded([batch], [], batch.size)
         document = parse_json(body)
         if isinstance(document, dict) and isinstance(document.get("features"), dict) and "predictions" in document:
             return decode_columnar(document, config, max_records)
@@ -154,6 +164,19 @@ def decode_body(body: bytes, content_type: str, config: MlmonConfig, max_records
     if len(records) > max_records:
         raise TooManyRecords(len(records))
     return group_records(records, config, rejections)
+
+
+def _typed(body: bytes, lines: list[bytes] | None, config: MlmonConfig, max_records: int) -> Batch | None:
+    """The body as one Batch by the typed path (typed_records.py), or None for the dict path to decode."""
+    model = model_for(body, config)
+    if model is None or not BACKOFF.should_try(model.name):
+        return None
+    typed = decode_lines(lines, model) if lines is not None else decode_array(body, model)
+    if typed is not None and typed.size > max_records:
+        raise TooManyRecords(typed.size)
+    batch = typed_batch(typed, model, config) if typed is not None else None
+    BACKOFF.record(model.name, batch is not None)
+    return batch
 
 
 @dataclass
@@ -475,6 +498,26 @@ def uniform_batch(records: list[Any], config: MlmonConfig) -> Batch | None:
         models, versions, feature_dicts, raw_predictions = (list(map(get, records)) for get in _REQUIRED)
     except KeyError:  # a record without model, model_version, features or prediction
         return None
+    if set(map(type, feature_dicts)) != {dict}:
+        return None
+    ids = list(map(dict.get, records, repeat("id")))
+    timestamps = list(map(dict.get, records, repeat("timestamp")))
+    head = uniform_head(models, versions, raw_predictions, ids, timestamps, config)
+    if head is None:
+        return None
+    model, version, predictions = head
+    return _to_batch(model, version, records, predictions, list(range(len(records))))
+
+
+def uniform_head(
+    models: list[Any], versions: list[Any], raw_predictions: list[Any], ids: list[Any], timestamps: list[Any],
+    config: MlmonConfig,
+) -> tuple[ModelConfig, str, list[Any]] | None:
+    """(model, version, canonical predictions) when the records' own fields are all good and alike, else None.
+
+    The uniform paths' checks of everything but the features, column by column: what the
+    per-record path would check record by record (_record_problem, check_prediction).
+    """
     # One name and one version, each of one type: values that are equal but not alike (1 and
     # True, 1 and 1.0, 0.0 and -0.0) would otherwise share a set entry and be checked as one.
     if set(map(type, models)) != {str} or len(set(models)) != 1 or len(set(map(type, versions))) != 1:
@@ -484,18 +527,37 @@ def uniform_batch(records: list[Any], config: MlmonConfig) -> Batch | None:
     model = config.model(models[0])
     limits = config.exporter
     version = valid_version(versions[0], limits.max_label_value_length)
-    if model is None or version is None or set(map(type, feature_dicts)) != {dict}:
+    if model is None or version is None:
         return None
     predictions = uniform_predictions(model, raw_predictions, limits.max_string_length)
-    if predictions is None:
+    if predictions is None or _bad_ids(ids, limits.max_string_length):
         return None
-    ids = list(map(dict.get, records, repeat("id")))
-    if _bad_ids(ids, limits.max_string_length):
-        return None
-    timestamps = list(map(dict.get, records, repeat("timestamp")))
     if timestamps.count(None) != len(timestamps) and not _all_timestamps(timestamps):
         return None
-    return _to_batch(model, version, records, predictions, list(range(len(records))))
+    return model, version, predictions
+
+
+def typed_batch(typed: TypedRecords, model: ModelConfig, config: MlmonConfig) -> Batch | None:
+    """The Batch uniform_batch gives for these records, from records decoded as `model`'s structs (typed_records.py)."""
+    head = uniform_head(typed.models, typed.versions, typed.predictions, typed.ids, typed.timestamps, config)
+    if head is None or head[0].name != model.name:  # the structs were `model`'s features: the records name another
+        return None
+    version, predictions = head[1], head[2]
+    names = [f.name for f in model.features]
+    numeric = {f.name for f in model.features if f.type == "numeric"}
+    return Batch(
+        model=model,
+        version=version,
+        features=tuple_columns(feature_rows(typed.features), names, numeric),
+        predictions=predictions,
+        ids=typed.ids,
+        timestamps=typed.timestamps,
+        labels=typed.labels,
+        segments=typed.segments,
+        unknown_features=0,  # a key that is not a configured feature is not decoded here (forbid_unknown_fields)
+        indices=list(range(len(predictions))),
+        attributions=from_values(typed.attributions, model),
+    )
 
 
 def uniform_predictions(model: ModelConfig, raw: list[Any], max_string: int) -> list[Any] | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import operator
 from array import array as DoubleArray
-from typing import Any, Collection, Sequence
+from typing import Any, Collection, Iterable, Sequence
 
 import numpy as np
 
@@ -53,11 +53,20 @@ def feature_columns(rows: list[dict[str, Any]], names: list[str], numeric: Colle
     typed by number_array (a column holding anything but ints and floats keeps its raw values and
     is typed value by value later, the same way). Raises KeyError when a row lacks a name.
     """
-    width = len(names)
-    if not width:
+    if not names:
         return {}
     values = map(operator.itemgetter(*names), rows)  # one name: a value per row, not a tuple
-    flat = list(itertools.chain.from_iterable(values) if width > 1 else values)
+    return _split(list(itertools.chain.from_iterable(values) if len(names) > 1 else values), names, numeric)
+
+
+def tuple_columns(rows: Iterable[tuple[Any, ...]], names: list[str], numeric: Collection[str]) -> dict[str, RawColumn]:
+    """feature_columns of rows that already hold every named value, in `names` order (decoded structs)."""
+    return _split(list(itertools.chain.from_iterable(rows)), names, numeric) if names else {}
+
+
+def _split(flat: list[Any], names: list[str], numeric: Collection[str]) -> dict[str, RawColumn]:
+    """Row-major values -> one column per name (a C-level slice each), numeric ones typed."""
+    width = len(names)
     columns: dict[str, RawColumn] = {}
     for offset, name in enumerate(names):
         column = flat[offset::width]
