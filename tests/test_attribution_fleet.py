@@ -22,10 +22,11 @@ from exporter.stats import attribution as stats
 from exporter.tooling import synthetic
 from exporter.tooling.fleet_attributions import fleet_report, recorded_importance
 from tests.support.processes import PrometheusProcess, require_binary
-from tests.test_fleet_rules import EXAMPLES, MODEL, samples_at, write_rules
+from tests.test_fleet_rules import EXAMPLES, MODEL, record_factors, samples_at, settled_at, write_rules
 
 FEATURES = ("amount", "account_age_days", "country", "channel", "is_international")
 WINDOW = 3600
+FACTOR = "test:mlmon_attribution_records:increase1h"  # each target's extrapolation factor (record_factors)
 
 
 def fraud_config(alert_for: str = "15m"):
@@ -55,8 +56,7 @@ def test_fleet_importance_shares_from_the_rules_are_those_of_the_union_stream(tm
     config = fraud_config()
     groups = fleet_recording_rules(config) + [g.to_dict() for g in attribution_groups(config)]
     # Test-only: each target's extrapolation factor, recorded in the same evaluation as the shares.
-    groups[-1]["rules"].append({"record": "test:mlmon_attribution_records:increase1h",
-                                "expr": "increase(mlmon_attribution_records_total[1h])"})
+    record_factors(groups[-1], FACTOR, "mlmon_attribution_records_total")
     rules = write_rules(tmp_path / "fleet.yml", groups)
     replicas = [start(config, "127.0.0.1:0", "127.0.0.1:0") for _ in range(2)]
     try:
@@ -74,12 +74,9 @@ def test_fleet_importance_shares_from_the_rules_are_those_of_the_union_stream(tm
                 post(replica, half)
             time.sleep(3.5)  # both replicas scraped with their final counts, and rules evaluated after
             share_rule = name("model_version_feature", "share", WINDOW)
-            # The latest evaluation in which both replicas' factors were recorded (a scrape can fail under load).
-            stamps = sorted({float(ts) for series in prom.query(f"{share_rule}[10s]") for ts, _ in series["values"]},
-                            reverse=True)
-            at = next(t for t in stamps if len(samples_at(prom, "test:mlmon_attribution_records:increase1h", t)) == 2)
+            at = settled_at(prom, FACTOR)  # both replicas' factors recorded, and no scrape landed mid-group
             shares = {dict(k)["feature"]: v for k, v in samples_at(prom, share_rule, at).items()}
-            factors = samples_at(prom, "test:mlmon_attribution_records:increase1h", at)
+            factors = samples_at(prom, FACTOR, at)
             f = {dict(k)["instance"]: v for k, v in factors.items()}
             f = {t: f[t] / len(h) for t, h in zip(targets, halves)}
             phi = [{n: np.abs([r["attributions"][n] for r in h]).sum() for n in FEATURES} for h in halves]

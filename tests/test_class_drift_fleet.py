@@ -31,7 +31,7 @@ from exporter.profiles.build import build_profile
 from exporter.state.layout import Layout
 from tests.support.processes import PrometheusProcess, require_binary
 from tests.test_class_drift import CLASSES as NAMES, REFERENCE_SHARE, SHIFTED_SHARE, model_data, scores, write_reference
-from tests.test_fleet_rules import samples_at, write_rules
+from tests.test_fleet_rules import FACTOR, record_factors, samples_at, settled_at, write_rules
 
 N = 3000
 CLASS_FAMILIES = (c.CLASS_PROBABILITY_BIN, c.CLASS_PROBABILITY_REFERENCE, c.CLASS_PROBABILITY_REFERENCE_SAMPLES,
@@ -46,8 +46,7 @@ def test_the_fleet_per_class_drift_is_the_union_streams(tmp_path: Path) -> None:
     config = parse_config({"exporter": {"window_slots": 10}, "models": [model_data("m.json")]}, base_dir=tmp_path)
     groups = fleet_recording_rules(config)
     groups[0]["rules"] += verdict_groups_for(config)[3600] + class_groups_for(config)[3600]
-    groups[0]["rules"].insert(0, {"record": "test:mlmon_predictions:increase1h",
-                                  "expr": "increase(mlmon_predictions_total[1h])"})
+    record_factors(groups[0])
     rules = write_rules(tmp_path / "fleet.yml", groups)
     replicas = [start(config, "127.0.0.1:0", "127.0.0.1:0") for _ in range(2)]
     try:
@@ -67,8 +66,8 @@ def test_the_fleet_per_class_drift_is_the_union_streams(tmp_path: Path) -> None:
             time.sleep(3.5)
             grade = verdict_names(3600).grade
             prom.wait_for(lambda: len(prom.query(grade)) == 3, timeout=20, what="a fleet grade per class")
-            at = max(float(s["value"][1]) for s in prom.query(f"timestamp({grade})"))
-            f = {dict(k)["instance"]: v / N for k, v in samples_at(prom, "test:mlmon_predictions:increase1h", at).items()}
+            at = settled_at(prom)
+            f = {dict(k)["instance"]: v / N for k, v in samples_at(prom, FACTOR, at).items()}
             drift_states = [s.class_drift for s in states]
             mixed = sum(f[t] * d.cumulative.astype(float) for t, d in zip(targets, drift_states))
             union = sum(d.cumulative for d in drift_states)

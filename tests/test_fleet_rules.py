@@ -82,13 +82,47 @@ def samples_at(prom: PrometheusProcess, expr: str, at: float) -> dict[tuple, flo
     return out
 
 
+FACTOR = "test:mlmon_predictions:increase1h"
+
+
+def record_factors(group: dict, name: str = FACTOR, counter: str = "mlmon_predictions_total") -> None:
+    """Test-only: each target's extrapolation factor, recorded first in `group` and again last.
+
+    A group evaluates every rule at one timestamp, but a scrape that began before that timestamp
+    can be committed while the group runs: the rules after that moment see one more sample, and
+    extrapolate by another factor, than the rules before it. Where the copy recorded last equals
+    the first, every rule between them saw the same samples (settled_at).
+    """
+    expr = f"increase({counter}[1h])"
+    group["rules"].insert(0, {"record": name, "expr": expr})
+    group["rules"].append({"record": f"{name}:last", "expr": expr})
+
+
+def settled_at(prom: PrometheusProcess, name: str = FACTOR, targets: int = 2) -> float:
+    """The latest evaluation of the last 10 s whose factors, first and last in the group, agree for every target."""
+    def latest() -> float | None:
+        first, last = evaluations(prom, name), evaluations(prom, f"{name}:last")
+        return next((at for at in sorted(first, reverse=True)
+                     if len(first[at]) == targets and first[at] == last.get(at)), None)
+
+    return prom.wait_for(latest, timeout=20, what="a rule evaluation that no scrape landed in")
+
+
+def evaluations(prom: PrometheusProcess, expr: str) -> dict[float, dict[tuple, float]]:
+    """A recorded series' samples of the last 10 s: {evaluation timestamp: {labels: value}}."""
+    out: dict[float, dict[tuple, float]] = {}
+    for series in prom.query(f"{expr}[10s]"):
+        labels = tuple(sorted((k, v) for k, v in series["metric"].items() if k != "__name__"))
+        for ts, value in series["values"]:
+            out.setdefault(float(ts), {})[labels] = float(value)
+    return out
+
+
 def test_fleet_rules_on_two_replicas_give_the_python_scores_of_the_whole_stream(tmp_path: Path) -> None:
     require_binary("prometheus")
     config = fraud_config(["1h"])
     groups = fleet_recording_rules(config)
-    # Test-only: each target's extrapolation factor, recorded in the same evaluation as the scores.
-    # First in the group: a reader who sees a score at some evaluation also sees this rule at it (a group writes rule by rule).
-    groups[0]["rules"].insert(0, {"record": "test:mlmon_predictions:increase1h", "expr": "increase(mlmon_predictions_total[1h])"})
+    record_factors(groups[0])  # each target's extrapolation factor, in the same evaluation as the scores
     rules = write_rules(tmp_path / "fleet.yml", groups)
     replicas = [start(config, "127.0.0.1:0", "127.0.0.1:0") for _ in range(2)]
     try:
@@ -104,12 +138,10 @@ def test_fleet_rules_on_two_replicas_give_the_python_scores_of_the_whole_stream(
             for replica, half in zip(replicas, halves):
                 requests.post(f"http://127.0.0.1:{replica.ingest_port}/v1/predictions", json=half, timeout=10).raise_for_status()
             time.sleep(3.5)  # both replicas scraped with their final counts, and rules evaluated after
-            psi_rule = rule_name(FEATURES, "psi", WINDOW)
-            latest = prom.query(f"timestamp({psi_rule})")
-            at = max(float(s["value"][1]) for s in latest)
+            at = settled_at(prom)
 
             bins = samples_at(prom, bins_name(FEATURES, WINDOW), at)
-            factors = samples_at(prom, "test:mlmon_predictions:increase1h", at)
+            factors = samples_at(prom, FACTOR, at)
             assert len(factors) == 2
             f = {dict(k)["instance"]: v / 1500 for k, v in factors.items()}
             layout = states[0].layout

@@ -24,7 +24,7 @@ from exporter.stats.multivariate import multivariate_drift
 from exporter.tooling import synthetic
 from exporter.http.server import start
 from tests.support.processes import PrometheusProcess, require_binary
-from tests.test_fleet_rules import fraud_config, samples_at, write_rules
+from tests.test_fleet_rules import FACTOR, fraud_config, record_factors, samples_at, settled_at, write_rules
 
 N = 3000
 
@@ -35,8 +35,7 @@ def test_the_fleet_mean_error_and_verdict_are_the_union_streams(tmp_path: Path) 
     groups = fleet_recording_rules(config)
     verdicts, multivariate = verdict_groups_for(config), multivariate_groups_for(config)
     groups[0]["rules"] += verdicts[3600] + multivariate[3600]
-    groups[0]["rules"].insert(0, {"record": "test:mlmon_predictions:increase1h",
-                                  "expr": "increase(mlmon_predictions_total[1h])"})
+    record_factors(groups[0])
     rules = write_rules(tmp_path / "fleet.yml", groups)
     replicas = [start(config, "127.0.0.1:0", "127.0.0.1:0") for _ in range(2)]
     try:
@@ -53,8 +52,8 @@ def test_the_fleet_mean_error_and_verdict_are_the_union_streams(tmp_path: Path) 
             for replica, half in zip(replicas, halves):
                 requests.post(f"http://127.0.0.1:{replica.ingest_port}/v1/predictions", json=half, timeout=30).raise_for_status()
             time.sleep(3.5)
-            at = max(float(s["value"][1]) for s in prom.query(f"timestamp({verdict_name(3600)})"))
-            f = {dict(k)["instance"]: v / N for k, v in samples_at(prom, "test:mlmon_predictions:increase1h", at).items()}
+            at = settled_at(prom)
+            f = {dict(k)["instance"]: v / N for k, v in samples_at(prom, FACTOR, at).items()}
             counts = [s.multivariate.cumulative.astype(float) for s in states]
             sums = [float(s.multivariate.cumulative_sum[0]) for s in states]
             mixed = sum(f[t] * c for t, c in zip(targets, counts))

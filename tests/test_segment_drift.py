@@ -31,7 +31,7 @@ from exporter.state.store import StateStore
 from exporter.stats import drift
 from exporter.tooling import synthetic
 from tests.support.processes import PrometheusProcess, require_binary
-from tests.test_fleet_rules import samples_at, write_rules
+from tests.test_fleet_rules import FACTOR, record_factors, samples_at, settled_at, write_rules
 
 COUNTRIES = ("US", "GB", "DE", "FR", "IN", "BR", "NG", "JP", "__other__")
 
@@ -181,7 +181,7 @@ def test_per_segment_fleet_rules_on_two_replicas_equal_the_python_scores_of_the_
     groups = fleet_recording_rules(config)
     for group, verdict in zip(groups, verdict_groups_for(config).values()):
         group["rules"] += verdict
-    groups[0]["rules"].insert(0, {"record": "test:mlmon_predictions:increase1h", "expr": "increase(mlmon_predictions_total[1h])"})
+    record_factors(groups[0])
     rules = write_rules(tmp_path / "fleet.yml", groups)
     replicas = [start(config, "127.0.0.1:0", "127.0.0.1:0") for _ in range(2)]
     try:
@@ -197,10 +197,9 @@ def test_per_segment_fleet_rules_on_two_replicas_equal_the_python_scores_of_the_
                     record["id"] = f"{i}-{record['id']}"
                 requests.post(f"http://127.0.0.1:{replica.ingest_port}/v1/predictions", json=half, timeout=30).raise_for_status()
             time.sleep(3.5)  # both replicas scraped with their final counts, and rules evaluated after
-            last = names(SEGMENTS, 3600).grade  # the group's last rule: every rule before it has a sample at its time
-            at = max(float(s["value"][1]) for s in prom.query(f"timestamp({last})"))
+            at = settled_at(prom)
             bins = samples_at(prom, bins_name(SEGMENTS, 3600), at)
-            factors = samples_at(prom, "test:mlmon_predictions:increase1h", at)
+            factors = samples_at(prom, FACTOR, at)
             f = {dict(k)["instance"]: v / 6000 for k, v in factors.items()}
             grades = samples_at(prom, names(SEGMENTS, 3600).grade, at)
             block = states[0].segment_drift.blocks[0]
