@@ -36,7 +36,7 @@ from exporter.state import snapshot
 from exporter.tooling import synthetic
 from tests.support.processes import PrometheusProcess, require_binary
 from tests.support.redis_server import RedisServer
-from tests.test_fleet_rules import samples_at, write_rules
+from tests.test_fleet_rules import record_factors, samples_at, settled_at, write_rules
 from tests.test_segment_drift import Clock, feed, rendered, store_of
 
 CLASSES = ["cat", "dog", "fox"]
@@ -278,7 +278,7 @@ def test_fleet_quality_per_segment_on_two_replicas_equals_sklearn_on_the_weighte
     groups = [g.to_dict() for g in segment_quality_groups(config)]
     assert [g["name"] for g in groups] == ["mlmon-fleet-segment-quality-1h", "mlmon-fleet-segment-quality-1d"]
     factor = "test:mlmon_labelled_predictions:increase1h"
-    groups[0]["rules"].insert(0, {"record": factor, "expr": "increase(mlmon_labelled_predictions_total[1h])"})
+    record_factors(groups[0], factor, "mlmon_labelled_predictions_total")
     rules = write_rules(tmp_path / "segment_quality.yml", groups)
     replicas = [start(config, "127.0.0.1:0", "127.0.0.1:0") for _ in range(2)]
     try:
@@ -299,10 +299,9 @@ def test_fleet_quality_per_segment_on_two_replicas_equals_sklearn_on_the_weighte
                                   timeout=60).raise_for_status()
                 sent.append(part)
             time.sleep(4)  # both replicas scraped with their final counts, and the rules evaluated after
-            last = score_name("1h")  # the group's last rule: every rule before it has a sample at its time
-            at = max(float(s["value"][1]) for s in prom.query(f"timestamp({last})"))
+            at = settled_at(prom, factor, targets=4)  # 2 replicas x 2 models, and no scrape landed mid-group
             factors = {(dict(k)["instance"], dict(k)["model"]): v for k, v in samples_at(prom, factor, at).items()}
-            scores = samples_at(prom, last, at)
+            scores = samples_at(prom, score_name("1h"), at)
             ratios = samples_at(prom, ratio_name("1h"), at)
     finally:
         for replica in replicas:
