@@ -74,12 +74,7 @@ def test_rule_names_follow_level_metric_operation() -> None:
 
 def samples_at(prom: PrometheusProcess, expr: str, at: float) -> dict[tuple, float]:
     """Raw samples of a recorded series at exactly one evaluation timestamp, keyed by their labels."""
-    out = {}
-    for series in prom.query(f"{expr}[10s]"):
-        for ts, value in series["values"]:
-            if abs(float(ts) - at) < 1e-6:
-                out[tuple(sorted((k, v) for k, v in series["metric"].items() if k != "__name__"))] = float(value)
-    return out
+    return next((samples for ts, samples in evaluations(prom, expr).items() if abs(ts - at) < 1e-6), {})
 
 
 FACTOR = "test:mlmon_predictions:increase1h"

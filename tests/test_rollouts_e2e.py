@@ -24,6 +24,7 @@ from exporter.stats.comparison import homogeneity_chisquare, two_proportion_z
 from exporter.tooling import synthetic
 from tests.conftest import build_config, example_config_data
 from tests.support.processes import PrometheusProcess, require_binary
+from tests.test_fleet_rules import samples_at
 
 MIN_N = 300
 W = "1h"
@@ -50,15 +51,6 @@ def labelled(version: str, n: int, fnr: float, rng: np.random.Generator, prefix:
 
 def values(prom: PrometheusProcess, query: str) -> list[float]:
     return [float(s["value"][1]) for s in prom.query(query)]
-
-
-def samples_at(prom: PrometheusProcess, expr: str, at: float) -> dict[tuple, float]:
-    out = {}
-    for series in prom.query(f"{expr}[10s]"):
-        for ts, value in series["values"]:
-            if abs(float(ts) - at) < 1e-6:
-                out[tuple(sorted((k, v) for k, v in series["metric"].items() if k != "__name__"))] = float(value)
-    return out
 
 
 def test_gate_queries_return_one_sample_inconclusive_below_min_n_and_the_formulas_values(

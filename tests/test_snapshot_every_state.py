@@ -62,17 +62,25 @@ def traffic(exporter: Exporter) -> None:
         assert status == 200 and answer["accepted"] == 300, answer
 
 
-def test_a_store_using_every_kind_of_state_restores_to_the_same_metrics(tmp_path: Path) -> None:
+def write_profile(folder: Path) -> None:
+    """Model m's reference profile, with the per-class binnings its class-probability drift needs."""
     model = parse_config({"models": [model_data({"capture": 10})]}).models[0]
-    build_profile(write_reference(tmp_path / "ref.csv", np.random.default_rng(2), True), model).write(
-        tmp_path / "m.json")
-    store, exporter = store_of(tmp_path)
-    traffic(exporter)
-    path = tmp_path / snapshot.FILE_NAME
-    snapshot.save(path, store, {"stats": exporter.stats})
+    build_profile(write_reference(folder / "ref.csv", np.random.default_rng(2), True), model).write(folder / "m.json")
 
-    restored, restored_exporter = store_of(tmp_path)
-    report = snapshot.restore(path, restored, {"stats": restored_exporter.stats})
+
+def save_and_restore(folder: Path) -> tuple[tuple[StateStore, Exporter], tuple[StateStore, Exporter], Any]:
+    """A store given every kind of traffic and saved, a fresh store restored from its file, and the restore report."""
+    store, exporter = store_of(folder)
+    traffic(exporter)
+    snapshot.save(folder / snapshot.FILE_NAME, store, {"stats": exporter.stats})
+    restored, restored_exporter = store_of(folder)
+    report = snapshot.restore(folder / snapshot.FILE_NAME, restored, {"stats": restored_exporter.stats})
+    return (store, exporter), (restored, restored_exporter), report
+
+
+def test_a_store_using_every_kind_of_state_restores_to_the_same_metrics(tmp_path: Path) -> None:
+    write_profile(tmp_path)
+    (store, exporter), (restored, restored_exporter), report = save_and_restore(tmp_path)
     assert report.result == "restored" and set(report.models.values()) == {"restored"}, report
     before = collect(store, exporter.stats, NOW).render(False)
     assert "mlmon_class_probability_bin_total" in before and "mlmon_segment_feature_bin_total" in before
@@ -82,19 +90,11 @@ def test_a_store_using_every_kind_of_state_restores_to_the_same_metrics(tmp_path
 def test_a_model_whose_state_cannot_be_decoded_starts_fresh_and_the_others_are_restored(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    model = parse_config({"models": [model_data({"capture": 10})]}).models[0]
-    build_profile(write_reference(tmp_path / "ref.csv", np.random.default_rng(2), True), model).write(
-        tmp_path / "m.json")
+    write_profile(tmp_path)
     # The bug this file was written for, put back: the per-class binnings are saved as objects the walker
     # cannot encode, so model m's state cannot be decoded.
     monkeypatch.setattr(ClassDriftState, "snapshot_skip", ())
-    store, exporter = store_of(tmp_path)
-    traffic(exporter)
-    path = tmp_path / snapshot.FILE_NAME
-    snapshot.save(path, store, {"stats": exporter.stats})
-
-    restored, restored_exporter = store_of(tmp_path)
-    report = snapshot.restore(path, restored, {"stats": restored_exporter.stats})
+    _, (restored, _), report = save_and_restore(tmp_path)
     assert report.result == "restored" and report.models == {"m": "unreadable", "b": "restored"}, report
-    assert path.exists()  # the file is kept: it still holds model b's state
+    assert (tmp_path / snapshot.FILE_NAME).exists()  # the file is kept: it still holds model b's state
     assert list(restored.versions.get("m", {})) == [] and list(restored.versions["b"]) == ["v1", "v2"]

@@ -221,6 +221,14 @@ def _multiclass_labels(values: list[Any]) -> np.ndarray:
     return _category(values, "categorical")
 
 
+def enough_labelled_rows(usable: np.ndarray, having: str, fitted: str, say: Callable[[str], None]) -> bool:
+    """Whether MIN_CALIBRATION_ROWS rows are usable to fit `fitted`; when not, says so and what it needs."""
+    if usable.sum() >= MIN_CALIBRATION_ROWS:
+        return True
+    say(f"note: only {int(usable.sum())} rows with {having} and a label; no {fitted} (needs {MIN_CALIBRATION_ROWS})")
+    return False
+
+
 def multiclass_calibration_extras(model: ModelConfig, scores: list[np.ndarray] | None, labels: np.ndarray,
                                   predicted: np.ndarray, say: Callable[[str], None]) -> dict[str, Any]:
     """One isotonic map per class (one-vs-rest) and the reference's realised quality (profile extras)."""
@@ -230,9 +238,7 @@ def multiclass_calibration_extras(model: ModelConfig, scores: list[np.ndarray] |
         return {}
     classes = model.quality_classes
     usable = np.asarray([v is not None for v in labels]) & np.isfinite(np.column_stack(scores)).all(axis=1)
-    if usable.sum() < MIN_CALIBRATION_ROWS:
-        say(f"note: only {int(usable.sum())} rows with class scores and a label; no calibration "
-            f"(needs {MIN_CALIBRATION_ROWS})")
+    if not enough_labelled_rows(usable, "class scores", "calibration", say):
         return {}
     maps = fit_one_vs_rest([s[usable] for s in scores], labels[usable], classes)
     quality = multiclass_reference_quality(predicted[usable], labels[usable], classes)
@@ -245,8 +251,7 @@ def error_model_extras(predictions: np.ndarray, labels: np.ndarray, say: Callabl
     """Regression: the reference's error per prediction bin (a light DLE) and its realised MAE and RMSE."""
     predictions = np.asarray(predictions, dtype=np.float64)
     usable = np.isfinite(predictions) & np.isfinite(labels)
-    if usable.sum() < MIN_CALIBRATION_ROWS:
-        say(f"note: only {int(usable.sum())} rows with a prediction and a label; no error model (needs {MIN_CALIBRATION_ROWS})")
+    if not enough_labelled_rows(usable, "a prediction", "error model", say):
         return {}
     model = fit_error_model(predictions[usable], labels[usable])
     error = predictions[usable] - labels[usable]
@@ -263,8 +268,7 @@ def calibration_extras(model: ModelConfig, scores: np.ndarray, labels: np.ndarra
         return {}
     scores = np.asarray(scores, dtype=np.float64)
     usable = np.isfinite(scores) & np.isfinite(labels)
-    if usable.sum() < MIN_CALIBRATION_ROWS:
-        say(f"note: only {int(usable.sum())} rows with a score and a label; no calibration (needs {MIN_CALIBRATION_ROWS})")
+    if not enough_labelled_rows(usable, "a score", "calibration", say):
         return {}
     calibration = fit_isotonic(scores[usable], labels[usable])
     quality = reference_quality(scores, labels, model.quality.decision_threshold)
