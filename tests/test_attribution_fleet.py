@@ -22,7 +22,7 @@ from exporter.stats import attribution as stats
 from exporter.tooling import synthetic
 from exporter.tooling.fleet_attributions import fleet_report, recorded_importance
 from tests.support.processes import PrometheusProcess, require_binary
-from tests.test_fleet_rules import EXAMPLES, MODEL, record_factors, samples_at, settled_at, write_rules
+from tests.test_fleet_rules import EXAMPLES, MODEL, record_factors, samples_at, scraped_since, settled_at, write_rules
 
 FEATURES = ("amount", "account_age_days", "country", "channel", "is_international")
 WINDOW = 3600
@@ -72,9 +72,9 @@ def test_fleet_importance_shares_from_the_rules_are_those_of_the_union_stream(tm
                       synthetic.records(MODEL, "v1", 1000, rng, attributions=True, swap=True, id_prefix="b")]
             for replica, half in zip(replicas, halves):
                 post(replica, half)
-            time.sleep(3.5)  # both replicas scraped with their final counts, and rules evaluated after
+            after = scraped_since(prom, time.time())  # both replicas scraped with their final counts
             share_rule = name("model_version_feature", "share", WINDOW)
-            at = settled_at(prom, FACTOR)  # both replicas' factors recorded, and no scrape landed mid-group
+            at = settled_at(prom, FACTOR, after=after)  # both replicas' factors recorded, and no scrape landed mid-group
             shares = {dict(k)["feature"]: v for k, v in samples_at(prom, share_rule, at).items()}
             factors = samples_at(prom, FACTOR, at)
             f = {dict(k)["instance"]: v for k, v in factors.items()}

@@ -31,7 +31,7 @@ from exporter.profiles.build import build_profile
 from exporter.state.layout import Layout
 from tests.support.processes import PrometheusProcess, require_binary
 from tests.test_class_drift import CLASSES as NAMES, REFERENCE_SHARE, SHIFTED_SHARE, model_data, scores, write_reference
-from tests.test_fleet_rules import FACTOR, record_factors, samples_at, settled_at, write_rules
+from tests.test_fleet_rules import FACTOR, record_factors, samples_at, scraped_since, settled_at, write_rules
 
 N = 3000
 CLASS_FAMILIES = (c.CLASS_PROBABILITY_BIN, c.CLASS_PROBABILITY_REFERENCE, c.CLASS_PROBABILITY_REFERENCE_SAMPLES,
@@ -63,10 +63,10 @@ def test_the_fleet_per_class_drift_is_the_union_streams(tmp_path: Path) -> None:
                 body = {"model": "m", "model_version": "v1", "features": {"x": [0.0] * N}, "predictions": half.tolist()}
                 requests.post(f"http://127.0.0.1:{replica.ingest_port}/v1/predictions", json=body,
                               timeout=30).raise_for_status()
-            time.sleep(3.5)
+            after = scraped_since(prom, time.time())
             grade = verdict_names(3600).grade
             prom.wait_for(lambda: len(prom.query(grade)) == 3, timeout=20, what="a fleet grade per class")
-            at = settled_at(prom)
+            at = settled_at(prom, after=after)
             f = {dict(k)["instance"]: v / N for k, v in samples_at(prom, FACTOR, at).items()}
             drift_states = [s.class_drift for s in states]
             mixed = sum(f[t] * d.cumulative.astype(float) for t, d in zip(targets, drift_states))

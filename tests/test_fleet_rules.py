@@ -93,14 +93,29 @@ def record_factors(group: dict, name: str = FACTOR, counter: str = "mlmon_predic
     group["rules"].append({"record": f"{name}:last", "expr": expr})
 
 
-def settled_at(prom: PrometheusProcess, name: str = FACTOR, targets: int = 2) -> float:
-    """The latest evaluation of the last 10 s whose factors, first and last in the group, agree for every target."""
+def scraped_since(prom: PrometheusProcess, since: float, targets: int = 2) -> float:
+    """The wall-clock time by which a scrape of every target that began after `since` is queryable.
+
+    Call it with `since` taken after the last POST returned: each such scrape holds the final counts,
+    and a rule evaluation stamped after the returned time ran after those scrapes were committed.
+    """
+    prom.wait_for(lambda: len(prom.query(f"timestamp(up) > {since}")) == targets,
+                  timeout=20, what="a scrape of every target after the last POST")
+    return time.time()
+
+
+def settled_at(prom: PrometheusProcess, name: str = FACTOR, targets: int = 2, after: float = 0.0) -> float:
+    """The latest evaluation after `after` whose factors, first and last in the group, agree for every target.
+
+    `after` (from scraped_since) keeps out an evaluation that ran before the final scrapes were
+    committed: its first and last factors agree too, on the old counts.
+    """
     def latest() -> float | None:
         first, last = evaluations(prom, name), evaluations(prom, f"{name}:last")
         return next((at for at in sorted(first, reverse=True)
-                     if len(first[at]) == targets and first[at] == last.get(at)), None)
+                     if at > after and len(first[at]) == targets and first[at] == last.get(at)), None)
 
-    return prom.wait_for(latest, timeout=20, what="a rule evaluation that no scrape landed in")
+    return prom.wait_for(latest, timeout=20, what="a rule evaluation after the final scrapes that no scrape landed in")
 
 
 def evaluations(prom: PrometheusProcess, expr: str) -> dict[float, dict[tuple, float]]:
@@ -132,8 +147,8 @@ def test_fleet_rules_on_two_replicas_give_the_python_scores_of_the_whole_stream(
                       synthetic.records(MODEL, "v1", 1500, rng, drift=0.6, id_prefix="b")]
             for replica, half in zip(replicas, halves):
                 requests.post(f"http://127.0.0.1:{replica.ingest_port}/v1/predictions", json=half, timeout=10).raise_for_status()
-            time.sleep(3.5)  # both replicas scraped with their final counts, and rules evaluated after
-            at = settled_at(prom)
+            after = scraped_since(prom, time.time())  # both replicas scraped with their final counts
+            at = settled_at(prom, after=after)
 
             bins = samples_at(prom, bins_name(FEATURES, WINDOW), at)
             factors = samples_at(prom, FACTOR, at)

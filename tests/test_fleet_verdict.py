@@ -28,7 +28,7 @@ from exporter.http import drift_report
 from exporter.http.server import start
 from exporter.tooling import synthetic
 from tests.support.processes import PrometheusProcess, require_binary
-from tests.test_fleet_rules import MODEL, WINDOW, fraud_config, samples_at, write_rules
+from tests.test_fleet_rules import MODEL, WINDOW, fraud_config, samples_at, scraped_since, write_rules
 
 
 def grade(verdict: float, score: float, warning: float, critical: float) -> float:
@@ -71,9 +71,11 @@ def test_fleet_verdict_of_three_replicas_is_the_exporters_verdict_of_the_summed_
             for replica, share in zip(replicas, shares):
                 requests.post(f"http://127.0.0.1:{replica.ingest_port}/v1/predictions", json=share,
                               timeout=10).raise_for_status()
-            time.sleep(3.5)  # every replica scraped with its final counts, and the rules evaluated after
+            after = scraped_since(prom, time.time(), targets=3)  # every replica scraped with its final counts
             names = {side: fleet_verdict.names(side, WINDOW) for side in (FEATURES, PREDICTION)}
-            at = max(float(s["value"][1]) for s in prom.query(f"timestamp({names[FEATURES].grade})"))
+            at = prom.wait_for(lambda: max((t for s in prom.query(f"timestamp({names[FEATURES].grade})")
+                                            if (t := float(s["value"][1])) > after), default=None),
+                               timeout=20, what="a fleet grade evaluated after the final scrapes")
 
             layout = state.layout
             reference = drift_report.Reference.of(layout)

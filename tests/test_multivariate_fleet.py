@@ -24,7 +24,7 @@ from exporter.stats.multivariate import multivariate_drift
 from exporter.tooling import synthetic
 from exporter.http.server import start
 from tests.support.processes import PrometheusProcess, require_binary
-from tests.test_fleet_rules import FACTOR, fraud_config, record_factors, samples_at, settled_at, write_rules
+from tests.test_fleet_rules import FACTOR, fraud_config, record_factors, samples_at, scraped_since, settled_at, write_rules
 
 N = 3000
 
@@ -51,8 +51,7 @@ def test_the_fleet_mean_error_and_verdict_are_the_union_streams(tmp_path: Path) 
                       synthetic.records("fraud", "v1", N, rng, drift=1.0, id_prefix="b")]
             for replica, half in zip(replicas, halves):
                 requests.post(f"http://127.0.0.1:{replica.ingest_port}/v1/predictions", json=half, timeout=30).raise_for_status()
-            time.sleep(3.5)
-            at = settled_at(prom)
+            at = settled_at(prom, after=scraped_since(prom, time.time()))
             f = {dict(k)["instance"]: v / N for k, v in samples_at(prom, FACTOR, at).items()}
             counts = [s.multivariate.cumulative.astype(float) for s in states]
             sums = [float(s.multivariate.cumulative_sum[0]) for s in states]

@@ -31,7 +31,7 @@ from exporter.state.store import StateStore
 from exporter.stats import drift
 from exporter.tooling import synthetic
 from tests.support.processes import PrometheusProcess, require_binary
-from tests.test_fleet_rules import FACTOR, record_factors, samples_at, settled_at, write_rules
+from tests.test_fleet_rules import FACTOR, record_factors, samples_at, scraped_since, settled_at, write_rules
 
 COUNTRIES = ("US", "GB", "DE", "FR", "IN", "BR", "NG", "JP", "__other__")
 
@@ -196,8 +196,7 @@ def test_per_segment_fleet_rules_on_two_replicas_equal_the_python_scores_of_the_
                 for record in half:
                     record["id"] = f"{i}-{record['id']}"
                 requests.post(f"http://127.0.0.1:{replica.ingest_port}/v1/predictions", json=half, timeout=30).raise_for_status()
-            time.sleep(3.5)  # both replicas scraped with their final counts, and rules evaluated after
-            at = settled_at(prom)
+            at = settled_at(prom, after=scraped_since(prom, time.time()))  # on both replicas' final counts
             bins = samples_at(prom, bins_name(SEGMENTS, 3600), at)
             factors = samples_at(prom, FACTOR, at)
             f = {dict(k)["instance"]: v / 6000 for k, v in factors.items()}

@@ -36,7 +36,7 @@ from exporter.state import snapshot
 from exporter.tooling import synthetic
 from tests.support.processes import PrometheusProcess, require_binary
 from tests.support.redis_server import RedisServer
-from tests.test_fleet_rules import record_factors, samples_at, settled_at, write_rules
+from tests.test_fleet_rules import record_factors, samples_at, scraped_since, settled_at, write_rules
 from tests.test_segment_drift import Clock, feed, rendered, store_of
 
 CLASSES = ["cat", "dog", "fox"]
@@ -61,9 +61,11 @@ def test_recorded_quality_per_country_equals_sklearn_on_the_same_rows(tmp_path: 
                           what="two scrapes at zero")
             records = synthetic.records("fraud", "v1", 20_000, np.random.default_rng(11), drift=0.5, with_labels=True)
             requests.post(f"http://127.0.0.1:{replica.ingest_port}/v1/predictions", json=records, timeout=60).raise_for_status()
-            time.sleep(4)  # scraped with the final counts, and the rules evaluated after
-            got = {(s["metric"]["segment"], s["metric"]["metric"]): float(s["value"][1])
-                   for s in prom.query(f'{ratio_name("1h")}{{attribute="country"}}')}
+            after = scraped_since(prom, time.time(), targets=1)  # scraped with the final counts
+            ratios = f'{ratio_name("1h")}{{attribute="country"}}'
+            prom.wait_for(lambda: prom.query(f"timestamp({ratios}) > {after}"), timeout=20,
+                          what="the segment ratios evaluated after the final scrape")
+            got = {(s["metric"]["segment"], s["metric"]["metric"]): float(s["value"][1]) for s in prom.query(ratios)}
     finally:
         replica.stop()
     threshold = config.model("fraud").quality.decision_threshold
@@ -298,8 +300,8 @@ def test_fleet_quality_per_segment_on_two_replicas_equals_sklearn_on_the_weighte
                     requests.post(f"http://127.0.0.1:{replica.ingest_port}/v1/predictions", json=records,
                                   timeout=60).raise_for_status()
                 sent.append(part)
-            time.sleep(4)  # both replicas scraped with their final counts, and the rules evaluated after
-            at = settled_at(prom, factor, targets=4)  # 2 replicas x 2 models, and no scrape landed mid-group
+            after = scraped_since(prom, time.time())  # both replicas scraped with their final counts
+            at = settled_at(prom, factor, targets=4, after=after)  # 2 replicas x 2 models, and no scrape landed mid-group
             factors = {(dict(k)["instance"], dict(k)["model"]): v for k, v in samples_at(prom, factor, at).items()}
             scores = samples_at(prom, score_name("1h"), at)
             ratios = samples_at(prom, ratio_name("1h"), at)
