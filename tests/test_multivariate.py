@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 
 from exporter.stats import drift
@@ -101,6 +102,19 @@ def test_encoding_matches_scikit_learn_pca_on_one_hot_columns() -> None:
     assert np.isclose(pca.explained_variance_ratio_.sum(), basis.explained)
     reconstruction = pca.inverse_transform(pca.transform(z))
     assert np.allclose(((z - reconstruction) ** 2).sum(axis=1), basis.errors(x), atol=1e-8)
+
+
+def test_numpy_text_and_integer_columns_encode_like_python_lists() -> None:
+    """A fixed-width numpy text column (np.str_ values) or an integer category column is not missing."""
+    rng = np.random.default_rng(9)
+    data = mixed(rng, 2000)
+    fields = FIELDS[:2] + (Field("c", "categorical", ("a", "b", "c")), Field("n", "categorical", ("1", "2")))
+    numbers = rng.choice(np.array([1, 2, 3]), size=2000)
+    from_lists = fit_pca([data[0], data[1], list(data[2]), numbers.tolist()], fields)
+    from_numpy = fit_pca([data[0], data[1], np.asarray(data[2], dtype=str), numbers], fields)
+    assert from_lists is not None and from_numpy is not None
+    assert np.allclose(from_numpy.mean, from_lists.mean) and np.allclose(from_numpy.scale, from_lists.scale)
+    assert from_numpy.mean[2:5].sum() == pytest.approx(1.0)  # every row has a category: none read as missing
 
 
 def test_component_rule() -> None:

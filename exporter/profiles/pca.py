@@ -111,7 +111,10 @@ class PcaBasis:
             if field.kind == "numeric":
                 blocks.append(_numbers(raw)[:, None])
             else:
-                blocks.append(_indicators(_codes(raw, field.kind, field.categories), len(field.categories)))
+                # numpy and pandas columns hold np.str_ / np.int64, which are not categories
+                # (canonical_category takes Python's own types); tolist() gives those.
+                values = raw.tolist() if isinstance(raw, np.ndarray) or hasattr(raw, "to_numpy") else raw
+                blocks.append(_indicators(_codes(values, field.kind, field.categories), len(field.categories)))
         return np.hstack(blocks) if blocks else np.zeros((0, 0))
 
     def standardise(self, matrix: np.ndarray) -> np.ndarray:
