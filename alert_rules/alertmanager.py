@@ -30,6 +30,18 @@ SLACK_TEXT = (
     "{{ with .Annotations.page_url }}Model page: {{ . }}\n{{ end }}"
     "{{ with .Annotations.dashboard_url }}Dashboard: {{ . }}\n{{ end }}{{ end }}"
 )
+# The same for receivers that take plain text (Opsgenie's description).
+PLAIN_TEXT = SLACK_TEXT.replace("*{{ .Annotations.summary }}*", "{{ .Annotations.summary }}")
+# A PagerDuty incident links the first alert's pages; Alertmanager leaves out a link whose href
+# renders empty (an alert without that annotation), so none is sent broken.
+FIRST = "(index .Alerts 0).Annotations"
+PAGERDUTY_LINKS = [
+    {"href": f"{{{{ {FIRST}.page_url }}}}", "text": "Model page"},
+    {"href": f"{{{{ {FIRST}.dashboard_url }}}}", "text": "Dashboard"},
+    {"href": f"{{{{ {FIRST}.runbook_url }}}}", "text": "Runbook"},
+]
+# Opsgenie shows details as key/value pairs beside the alert.
+OPSGENIE_DETAILS = {key: f"{{{{ {FIRST}.{key} }}}}" for key in ("runbook_url", "page_url", "dashboard_url")}
 
 
 def _webhook(url: str, token_file: str | None, send_resolved: bool) -> dict[str, Any]:
@@ -59,9 +71,11 @@ def receiver_config(receiver: Receiver) -> dict[str, Any]:
         out["pagerduty_configs"] = [{
             "routing_key_file": p.routing_key_file, "send_resolved": resolved,
             "severity": "{{ .CommonLabels.severity }}", "description": "{{ .CommonAnnotations.summary }}",
+            "links": PAGERDUTY_LINKS,
         }]
     elif (o := receiver.opsgenie) is not None:
-        config = {"api_key_file": o.api_key_file, "send_resolved": resolved, "message": "{{ .CommonAnnotations.summary }}"}
+        config = {"api_key_file": o.api_key_file, "send_resolved": resolved, "message": "{{ .CommonAnnotations.summary }}",
+                  "description": PLAIN_TEXT, "details": OPSGENIE_DETAILS}
         if o.responders_team:
             config["responders"] = [{"name": o.responders_team, "type": "team"}]
         out["opsgenie_configs"] = [config]
