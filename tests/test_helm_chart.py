@@ -474,6 +474,20 @@ def test_alertmanager_config_inhibits_as_the_generated_alertmanager_yml_does(hel
     assert [(s, [t.replace('MLMon.+', 'MLMon.*') for t in ts], e) for s, ts, e in generated] == rendered
 
 
+def test_with_the_alertmanager_config_every_alert_carries_the_release_namespace(helm: ModuleType) -> None:
+    """The operator routes an AlertmanagerConfig only alerts labelled with its namespace; a fleet
+    alert (sum by ...) has no namespace of its own, so the chart stamps the release's on each."""
+    plain = one(render(helm), "PrometheusRule")["spec"]["groups"]
+    stamped = one(render(helm, {"alertmanagerConfig": {"enabled": True}}), "PrometheusRule")["spec"]["groups"]
+    alerts = [r for g in stamped for r in g["rules"] if "alert" in r]
+    assert alerts and all(r["labels"]["namespace"] == "ml" for r in alerts)
+    # Nothing else changes: the same groups and rules, recording rules as they were.
+    for rule in (r for g in stamped for r in g["rules"] if "alert" in r):
+        del rule["labels"]["namespace"]
+    assert stamped == plain
+    assert all("namespace" not in r.get("labels", {}) for g in plain for r in g["rules"])
+
+
 def test_alertmanager_config_rejects_an_undeclared_receiver(helm: ModuleType) -> None:
     with pytest.raises(helm.HelmRenderError, match="alertmanagerConfig.receiver \"pager\" is not one of"):
         render_files(helm, {"alertmanagerConfig": {"enabled": True, "receiver": "pager"}})
