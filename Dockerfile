@@ -8,9 +8,10 @@ FROM python:3.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/mlmon
 WORKDIR /src
-# Dependencies first, so a code change does not reinstall numpy and scipy.
+# Dependencies first, so a code change does not reinstall numpy and scipy. The redis extra too:
+# the shared label store and act's shared dedupe record (docs/quality.md, docs/remediation.md).
 COPY pyproject.toml README.md ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['redis']))" \
         > /tmp/requirements.txt \
     && /opt/mlmon/bin/pip install -r /tmp/requirements.txt
 COPY exporter ./exporter

@@ -291,3 +291,20 @@ def test_the_demo_fraud_model_sends_exact_linear_attributions_and_the_swap_shift
         block = report["versions"][0]["attributions"]
         assert block["drifted"] is swap, block  # the same inputs; only the swapped model moves the explanations
     mlmon.close()
+
+
+def test_the_image_installs_the_redis_client_the_shared_stores_need() -> None:
+    """The Dockerfile's own requirements command, run here: its list holds every dependency and redis."""
+    import re
+    import shlex
+    import subprocess
+    import sys
+    import tomllib
+
+    dockerfile = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    command = re.search(r'RUN (python -c "[^"]+")', dockerfile).group(1)
+    argv = shlex.split(command)
+    printed = subprocess.run([sys.executable, *argv[1:]], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert printed.split("\n")[:-1] == project["dependencies"] + project["optional-dependencies"]["redis"]
+    assert any(r.startswith("redis") for r in printed.split())
