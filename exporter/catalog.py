@@ -614,15 +614,19 @@ ACTION_RESOLVED_IGNORED = Metric(
 )
 ACTION_WEBHOOKS = Metric(
     "mlmon_action_webhooks_total", "counter",
-    "Webhooks received by result: accepted, invalid (400), unknown_action (404), busy (503, the run queue was full).",
+    "Webhooks received by result: accepted, invalid (400), unknown_action (404), busy (503, the run queue was full), "
+    "unavailable (503, the shared Redis of alerting.act.redis did not answer).",
     ("result",), issue="actions",
 )
 ACTION_DEDUPE_KEYS = Metric(
-    "mlmon_action_dedupe_keys", "gauge", "Alert group and start-time keys the dedupe record holds.", (), issue="actions",
+    "mlmon_action_dedupe_keys", "gauge",
+    "Alert group and start-time keys the dedupe record holds (with alerting.act.redis: the fleet's shared record).",
+    (), issue="actions",
 )
 ACTION_DEDUPE_EVICTIONS = Metric(
     "mlmon_action_dedupe_evictions_total", "counter",
-    "Keys dropped from the full dedupe record, oldest first (alerting.act.dedupe_entries).", (), issue="actions",
+    "Keys dropped from the full dedupe record, oldest first (alerting.act.dedupe_entries); with alerting.act.redis, "
+    "counted by the replica whose claim dropped them.", (), issue="actions",
 )
 ACTION_LIMITS = Metric(
     "mlmon_action_limit_hits_total", "counter",

@@ -52,10 +52,10 @@ def test_rate_limit_periods_read_alertmanager_durations() -> None:
 
 def test_the_rate_limit_is_a_sliding_window() -> None:
     limit = RateLimit(2, 60)
-    assert limit.allow(0) and limit.allow(10) and not limit.allow(59)
-    assert limit.allow(60.5) and not limit.allow(61)  # the run at 0 left the window; the one at 10 has not
-    limit.give_back()
-    assert limit.allow(61)
+    assert limit.take(0) == 0 and limit.take(10) == 10 and limit.take(59) is None
+    assert limit.take(60.5) == 60.5 and limit.take(61) is None  # the run at 0 left the window; the one at 10 has not
+    limit.give_back(60.5)
+    assert limit.take(61) == 61
 
 
 def test_act_metrics_pass_promtool_check_metrics(tmp_path: Path) -> None:

@@ -60,7 +60,7 @@ def test_act_runs_one_hardened_replica_of_the_configs_actions(helm: ModuleType, 
 
 
 @pytest.mark.parametrize(("values", "where"), [
-    ({"act": {"port": 0}}, "/act/port"), ({"act": {"replicas": 2}}, "'replicas' not allowed"),
+    ({"act": {"port": 0}}, "/act/port"), ({"act": {"replicas": 0}}, "/act/replicas"),
     ({"act": {"service": {"type": "Headless"}}}, "/act/service/type"),
     ({"act": {"bearerTokenSecret": {"name": "Not_A_Name"}}}, "/act/bearerTokenSecret/name"),
     ({"sidecar": {"adminToken": {"secretName": "admin", "key": ""}}}, "/sidecar/adminToken/key"),
@@ -70,6 +70,15 @@ def test_the_schema_refuses_bad_act_values(helm: ModuleType, values: dict[str, A
     with pytest.raises(helm.HelmValuesError) as error:
         render_files(helm, values)
     assert where in str(error.value)
+
+
+def test_two_act_replicas_need_the_shared_redis_record(helm: ModuleType) -> None:
+    with pytest.raises(helm.HelmRenderError, match="act.replicas > 1 needs config.alerting.act.redis"):
+        render_files(helm, act_config_values(replicas=2))
+    values = act_config_values(replicas=2)
+    values["config"]["alerting"]["act"] = {"redis": {"url": "redis://mlmon-redis:6379/0"}}
+    deployment = next(o for o in act_objects(render(helm, values)) if o["kind"] == "Deployment")
+    assert deployment["spec"]["replicas"] == 2 and deployment["spec"]["strategy"] == {"type": "RollingUpdate"}
 
 
 def test_lints_clean_with_act_enabled(helm: ModuleType) -> None:

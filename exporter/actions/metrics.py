@@ -13,7 +13,7 @@ from exporter import catalog as c
 from exporter.catalog import Metric
 
 RESULTS = ("success", "failed", "dry_run")
-WEBHOOK_RESULTS = ("accepted", "invalid", "unknown_action", "busy")
+WEBHOOK_RESULTS = ("accepted", "invalid", "unknown_action", "busy", "unavailable")
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 

@@ -1,4 +1,7 @@
-"""At most N runs of an action in any period: a sliding window of the last N run times."""
+"""At most N runs of an action in any period: a sliding window of the last N run times.
+
+This one is the process's own; actions/shared.py keeps the same window in Redis for act replicas.
+"""
 
 from __future__ import annotations
 
@@ -14,19 +17,21 @@ class RateLimit:
         self.times: deque[float] = deque()
         self.lock = threading.Lock()
 
-    def allow(self, now: float | None = None) -> bool:
-        """Take one run from the budget; False (nothing taken) when the period's runs are used up."""
+    def take(self, now: float | None = None) -> float | None:
+        """A token (the run's time) from the budget; None (nothing taken) when the period's runs are used up."""
         now = time.monotonic() if now is None else now
         with self.lock:
             while self.times and now - self.times[0] >= self.period:
                 self.times.popleft()
             if len(self.times) >= self.runs:
-                return False
+                return None
             self.times.append(now)
-            return True
+            return now
 
-    def give_back(self) -> None:
+    def give_back(self, token: float) -> None:
         """A run that never started (no room in the queue) does not use the budget."""
         with self.lock:
-            if self.times:
-                self.times.pop()
+            try:
+                self.times.remove(token)
+            except ValueError:
+                pass  # already out of the window

@@ -26,6 +26,7 @@ from exporter.actions.kinds.calls import CommandCall, HttpCall, Outcome
 from exporter.actions.matching import Selection, select
 from exporter.actions.metrics import ActMetrics
 from exporter.actions.ratelimit import RateLimit
+from exporter.actions.shared import RedisCalls, RedisDedupeRecord, RedisRateLimit, SharedStateUnavailable
 from exporter.actions.records import RunLog, RunRecord
 from exporter.config.actions import Action
 from exporter.config.alert_types import am_duration_seconds
@@ -67,8 +68,18 @@ class ActReceiver:
         self.actions: dict[str, Action] = {a.name: a for a in config.alerting.actions}
         self.dry_run = dry_run or act.dry_run
         self.metrics = ActMetrics(list(self.actions))
-        self.dedupe = DedupeRecord(act.dedupe_entries, state_path(config), on_evict=self.metrics.dedupe_evictions.inc)
-        self.limits = {a.name: RateLimit(a.rate_limit.runs, am_duration_seconds(a.rate_limit.per)) for a in self.actions.values()}
+        self.dedupe: DedupeRecord | RedisDedupeRecord
+        self.limits: dict[str, RateLimit] | dict[str, RedisRateLimit]
+        evicted = self.metrics.dedupe_evictions.inc
+        if act.redis is not None:  # shared by every act replica (actions/shared.py)
+            calls = RedisCalls(act.redis)
+            self.dedupe = RedisDedupeRecord(act.dedupe_entries, calls, on_evict=evicted)
+            self.limits = {a.name: RedisRateLimit(a.name, a.rate_limit.runs, am_duration_seconds(a.rate_limit.per), calls)
+                           for a in self.actions.values()}
+        else:
+            self.dedupe = DedupeRecord(act.dedupe_entries, state_path(config), on_evict=evicted)
+            self.limits = {a.name: RateLimit(a.rate_limit.runs, am_duration_seconds(a.rate_limit.per))
+                           for a in self.actions.values()}
         self.runs = RunLog(act.records)
         self.jobs: queue.Queue[Job | None] = queue.Queue(maxsize=act.queue)
         self.stopping = threading.Event()
@@ -94,9 +105,9 @@ class ActReceiver:
         for action in chosen:
             selection = select(action, delivery)
             outcomes[action.name] = "no_match" if selection is None else self._consider(selection, remote, received, wall)
-        busy = "busy" in outcomes.values()
-        self.metrics.webhooks.labels("busy" if busy else "accepted").inc()
-        return (503 if busy else 200), {"actions": outcomes}
+        refused = next((o for o in ("unavailable", "busy") if o in outcomes.values()), None)
+        self.metrics.webhooks.labels(refused or "accepted").inc()
+        return (503 if refused else 200), {"actions": outcomes}
 
     def _consider(self, selection: Selection, remote: str, received: float, wall: str) -> str:
         action = selection.action
@@ -104,6 +115,13 @@ class ActReceiver:
             self.metrics.resolved_ignored.labels(action.name).inc()
             return "resolved_ignored"
         keys = selection.keys()
+        try:
+            return self._claim_and_queue(selection, keys, remote, received, wall)
+        except SharedStateUnavailable:  # 503: Alertmanager delivers again; nothing ran, nothing is lost
+            return "unavailable"
+
+    def _claim_and_queue(self, selection: Selection, keys: list[str], remote: str, received: float, wall: str) -> str:
+        action = selection.action
         if not self.dedupe.claim(keys):
             self.metrics.deduplicated.labels(action.name).inc()
             log.debug("action %s: group %s already ran for these alerts (redelivery)", action.name, selection.delivery.group_key)
@@ -115,7 +133,12 @@ class ActReceiver:
             alertname=context["labels"].get("alertname", ""), labels=context["labels"], alert_count=len(selection.alerts),
             starts_at=context["starts_at"], received_at=wall,
         )
-        if not self.limits[action.name].allow():
+        try:
+            token = self.limits[action.name].take()
+        except SharedStateUnavailable:
+            self.dedupe.release(keys)  # not run: the redelivery after the 503 tries again
+            raise
+        if token is None:
             self.dedupe.release(keys)  # not run: Alertmanager's next redelivery may run it when the budget allows
             self.metrics.rate_limited.labels(action.name).inc()
             record.result = "rate_limited"
@@ -130,7 +153,7 @@ class ActReceiver:
             self.jobs.put_nowait(job)
         except queue.Full:
             self.dedupe.release(keys)
-            self.limits[action.name].give_back()
+            self.limits[action.name].give_back(token)
             log.warning("action %s: the run queue is full (alerting.act.queue=%d); answering 503", action.name,
                         self.config.alerting.act.queue)
             return "busy"
@@ -168,7 +191,11 @@ class ActReceiver:
                 break
             log.info("action %s: try %d of %d failed (%s)", action.name, attempts, retry.attempts, outcome.detail)
         if not outcome.ok:
-            self.dedupe.release_group(job.selection.group_prefix)  # the next redelivery of the group tries again
+            try:
+                self.dedupe.release_group(job.selection.group_prefix)  # the next redelivery of the group tries again
+            except SharedStateUnavailable:  # logged; the group's keys stay, so redeliveries count as duplicates
+                log.error("action %s: could not forget failed group %s; it runs again once its keys are evicted",
+                          action.name, job.selection.delivery.group_key)
         self._finish(job, outcome, attempts)
 
     def _finish(self, job: Job, outcome: Outcome, attempts: int, result: str | None = None) -> None:

@@ -16,6 +16,7 @@ Secrets are `*_file` paths read at each run; bodies are templates of `action_tem
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -27,6 +28,23 @@ from exporter.config.names import Name
 
 DEFAULT_ACT_LISTEN = "127.0.0.1:8712"
 ACTION_KINDS = ("command", "github_dispatch", "argo_event", "kubeflow_run", "http_post")
+
+
+class ActRedis(Strict):
+    """A Redis (or Valkey) every `mlmon act` replica shares: one dedupe record, one rate-limit budget."""
+
+    url: str = Field(description="redis://[:password@]host:port/db (rediss:// for TLS, unix:// for a socket).")
+    key_prefix: str = Field("mlmon:", max_length=64, description="Prefix of every key (act's are <prefix>act:...).")
+    timeout: float = Field(
+        1.0, gt=0, le=10, description="Seconds a Redis call may take; past it the webhook gets 503 and Alertmanager retries.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if not re.match(r"^(redis|rediss|unix)://", value):
+            raise ValueError(f"alerting.act.redis.url {value!r} must start with redis://, rediss:// or unix://")
+        return value
 
 
 class ActServer(Strict):
@@ -48,6 +66,10 @@ class ActServer(Strict):
     )
     max_request_bytes: int = Field(1 << 20, ge=1024, description="Largest webhook body accepted (413 above).")
     dedupe_entries: int = Field(10_000, ge=10, description="Group/start-time keys remembered; the oldest go first (counted).")
+    redis: ActRedis | None = Field(
+        None, description="Share the dedupe record and the rate limits between act replicas in this Redis "
+        "(then state_dir is not used); unset: each process keeps its own, so run one.",
+    )
     records: int = Field(200, ge=1, description="Runs kept for `GET /actions`, newest first.")
     queue: int = Field(100, ge=1, description="Runs waiting for a worker; beyond it a webhook gets 503 and Alertmanager retries.")
     workers: int = Field(4, ge=1, le=64, description="Runs in flight at once.")
