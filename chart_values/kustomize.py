@@ -9,8 +9,11 @@
 * ``mlmon-sidecar-patch.yaml``: a strategic-merge patch of the Deployment that adds the sidecar
   (a container, or with ``--native`` an init container with ``restartPolicy: Always``, k8s >= 1.29),
   its config volume and the pod label the PodMonitor selects,
+* ``mlmon-act.yaml``, when the config declares ``alerting.actions``: ``mlmon act`` as the chart runs
+  it (a Deployment, its Service ``<name>-act`` and a PodMonitor of its /metrics), with
+  ``alerting.act.url`` in the ConfigMap set to that Service,
 * ``kustomization.yaml``: a ``Component`` listing them, so an overlay holding the Deployment adds
-  ``components: [../mlmon]``; without Kustomize, ``kubectl apply -f`` the four object files and
+  ``components: [../mlmon]``; without Kustomize, ``kubectl apply -f`` the object files and
   ``kubectl patch deployment <name> --patch-file mlmon-sidecar-patch.yaml``.
 
 The same config, rules and dashboards as ``mlmon chart values`` (:mod:`chart_values.values`), and the
@@ -57,6 +60,49 @@ def sidecar(defaults: dict[str, Any], image: str, native: bool) -> dict[str, Any
     return container
 
 
+ACT_LABELS = {"app.kubernetes.io/component": "act"}
+
+
+def act_objects(defaults: dict[str, Any], image: str, name: str, meta: Any, selector: dict[str, str],
+                dry_run: bool, shared: bool, job: str, grace: int) -> list[dict[str, Any]]:
+    """The chart's templates/act.yaml and its act monitor, from the chart's defaults."""
+    act, port = defaults["act"], int(defaults["act"]["port"])
+    labels = {**selector, **ACT_LABELS}
+    container = {
+        "name": "act", "image": image, "imagePullPolicy": defaults["image"]["pullPolicy"],
+        "args": ["act", "--config", "/etc/mlmon/mlmon.yaml", "--listen", f"0.0.0.0:{port}",
+                 "--state-dir", "/var/lib/mlmon-act", *(["--dry-run"] if dry_run else [])],
+        "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
+        "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 5},
+        "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10},
+        "resources": act["resources"], "securityContext": defaults["sidecar"]["securityContext"],
+        "volumeMounts": [{"name": "mlmon-config", "mountPath": "/etc/mlmon", "readOnly": True},
+                         {"name": "act-state", "mountPath": "/var/lib/mlmon-act"}],
+    }
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta(f"{name}-act", labels=ACT_LABELS),
+        # one replica with the process's own dedupe record (Recreate never runs two); with
+        # alerting.act.redis the record is shared and replicas may overlap (docs/remediation.md)
+        "spec": {"replicas": 1, "strategy": {"type": "RollingUpdate" if shared else "Recreate"},
+                 "selector": {"matchLabels": dict(labels)},  # copies: no YAML anchors in the files
+                 "template": {"metadata": {"labels": dict(labels)}, "spec": {
+                     "automountServiceAccountToken": False, "terminationGracePeriodSeconds": grace,
+                     "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                     "containers": [container],
+                     "volumes": [{"name": "mlmon-config", "configMap": {"name": f"{name}-config"}},
+                                 {"name": "act-state", "emptyDir": {"sizeLimit": "16Mi"}}]}}},
+    }
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": meta(f"{name}-act", labels=ACT_LABELS),
+               "spec": {"type": "ClusterIP", "selector": dict(labels),
+                        "ports": [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}]}}
+    monitor = {"apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor", "metadata": meta(f"{name}-act", labels=ACT_LABELS),
+               "spec": {"selector": {"matchLabels": dict(labels)}, "podMetricsEndpoints": [{
+                   "port": "http", "path": "/metrics", "interval": defaults["monitor"]["interval"],
+                   "scrapeTimeout": defaults["monitor"]["scrapeTimeout"],
+                   "relabelings": [{"action": "replace", "targetLabel": "job", "replacement": f"{job}-act"}]}]}}
+    return [deployment, service, monitor]
+
+
 def load_config_grace(source: Path) -> int:
     return load_config(source).exporter.shutdown_grace
 
@@ -72,6 +118,11 @@ def objects(source: Path, deployment: str, namespace: str | None = None, native:
     config = dict(values["config"])
     config["exporter"] = {**config.get("exporter", {}), "metrics_listen": f"0.0.0.0:{ports['metricsPort']}",
                           "ingest_listen": f"127.0.0.1:{ports['ingestPort']}"}
+    if "act" in values:  # Alertmanager reaches act at its Service, as the chart sets it
+        host = f"{name}-act.{namespace}.svc" if namespace else f"{name}-act"
+        alerting = dict(config.get("alerting", {}))
+        alerting["act"] = {**alerting.get("act", {}), "url": f"http://{host}:{int(defaults['act']['port'])}"}
+        config["alerting"] = alerting
 
     def meta(object_name: str, **extra: dict[str, str]) -> dict[str, Any]:
         out: dict[str, Any] = {"name": object_name, "labels": {**_labels(name), **extra.get("labels", {})}}
@@ -111,14 +162,20 @@ def objects(source: Path, deployment: str, namespace: str | None = None, native:
              "spec": {"template": {"metadata": {"labels": POD_LABEL}, "spec": pod_spec}}}
     if namespace:
         patch["metadata"]["namespace"] = namespace
+    files: dict[str, list[dict[str, Any]] | dict[str, Any]] = {
+        "mlmon-config.yaml": [configmap], "mlmon-dashboards.yaml": dashboards,
+        "mlmon-prometheusrule.yaml": [rule], "mlmon-podmonitor.yaml": [monitor]}
+    if "act" in values:  # the config declares alerting.actions (chart_values turns the chart's act on)
+        selector = {"app.kubernetes.io/name": "mlmon", "app.kubernetes.io/instance": name}
+        files["mlmon-act.yaml"] = act_objects(
+            defaults, image, name, meta, selector, dry_run=bool(values["act"].get("dryRun")),
+            shared=bool(config.get("alerting", {}).get("act", {}).get("redis")), job=values["monitor"]["job"], grace=grace)
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1alpha1", "kind": "Component",
-        "resources": ["mlmon-config.yaml", "mlmon-dashboards.yaml", "mlmon-prometheusrule.yaml", "mlmon-podmonitor.yaml"],
+        "resources": list(files),
         "patches": [{"path": "mlmon-sidecar-patch.yaml", "target": {"kind": "Deployment", "name": deployment}}],
     }
-    return {"mlmon-config.yaml": [configmap], "mlmon-dashboards.yaml": dashboards,
-            "mlmon-prometheusrule.yaml": [rule], "mlmon-podmonitor.yaml": [monitor],
-            "mlmon-sidecar-patch.yaml": patch, "kustomization.yaml": kustomization}
+    return {**files, "mlmon-sidecar-patch.yaml": patch, "kustomization.yaml": kustomization}
 
 
 def write(source: Path, out: Path, **options: Any) -> list[Path]:

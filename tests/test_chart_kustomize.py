@@ -10,6 +10,7 @@ sets the job the exporter alerts watch.
 from __future__ import annotations
 
 import copy
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -129,3 +130,69 @@ def test_the_sidecar_probes_and_the_pod_waits_as_the_charts_do(files) -> None:
     sidecar = next(c for c in pod.get("initContainers", []) + pod.get("containers", []) if c["name"] == "mlmon")
     assert sidecar["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
     assert sidecar["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+
+
+# ----------------------------------------------------------------------------- mlmon act
+
+
+@pytest.fixture(scope="module")
+def with_actions(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, list[dict[str, Any]]]]:
+    """The churn config with one action: the component then holds `mlmon act` too."""
+    folder = tmp_path_factory.mktemp("act") / "churn"
+    shutil.copytree(CHURN.parent, folder)  # the profiles beside the config, as the churn example keeps them
+    data = yaml.safe_load(CHURN.read_text())
+    data["alerting"]["actions"] = [{"name": "retrain-churn", "matchers": ['alertname="MLMonFeatureDrift"'],
+                                    "http_post": {"url": "https://ci.example.com/hooks/retrain"}}]
+    source = folder / "mlmon.yaml"
+    source.write_text(yaml.safe_dump(data))
+    out = folder / "mlmon"
+    assert main(["chart", "kustomize", "--config", str(source), "--deployment", "shop-model", "--namespace", "shop",
+                 "--out", str(out)]) == 0
+    return source, {p.name: [d for d in yaml.safe_load_all(p.read_text()) if d] for p in sorted(out.iterdir())}
+
+
+def test_a_config_without_actions_gets_no_act(files) -> None:
+    assert "mlmon-act.yaml" not in files[1]
+
+
+def test_act_objects_are_valid_kubernetes_and_listed_in_the_component(with_actions) -> None:
+    kubernetes_validate = require("kubernetes_validate")
+    _, written = with_actions
+    assert "mlmon-act.yaml" in written["kustomization.yaml"][0]["resources"]
+    deployment, service, monitor = written["mlmon-act.yaml"]
+    for obj in (deployment, service):
+        for kube_version in KUBE_VERSIONS:
+            kubernetes_validate.validate(obj, kube_version, strict=True)
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"] == \
+        deployment["spec"]["template"]["metadata"]["labels"] == monitor["spec"]["selector"]["matchLabels"]
+    job = load_config(CHURN).alerting.exporter.job
+    assert monitor["spec"]["podMetricsEndpoints"][0]["relabelings"][0]["replacement"] == f"{job}-act"
+
+
+def test_act_runs_as_the_charts_act_does(with_actions) -> None:
+    """The container the chart renders for the same config (helm/mlmon/templates/act.yaml), less its secrets."""
+    from tests.test_helm_chart import render
+
+    source, written = with_actions
+    deployment = written["mlmon-act.yaml"][0]
+    chart = next(o for o in render(require("helm_python"), chart_values(source))
+                 if o["kind"] == "Deployment" and o["metadata"]["name"].endswith("-act"))
+    ours, theirs = (d["spec"]["template"]["spec"] for d in (deployment, chart))
+    assert deployment["spec"]["strategy"] == chart["spec"]["strategy"] and deployment["spec"]["replicas"] == 1
+    (container,), (expected,) = ours["containers"], theirs["containers"]
+    for key in ("args", "ports", "readinessProbe", "livenessProbe", "resources", "securityContext", "volumeMounts"):
+        assert container[key] == expected[key], key
+    assert [v["name"] for v in ours["volumes"]] == [v["name"] for v in theirs["volumes"]]
+    assert ours["terminationGracePeriodSeconds"] == theirs["terminationGracePeriodSeconds"]
+
+
+def test_alertmanager_reaches_act_at_its_service(with_actions, tmp_path: Path) -> None:
+    _, written = with_actions
+    (config_map,) = written["mlmon-config.yaml"]
+    for key, text in config_map["data"].items():
+        (tmp_path / key).write_text(text)
+    config = load_config(tmp_path / "mlmon.yaml")
+    _, service, _ = written["mlmon-act.yaml"]
+    name, port = service["metadata"]["name"], service["spec"]["ports"][0]["port"]
+    assert config.alerting.act.url == f"http://{name}.shop.svc:{port}"
+    assert [a.name for a in config.alerting.actions] == ["retrain-churn"]
