@@ -104,7 +104,12 @@ class ActReceiver:
         outcomes: dict[str, str] = {}
         for action in chosen:
             selection = select(action, delivery)
-            outcomes[action.name] = "no_match" if selection is None else self._consider(selection, remote, received, wall)
+            if selection is None:
+                outcomes[action.name] = "no_match"
+            elif "unavailable" in outcomes.values():  # the shared Redis did not answer: 503 anyway, wait no longer
+                outcomes[action.name] = "unavailable"
+            else:
+                outcomes[action.name] = self._consider(selection, remote, received, wall)
         refused = next((o for o in ("unavailable", "busy") if o in outcomes.values()), None)
         self.metrics.webhooks.labels(refused or "accepted").inc()
         return (503 if refused else 200), {"actions": outcomes}

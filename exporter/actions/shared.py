@@ -106,11 +106,11 @@ class RedisCalls:
     """One client and its scripts; every Redis error becomes SharedStateUnavailable."""
 
     def __init__(self, settings: ActRedis, client: Any = None) -> None:
-        import redis
-
         self.url = settings.url
         self.prefix = settings.key_prefix
-        self.redis = client or connect(settings)
+        self.redis = client or connect(settings)  # says which package to install when redis is missing
+        import redis
+
         self.errors = (redis.RedisError, OSError)
         self.scripts = {name: self.redis.register_script(text)
                         for name, text in (("claim", CLAIM), ("release", RELEASE),
