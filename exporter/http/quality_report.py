@@ -19,7 +19,7 @@ from exporter.ingest.decode import UNKNOWN_MODEL_LABEL
 from exporter.stats.error_model import ErrorModel
 from exporter.stats.estimation import estimated_metrics, estimated_standard_errors, multiclass_estimates
 from exporter.http.exposition import Exposition, format_value, series_prefix
-from exporter.http.segment_quality import collect_segment_totals, collect_segment_window
+from exporter.http.segment_quality import add_confusion, collect_segment_totals, collect_segment_window, count_value
 from exporter.state.label_store import EVICTION_REASONS, OUTCOMES
 from exporter.state.quality import CLASS_ESTIMATES, CONFUSION, REGRESSION_SUMS, ModelQuality
 from exporter.stats.quality_math import auc_from_histograms, binary_intervals, binary_ratios, expected_cost
@@ -33,11 +33,6 @@ def _add(out: Exposition, metric: c.Metric, labels: tuple[str, ...], value: floa
     """Add one sample unless it is undefined (NaN)."""
     if not (isinstance(value, float) and math.isnan(value)):
         out.add_one(metric, labels, value)
-
-
-def _count(value: float) -> int | float:
-    """Counts are stored as floats (one vector for all sums); export whole numbers as integers."""
-    return int(value) if float(value).is_integer() else float(value)
 
 
 def collect_label_store(store: StateStore, out: Exposition) -> None:
@@ -87,7 +82,7 @@ def collect_version_quality(state: VersionState, out: Exposition, now: float) ->
     layout = quality.layout
     if model.task == "binary_classification":
         for i, outcome in enumerate(CONFUSION):
-            out.add_one(c.CONFUSION, (*ids, outcome), _count(labelled[i]))
+            out.add_one(c.CONFUSION, (*ids, outcome), count_value(labelled[i]))
             out.add_one(c.ESTIMATED_CONFUSION, (*ids, outcome), float(predicted[i]))
         out.add_one(c.BRIER_LOSS, ids, float(labelled[4]))
         out.add_one(c.LOG_LOSS, ids, float(labelled[5]))
@@ -98,16 +93,13 @@ def collect_version_quality(state: VersionState, out: Exposition, now: float) ->
             for v, value in enumerate(codec.values[a]):
                 row = codec.offsets[a] + v
                 seg = (*ids, attribute, value)
-                out.add_one(c.SEGMENT_PREDICTIONS, (*seg, "positive"), _count(selection[row, 1]))
-                out.add_one(c.SEGMENT_PREDICTIONS, (*seg, "negative"), _count(selection[row, 0] - selection[row, 1]))
+                out.add_one(c.SEGMENT_PREDICTIONS, (*seg, "positive"), count_value(selection[row, 1]))
+                out.add_one(c.SEGMENT_PREDICTIONS, (*seg, "negative"), count_value(selection[row, 0] - selection[row, 1]))
                 for j, outcome in enumerate(CONFUSION):
-                    out.add_one(c.SEGMENT_CONFUSION, (*seg, outcome), _count(confusion[row, j]))
+                    out.add_one(c.SEGMENT_CONFUSION, (*seg, outcome), count_value(confusion[row, j]))
     elif model.task == "multiclass_classification":
         names = (*layout.classes, "__other__")
-        matrix = labelled[:layout.k * layout.k].reshape(layout.k, layout.k)
-        for i, actual in enumerate(names):
-            for j, predicted_class in enumerate(names):
-                out.add_one(c.CLASS_CONFUSION, (*ids, actual, predicted_class), _count(matrix[i, j]))
+        add_confusion(out, c.CLASS_CONFUSION, ids, names, labelled[:layout.k * layout.k].reshape(layout.k, layout.k))
         collect_segment_totals(layout, ids, labelled, out)
     else:
         sums = dict(zip(REGRESSION_SUMS, labelled.tolist()))
@@ -115,12 +107,12 @@ def collect_version_quality(state: VersionState, out: Exposition, now: float) ->
         out.add_one(c.REGRESSION_ERROR, (*ids, "under"), sums["under"])
         out.add_one(c.REGRESSION_SQUARED_ERROR, ids, sums["squared"])
         out.add_one(c.REGRESSION_PERCENTAGE_ERROR, ids, sums["ape"])
-        out.add_one(c.REGRESSION_NONZERO_LABELS, ids, _count(sums["nonzero"]))
+        out.add_one(c.REGRESSION_NONZERO_LABELS, ids, count_value(sums["nonzero"]))
         out.add_one(c.REGRESSION_LABEL, (*ids, "positive"), sums["label_pos"])
         out.add_one(c.REGRESSION_LABEL, (*ids, "negative"), sums["label_neg"])
         out.add_one(c.REGRESSION_LABEL_SQUARED, ids, sums["label_squared"])
         out.add_one(c.REGRESSION_SQUARED_LOG_ERROR, ids, sums["squared_log"])
-        out.add_one(c.REGRESSION_LOG_PAIRS, ids, _count(sums["log_pairs"]))
+        out.add_one(c.REGRESSION_LOG_PAIRS, ids, count_value(sums["log_pairs"]))
         collect_segment_totals(layout, ids, labelled, out)
     for seconds in quality.windows:
         _collect_window(quality, (*ids, format_duration(seconds)), seconds, out, now)
@@ -209,15 +201,15 @@ def _collect_bias(quality: ModelQuality, ids: tuple[str, ...], labelled: np.ndar
         rates = segment_rates(n, positive, matrix)
         for v, value in enumerate(codec.values[a]):
             seg = (*ids, attribute, value)
-            out.add_one(c.SEGMENT_SAMPLES, (*seg, "predictions"), _count(n[v]))
-            out.add_one(c.SEGMENT_SAMPLES, (*seg, "labelled"), _count(matrix[v].sum()))
+            out.add_one(c.SEGMENT_SAMPLES, (*seg, "predictions"), count_value(n[v]))
+            out.add_one(c.SEGMENT_SAMPLES, (*seg, "labelled"), count_value(matrix[v].sum()))
             for metric in SEGMENT_METRICS:
                 _add(out, c.SEGMENT_QUALITY, (*seg, metric), float(rates[metric][v]))
         measures = attribute_bias(n, positive, matrix)
         for metric in BIAS_METRICS:
             value, samples = measures[metric]
             _add(out, c.BIAS_RATIO, (*ids, attribute, metric), value)
-            out.add_one(c.BIAS_SAMPLES, (*ids, attribute, metric), _count(samples))
+            out.add_one(c.BIAS_SAMPLES, (*ids, attribute, metric), count_value(samples))
 
 
 def collect_quality(store: StateStore, out: Exposition, now: float) -> None:

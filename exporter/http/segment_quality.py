@@ -35,8 +35,17 @@ def _cells(layout: QualityLayout, labelled: np.ndarray) -> Iterator[tuple[str, s
             yield codec.attributes[a], value, block[start + v]
 
 
-def _count(value: float) -> int | float:
+def count_value(value: float) -> int | float:
+    """Counts are stored as floats (one vector for all sums); export whole numbers as integers."""
     return int(value) if float(value).is_integer() else float(value)
+
+
+def add_confusion(out: Exposition, metric: c.Metric, prefix: tuple[str, ...], names: tuple[str, ...],
+                  matrix: np.ndarray) -> None:
+    """One series per (actual, predicted) cell of a class confusion matrix, under `prefix` labels."""
+    for i, actual in enumerate(names):
+        for j, predicted in enumerate(names):
+            out.add_one(metric, (*prefix, actual, predicted), count_value(matrix[i, j]))
 
 
 def collect_segment_totals(layout: QualityLayout, ids: tuple[str, str], labelled: np.ndarray, out: Exposition) -> None:
@@ -44,21 +53,17 @@ def collect_segment_totals(layout: QualityLayout, ids: tuple[str, str], labelled
     if layout.task == "multiclass_classification":
         names = (*layout.classes, "__other__")
         for attribute, value, cell in _cells(layout, labelled):
-            matrix = cell.reshape(layout.k, layout.k)
-            for i, actual in enumerate(names):
-                for j, predicted in enumerate(names):
-                    out.add_one(c.SEGMENT_CLASS_CONFUSION, (*ids, attribute, value, actual, predicted),
-                                _count(matrix[i, j]))
+            add_confusion(out, c.SEGMENT_CLASS_CONFUSION, (*ids, attribute, value), names, cell.reshape(layout.k, layout.k))
         return
     for attribute, value, cell in _cells(layout, labelled):
         sums = dict(zip(SEGMENT_REGRESSION_SUMS, cell.tolist()))
         seg = (*ids, attribute, value)
-        out.add_one(c.SEGMENT_REGRESSION_PAIRS, seg, _count(sums["count"]))
+        out.add_one(c.SEGMENT_REGRESSION_PAIRS, seg, count_value(sums["count"]))
         out.add_one(c.SEGMENT_REGRESSION_ERROR, (*seg, "over"), sums["over"])
         out.add_one(c.SEGMENT_REGRESSION_ERROR, (*seg, "under"), sums["under"])
         out.add_one(c.SEGMENT_REGRESSION_SQUARED_ERROR, seg, sums["squared"])
         out.add_one(c.SEGMENT_REGRESSION_SQUARED_LOG_ERROR, seg, sums["squared_log"])
-        out.add_one(c.SEGMENT_REGRESSION_LOG_PAIRS, seg, _count(sums["log_pairs"]))
+        out.add_one(c.SEGMENT_REGRESSION_LOG_PAIRS, seg, count_value(sums["log_pairs"]))
 
 
 def segment_window_metrics(layout: QualityLayout, labelled: np.ndarray) -> Iterator[tuple[str, str, float, dict[str, float]]]:
@@ -80,7 +85,7 @@ def collect_segment_window(layout: QualityLayout, ids: tuple[str, str, str], lab
     family = c.SEGMENT_QUALITY if layout.task == "multiclass_classification" else c.SEGMENT_QUALITY_SCORE
     for attribute, value, n, metrics in segment_window_metrics(layout, labelled):
         seg = (*ids, attribute, value)
-        out.add_one(c.SEGMENT_SAMPLES, (*seg, "labelled"), _count(n))
+        out.add_one(c.SEGMENT_SAMPLES, (*seg, "labelled"), count_value(n))
         for metric, number in metrics.items():
             if not math.isnan(number):
                 out.add_one(family, (*seg, metric), number)
