@@ -54,6 +54,14 @@ def generate(tmp_path: Path, *extra: str) -> dict[str, list[dict[str, Any]]]:
     return {p.name: [d for d in yaml.safe_load_all(p.read_text()) if d] for p in sorted(out.iterdir())}
 
 
+def mounted_config(written: dict[str, list[dict[str, Any]]], folder: Path) -> Any:
+    """The config the pods read: the ConfigMap's keys as files in one folder, as the volume mounts them."""
+    (config_map,) = written["mlmon-config.yaml"]
+    for key, text in config_map["data"].items():
+        (folder / key).write_text(text)
+    return load_config(folder / "mlmon.yaml")
+
+
 @pytest.fixture(scope="module", params=["container", "native"])
 def files(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict]:
     extra = ("--native",) if request.param == "native" else ()
@@ -91,11 +99,9 @@ def test_core_objects_and_the_patched_deployment_are_valid_kubernetes_in_strict_
 
 def test_the_sidecar_runs_the_config_the_configmap_holds(files, tmp_path: Path) -> None:
     _, written = files
-    (config_map,) = written["mlmon-config.yaml"]
-    for key, text in config_map["data"].items():
-        (tmp_path / key).write_text(text)
-    config = load_config(tmp_path / "mlmon.yaml")
+    config = mounted_config(written, tmp_path)
     assert [m.name for m in config.models] == ["churn", "basket_size"]
+    (config_map,) = written["mlmon-config.yaml"]
     (patch,) = written["mlmon-sidecar-patch.yaml"]
     volumes = patch["spec"]["template"]["spec"]["volumes"]
     assert volumes == [{"name": "mlmon-config", "configMap": {"name": config_map["metadata"]["name"]}}]
@@ -188,10 +194,7 @@ def test_act_runs_as_the_charts_act_does(with_actions) -> None:
 
 def test_alertmanager_reaches_act_at_its_service(with_actions, tmp_path: Path) -> None:
     _, written = with_actions
-    (config_map,) = written["mlmon-config.yaml"]
-    for key, text in config_map["data"].items():
-        (tmp_path / key).write_text(text)
-    config = load_config(tmp_path / "mlmon.yaml")
+    config = mounted_config(written, tmp_path)
     _, service, _ = written["mlmon-act.yaml"]
     name, port = service["metadata"]["name"], service["spec"]["ports"][0]["port"]
     assert config.alerting.act.url == f"http://{name}.shop.svc:{port}"

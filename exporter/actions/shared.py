@@ -87,10 +87,14 @@ class SharedStateUnavailable(RuntimeError):
     """Redis did not answer (down, unreachable, slower than alerting.act.redis.timeout)."""
 
 
-def group_id(key: str) -> str:
-    """The id of a key's (action, alert group): a key is `<action>\\x1f<group>\\x1f<startsAt>\\x1f<status>`."""
-    prefix = key.rsplit("\x1f", 2)[0]
+def group_id(prefix: str) -> str:
+    """The id of an (action, alert group) from its keys' prefix (matching.Selection.group_prefix)."""
     return hashlib.sha1(prefix.encode()).hexdigest()
+
+
+def key_group_id(key: str) -> str:
+    """The group id of a key: a key is `<action>\\x1f<group>\\x1f<startsAt>\\x1f<status>`."""
+    return group_id(key.rsplit("\x1f", 2)[0] + "\x1f")
 
 
 def connect(settings: ActRedis) -> Any:
@@ -143,7 +147,7 @@ class RedisDedupeRecord:
         return f"{self.calls.prefix}act:g:{gid}"
 
     def _members(self, keys: list[str]) -> tuple[str, list[str]]:
-        gids = {group_id(k) for k in keys}
+        gids = {key_group_id(k) for k in keys}
         if len(gids) != 1:
             raise ValueError("the keys of one claim belong to one action's group")
         (gid,) = gids
@@ -163,8 +167,7 @@ class RedisDedupeRecord:
         self.calls("release", [self.index, self._group(gid)], members)
 
     def release_group(self, prefix: str) -> None:
-        gid = hashlib.sha1(prefix.removesuffix("\x1f").encode()).hexdigest()
-        self.calls("release_group", [self.index, self._group(gid)], [])
+        self.calls("release_group", [self.index, self._group(group_id(prefix))], [])
 
     def __len__(self) -> int:
         return self.calls.zcard(self.index)
