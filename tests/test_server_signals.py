@@ -8,6 +8,7 @@ random delay, while clients connect and scrape.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 
 import json
@@ -156,5 +157,36 @@ def test_post_reload_is_refused_without_authentication(config: Path) -> None:
         assert response.status_code == 403
         assert "authentication" in response.json()["error"]
         assert requests.post(f"{served.ingest_url}/-/reload", timeout=5).status_code == 404  # metrics listener only
+    finally:
+        served.stop()
+
+
+SIGTERM_BIT = 1 << (signal.SIGTERM - 1)
+
+
+def threads_taking_sigterm(pid: int) -> list[int]:
+    """The process's threads, other than the main one, that do not block SIGTERM (from /proc's SigBlk)."""
+    taking = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        status = dict(line.split(":\t", 1) for line in (task / "status").read_text().splitlines() if ":\t" in line)
+        if int(task.name) != pid and not int(status["SigBlk"], 16) & SIGTERM_BIT:
+            taking.append(int(task.name))
+    return taking
+
+
+def test_a_sigterm_the_kernel_gives_to_a_thread_numpy_started_still_drains_and_exits_0(
+        config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # OpenBLAS starts its threads when numpy is imported, before `serve` can block any signal; with two
+    # of them asked for, such a thread exists on any machine. CI saw a SIGTERM land on one: exit -15.
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
+    served = ServedExporter(config)
+    try:
+        served.wait_ready()
+        requests.post(f"{served.ingest_url}/v1/predictions", json=[toy_record()], timeout=5).raise_for_status()
+        taking = threads_taking_sigterm(served.pid)
+        assert taking, "no thread besides the main one takes SIGTERM: the test would prove nothing"
+        assert ctypes.CDLL(None, use_errno=True).tgkill(served.pid, taking[0], signal.SIGTERM) == 0
+        assert served.proc.wait(timeout=EXIT_BOUND) == 0, served.log_text()
+        assert "SIGTERM: draining requests in flight" in served.log_text()
     finally:
         served.stop()

@@ -21,6 +21,7 @@ from exporter.actions.receiver import ActReceiver
 from exporter.config.model import MlmonConfig
 from exporter.http.listener import Listener
 from exporter.http.server import ListenerServer, _uvicorn_config, bind
+from exporter.http.signals import SignalInbox
 from exporter.http.web_config import TokenFile, WebConfigSource
 
 log = logging.getLogger("mlmon.act")
@@ -105,15 +106,14 @@ def start_act(config: MlmonConfig, listen: str | None = None, dry_run: bool = Fa
 def serve_act(config: MlmonConfig, listen: str | None = None, dry_run: bool = False,
               web_config_file: str | None = None) -> None:
     """Run until SIGTERM or SIGINT."""
-    stops = {signal.SIGTERM, signal.SIGINT}
-    # Blocked before any thread starts: only sigwait() below takes them (SIGHUP would otherwise kill).
-    signal.pthread_sigmask(signal.SIG_BLOCK, stops | {signal.SIGHUP})
+    # Before any server thread starts; SIGHUP is taken too, as it would otherwise kill (http/signals.py).
+    inbox = SignalInbox({signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
     running = start_act(config, listen, dry_run, web_config_file)
     receiver = running.receiver
     log.info("mlmon act listening on %s with %d action(s)%s: %s", listen or config.alerting.act.listen,
              len(receiver.actions), " (dry run: nothing is called)" if receiver.dry_run else "",
              ", ".join(f"{a.name} ({a.kind}{', dry run' if a.dry_run else ''})" for a in receiver.actions.values()) or "none")
-    while (received := signal.sigwait(stops | {signal.SIGHUP})) == signal.SIGHUP:
+    while (received := inbox.wait()) == signal.SIGHUP:
         log.warning("SIGHUP: mlmon act does not reload its config; restart it to read a new one")
     grace = config.exporter.shutdown_grace
     log.info("%s: finishing queued runs for at most %d s", signal.Signals(received).name, grace)

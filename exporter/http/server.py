@@ -11,8 +11,8 @@ credentials before the body, the body limit while reading and a body deadline (`
 
 Signals (`serve`): SIGTERM/SIGINT stop accepting, let requests in flight finish within
 `exporter.shutdown_grace`, and exit; a watchdog exits hard just after the grace period, so the
-pod never waits for SIGKILL. SIGHUP reloads the config (`reload.py`). The main thread receives
-signals with sigwait(), with the signals blocked in every thread, so none can be lost.
+pod never waits for SIGKILL. SIGHUP reloads the config (`reload.py`). The main thread takes
+every signal, whichever thread the kernel gave it to (`signals.py`), so none is lost or fatal.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from exporter.http.priority import ScrapePriority
 from exporter.http.protocol import GuardedProtocol
 from exporter.http.reload import reload_exporter
 from exporter.http.service import Exporter
+from exporter.http.signals import SignalInbox
 from exporter.http.web_config import TokenFile, WebConfigSource
 from exporter.profiles.profile import Profile
 from exporter.profiles.load import load_profiles as load_config_profiles
@@ -312,10 +313,7 @@ def fd_cap() -> int | None:
 def serve(config: MlmonConfig, options: ServeOptions | None = None) -> None:
     """Run until SIGTERM or SIGINT; SIGHUP reloads."""
     options = options or ServeOptions()
-    handled = {*STOP_SIGNALS, signal.SIGHUP}
-    # Blocked before any thread starts, so every thread inherits the mask and only sigwait() below
-    # takes these signals: none is lost or delivered to a thread that cannot act on it.
-    signal.pthread_sigmask(signal.SIG_BLOCK, handled)
+    inbox = SignalInbox({*STOP_SIGNALS, signal.SIGHUP})  # before any server thread starts (signals.py)
     raise_fd_limit(config)
     running = start(config, options.metrics_listen, options.ingest_listen, options)
     log.info(
@@ -324,7 +322,7 @@ def serve(config: MlmonConfig, options: ServeOptions | None = None) -> None:
         len(config.models),
     )
     while True:
-        received = signal.sigwait(handled)
+        received = inbox.wait()
         if received == signal.SIGHUP:
             running.reload()
             continue
