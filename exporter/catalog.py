@@ -628,6 +628,11 @@ ACTION_DEDUPE_EVICTIONS = Metric(
     "Keys dropped from the full dedupe record, oldest first (alerting.act.dedupe_entries); with alerting.act.redis, "
     "counted by the replica whose claim dropped them.", (), issue="actions",
 )
+ACTION_RECORDS_UNSHARED = Metric(
+    "mlmon_action_records_unshared_total", "counter",
+    "Run records that could not be written to the shared list in Redis (alerting.act.redis): GET /actions on "
+    "another replica misses them; this replica still lists them while Redis is away.", (), issue="actions",
+)
 ACTION_LIMITS = Metric(
     "mlmon_action_limit_hits_total", "counter",
     "Requests to `mlmon act` refused by a server limit (connections, header_bytes, request_bytes, timeouts).",

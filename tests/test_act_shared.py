@@ -1,23 +1,33 @@
 """Two `mlmon act` replicas sharing one real Redis (alerting.act.redis): an alert group delivered to
 both runs once, the rate limit holds for the fleet, a failed run on one is run again by the other,
-and while Redis is away the webhook gets 503 so Alertmanager delivers it again."""
+either lists the fleet's runs, and while Redis is away the webhook gets 503 so Alertmanager
+delivers it again."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+import requests
 
-from exporter.actions.shared import RedisCalls, RedisDedupeRecord
+from exporter.actions.records import RunRecord
+from exporter.actions.shared import RedisCalls, RedisDedupeRecord, RedisRunLog
 from exporter.config.actions import ActRedis
 from support.act import ActProcess, FakeEndpoint, webhook, write_act_config
 from support.processes import wait_until
 from support.redis_server import RedisServer
 
 FAST_RETRY = {"attempts": 2, "backoff": 0.05, "max_backoff": 0.1, "timeout": 5}
+
+
+def run_record(group: str) -> RunRecord:
+    return RunRecord(action="retrain", kind="http_post", result="success", group_key=group, receiver="mlmon-act-retrain",
+                     external_url="http://am", remote="10.0.0.1", alertname="MLMonFeatureDrift", labels={},
+                     alert_count=1, starts_at="t0", received_at="t1", replica="act-0")
 
 
 @pytest.fixture
@@ -98,8 +108,38 @@ def test_a_run_that_failed_on_one_replica_runs_again_on_the_other(pair: list[Act
     assert pair[0].post(payload, "broken").json()["actions"] == {"broken": "queued"}
     wait_until(lambda: any(r["result"] == "failed" for r in pair[0].runs("broken")), timeout=15, what="the failed run")
     assert pair[1].post(payload, "broken").json()["actions"] == {"broken": "queued"}  # forgotten for the whole fleet
-    wait_until(lambda: any(r["result"] == "failed" for r in pair[1].runs("broken")), timeout=15, what="the second run")
+    # The run list is the fleet's: the second failure is listed by both replicas.
+    wait_until(lambda: [r["result"] for r in pair[0].runs("broken")] == ["failed", "failed"], timeout=15,
+               what="the second run")
     assert len(endpoints["broken"].calls) == 4  # two runs of two tries
+
+
+def test_every_replica_lists_the_runs_of_the_whole_fleet_newest_first(pair: list[ActProcess],
+                                                                      endpoints: dict[str, FakeEndpoint]) -> None:
+    for i, process in enumerate(pair * 2):
+        assert process.post(webhook(group_key=f"group-{i}"), "retrain").json()["actions"] == {"retrain": "queued"}
+        wait_until(lambda: len(pair[0].runs()) == i + 1, timeout=15, what=f"run {i}")
+    answers = [requests.get(f"{p.url}/actions", params={"limit": 3}, timeout=5).json() for p in pair]
+    assert answers[0] == answers[1] and answers[0]["scope"] == "fleet"
+    assert [r["group_key"] for r in answers[0]["runs"]] == ["group-3", "group-2", "group-1"]
+    assert {r["replica"] for r in answers[0]["runs"]} == {socket.gethostname()}
+    assert [r["result"] for r in pair[1].runs("retrain")] == ["success"] * 4
+    assert pair[1].runs("limited") == []
+
+
+def test_a_record_redis_did_not_take_is_counted_and_still_listed_by_its_replica(redis_server: RedisServer) -> None:
+    calls = RedisCalls(ActRedis(url=redis_server.url, timeout=0.5))
+    unshared: list[int] = []
+    runs = RedisRunLog(2, calls, on_unshared=lambda: unshared.append(1))
+    for group in ("a", "b", "c"):
+        runs.add(run_record(group))
+    assert runs.listing() == {"scope": "fleet", "runs": [run_record(g).as_json() for g in ("c", "b")]}  # capacity 2
+    redis_server.kill()
+    runs.add(run_record("d"))
+    assert unshared == [1]
+    away = runs.listing(limit=1)
+    assert away["scope"] == "replica" and redis_server.url in away["error"]
+    assert away["runs"] == [run_record("d").as_json()]
 
 
 def test_while_redis_is_away_the_webhook_gets_503_and_the_redelivery_runs_once_it_is_back(

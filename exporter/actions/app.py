@@ -2,7 +2,8 @@
 
     POST /v1/alerts/<action>   Alertmanager's webhook for one action (what the generated config uses)
     POST /v1/alerts            a webhook evaluated against every action (a hand-written route)
-    GET  /actions              the last runs, newest first (?action=NAME, ?limit=N): who triggered what
+    GET  /actions              the last runs, newest first (?action=NAME, ?limit=N): who triggered what;
+                               with alerting.act.redis, every replica's
     GET  /metrics              mlmon_action_* (docs/metrics.md)
     GET  /healthz, /readyz     probes
 """
@@ -39,7 +40,7 @@ def create_act_app(receiver: ActReceiver) -> Flask:
         if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIMIT:
             return json_response({"error": f"limit must be an integer from 1 to {MAX_LIMIT}"}, 400)
         action = request.args.get("action")
-        return json_response({"dry_run": receiver.dry_run, "runs": receiver.runs.recent(action, int(limit))})
+        return json_response({"dry_run": receiver.dry_run, **receiver.runs.listing(action, int(limit))})
 
     @app.get("/metrics")
     def metrics() -> Response:

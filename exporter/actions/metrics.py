@@ -37,6 +37,7 @@ class ActMetrics:
         self.dedupe_keys = Gauge(c.ACTION_DEDUPE_KEYS.name, c.ACTION_DEDUPE_KEYS.help, registry=r)
         self.dedupe_evictions = _counter(c.ACTION_DEDUPE_EVICTIONS, r)
         self.limits = _counter(c.ACTION_LIMITS, r)
+        self.records_unshared = _counter(c.ACTION_RECORDS_UNSHARED, r)
         for action in actions:
             for result in RESULTS:
                 self.runs.labels(action, result)

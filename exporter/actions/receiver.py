@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from exporter.actions.kinds.calls import CommandCall, HttpCall, Outcome
 from exporter.actions.matching import Selection, select
 from exporter.actions.metrics import ActMetrics
 from exporter.actions.ratelimit import RateLimit
-from exporter.actions.shared import RedisCalls, RedisDedupeRecord, RedisRateLimit, SharedStateUnavailable
+from exporter.actions.shared import RedisCalls, RedisDedupeRecord, RedisRateLimit, RedisRunLog, SharedStateUnavailable
 from exporter.actions.records import RunLog, RunRecord
 from exporter.config.actions import Action
 from exporter.config.alert_types import am_duration_seconds
@@ -70,17 +71,20 @@ class ActReceiver:
         self.metrics = ActMetrics(list(self.actions))
         self.dedupe: DedupeRecord | RedisDedupeRecord
         self.limits: dict[str, RateLimit] | dict[str, RedisRateLimit]
+        self.runs: RunLog | RedisRunLog
         evicted = self.metrics.dedupe_evictions.inc
         if act.redis is not None:  # shared by every act replica (actions/shared.py)
             calls = RedisCalls(act.redis)
             self.dedupe = RedisDedupeRecord(act.dedupe_entries, calls, on_evict=evicted)
             self.limits = {a.name: RedisRateLimit(a.name, a.rate_limit.runs, am_duration_seconds(a.rate_limit.per), calls)
                            for a in self.actions.values()}
+            self.runs = RedisRunLog(act.records, calls, on_unshared=self.metrics.records_unshared.inc)
         else:
             self.dedupe = DedupeRecord(act.dedupe_entries, state_path(config), on_evict=evicted)
             self.limits = {a.name: RateLimit(a.rate_limit.runs, am_duration_seconds(a.rate_limit.per))
                            for a in self.actions.values()}
-        self.runs = RunLog(act.records)
+            self.runs = RunLog(act.records)
+        self.replica = socket.gethostname()
         self.jobs: queue.Queue[Job | None] = queue.Queue(maxsize=act.queue)
         self.stopping = threading.Event()
         self.workers = [threading.Thread(target=self._work, name=f"mlmon-act-{i}", daemon=True) for i in range(act.workers)]
@@ -136,7 +140,7 @@ class ActReceiver:
             action=action.name, kind=action.kind, result="", group_key=selection.delivery.group_key,
             receiver=selection.delivery.receiver, external_url=selection.delivery.external_url, remote=remote,
             alertname=context["labels"].get("alertname", ""), labels=context["labels"], alert_count=len(selection.alerts),
-            starts_at=context["starts_at"], received_at=wall,
+            starts_at=context["starts_at"], received_at=wall, replica=self.replica,
         )
         try:
             token = self.limits[action.name].take()

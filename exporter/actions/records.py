@@ -1,4 +1,7 @@
-"""Who triggered what: the last runs, newest first, for `GET /actions` (bounded)."""
+"""Who triggered what: the last runs, newest first, for `GET /actions` (bounded).
+
+This replica's runs here; with alerting.act.redis every replica's, in one list (shared.RedisRunLog).
+"""
 
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ class RunRecord:
     request: Any = None  # what was (or, in a dry run, would be) sent; secrets never
     error: str = ""
     output: str = ""  # a command's last output lines
+    replica: str = ""  # the host (in Kubernetes, the pod) of the act process that took the webhook
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,3 +54,7 @@ class RunLog:
         with self.lock:
             found = [r.as_json() for r in self.items if action is None or r.action == action]
         return found[:limit] if limit is not None else found
+
+    def listing(self, action: str | None = None, limit: int | None = None) -> dict[str, Any]:
+        """The body of `GET /actions` besides dry_run: the runs and whose they are."""
+        return {"scope": "replica", "runs": self.recent(action, limit)}

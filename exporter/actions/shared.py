@@ -11,7 +11,9 @@ Keys, under `alerting.act.redis.key_prefix` (default `mlmon:`):
                     member is the 40-hex id of its group followed by the key, so the script that
                     evicts the oldest beyond `dedupe_entries` finds the group set to remove it from;
 * `act:g:<group>`   the set of one (action, alert group)'s members: what a failed run forgets;
-* `act:r:<action>`  a sorted set of the action's run tokens scored by start time: the sliding window.
+* `act:r:<action>`  a sorted set of the action's run tokens scored by start time: the sliding window;
+* `act:runs`        a list of the last `alerting.act.records` run records (JSON), newest first, that
+                    every replica writes, so `GET /actions` on any replica lists the fleet's runs.
 
 Times come from the Redis server (TIME), so replicas with skewed clocks share one window. When
 Redis cannot be reached, a call raises SharedStateUnavailable and the webhook is answered 503:
@@ -25,6 +27,9 @@ import logging
 import uuid
 from typing import Any, Callable
 
+import orjson
+
+from exporter.actions.records import RunLog, RunRecord
 from exporter.config.actions import ActRedis
 
 log = logging.getLogger("mlmon.act")
@@ -192,3 +197,40 @@ class RedisRateLimit:
             self.calls.redis.zrem(self.key, token)
         except self.calls.errors as error:  # the run stays counted: the budget errs towards fewer runs
             log.error("act: could not give a run back to %s's rate limit: %s", self.key, error)
+
+
+class RedisRunLog:
+    """RunLog's interface (add, listing) on the list every replica writes.
+
+    Records are history, not a decision: when Redis does not answer, a run is not held up. Its
+    record stays in this replica's own log (listed while Redis is away) and is counted as unshared.
+    """
+
+    def __init__(self, capacity: int, calls: RedisCalls, on_unshared: Callable[[], None] | None = None) -> None:
+        self.capacity = capacity
+        self.calls = calls
+        self.on_unshared = on_unshared
+        self.local = RunLog(capacity)
+        self.key = f"{calls.prefix}act:runs"
+
+    def add(self, record: RunRecord) -> None:
+        self.local.add(record)
+        try:
+            pipe = self.calls.redis.pipeline(transaction=True)
+            pipe.lpush(self.key, orjson.dumps(record.as_json()))
+            pipe.ltrim(self.key, 0, self.capacity - 1)
+            pipe.execute()
+        except self.calls.errors as error:
+            log.error("act: could not share the record of %s's run (%s); GET /actions on other replicas misses it",
+                      record.action, error)
+            if self.on_unshared is not None:
+                self.on_unshared()
+
+    def listing(self, action: str | None = None, limit: int | None = None) -> dict[str, Any]:
+        """The fleet's runs, newest first; this replica's, with the reason, when Redis does not answer."""
+        try:
+            raw = self.calls.redis.lrange(self.key, 0, self.capacity - 1)
+        except self.calls.errors as error:
+            return {**self.local.listing(action, limit), "error": f"redis at {self.calls.url}: {error}"}
+        found = [r for r in map(orjson.loads, raw) if action is None or r["action"] == action]
+        return {"scope": "fleet", "runs": found[:limit] if limit is not None else found}

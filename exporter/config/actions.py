@@ -70,7 +70,8 @@ class ActServer(Strict):
         None, description="Share the dedupe record and the rate limits between act replicas in this Redis "
         "(then state_dir is not used); unset: each process keeps its own, so run one.",
     )
-    records: int = Field(200, ge=1, description="Runs kept for `GET /actions`, newest first.")
+    records: int = Field(200, ge=1, description="Runs kept for `GET /actions`, newest first (with act.redis, "
+                                                "in the list all replicas share).")
     queue: int = Field(100, ge=1, description="Runs waiting for a worker; beyond it a webhook gets 503 and Alertmanager retries.")
     workers: int = Field(4, ge=1, le=64, description="Runs in flight at once.")
 
