@@ -103,9 +103,17 @@ def test_fleet_importance_shares_from_the_rules_are_those_of_the_union_stream(tm
             expected_ref = {n: v for n, v in model_reference_importance(replicas[0]).items()}
             assert row["reference_importance"] == pytest.approx(expected_ref)
             # (4) Drift impact, fleet-wide: reference importance share x the fleet PSI of each feature.
-            # The drift group records PSI on its own schedule: take, per feature, the PSI sample the impact rule read
-            # (the latest at or before the impact's evaluation).
-            impact_at = max(float(x["value"][1]) for x in prom.query(f"timestamp({impact_name(WINDOW)})"))
+            # The drift group records PSI on its own schedule: wait for a PSI evaluation after the final scrapes and
+            # an impact evaluation after that, then take, per feature, the PSI sample the impact rule read (the
+            # latest at or before the impact's evaluation). CI once read an impact from a PSI of the zero counts.
+            def evaluated_after(expr: str, since: float) -> float | None:
+                stamps = [float(x["value"][1]) for x in prom.query(f"timestamp({expr})")]
+                return max(stamps) if len(stamps) == len(FEATURES) and min(stamps) > since else None
+
+            psi_at = prom.wait_for(lambda: evaluated_after(rule_name(FEATURE_SIDE, "psi", WINDOW), after), timeout=20,
+                                   what="a PSI evaluation after the final scrapes")
+            impact_at = prom.wait_for(lambda: evaluated_after(impact_name(WINDOW), psi_at), timeout=20,
+                                      what="an impact evaluation after that PSI")
             impact = {dict(k)["feature"]: v for k, v in samples_at(prom, impact_name(WINDOW), impact_at).items()}
             psi = {}
             for series in prom.query(f"{rule_name(FEATURE_SIDE, 'psi', WINDOW)}[10s]"):
