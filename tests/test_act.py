@@ -335,3 +335,27 @@ def test_on_resolved_runs_once_when_the_whole_group_has_resolved(act: ActProcess
     assert post(resolved) == "duplicate"
     runs = wait_until(lambda: len(found := act.runs("both-ways")) == 2 and found, timeout=10, what="two runs")
     assert [r["request"]["body"]["status"] for r in runs] == ["resolved", "firing"]  # newest first
+
+
+def test_signals_the_kernel_gives_to_a_thread_numpy_started_reach_the_main_thread(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As `mlmon serve` (tests/test_server_signals.py): neither SIGHUP nor SIGTERM kills it from a foreign thread."""
+    import ctypes
+    import signal
+
+    from tests.test_server_signals import threads_taking_sigterm
+
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
+    config = write_act_config(tmp_path, [{"name": "retrain", "matchers": [DRIFT], "dry_run": True,
+                                          "http_post": {"url": "http://127.0.0.1:9/never"}}])
+    process = ActProcess(config).wait_ready()
+    try:
+        [foreign, *_] = threads_taking_sigterm(process.proc.pid)
+        tgkill = ctypes.CDLL(None, use_errno=True).tgkill
+        assert tgkill(process.proc.pid, foreign, signal.SIGHUP) == 0
+        wait_until(lambda: "does not reload" in process.log_text(), timeout=10, what="the SIGHUP warning")
+        assert process.proc.poll() is None
+        assert tgkill(process.proc.pid, foreign, signal.SIGTERM) == 0
+        assert process.proc.wait(timeout=15) == 0, process.log_text()
+    finally:
+        process.stop()
