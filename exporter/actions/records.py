@@ -5,10 +5,11 @@ This replica's runs here; with alerting.act.redis every replica's, in one list (
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import deque
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 
 @dataclass
@@ -50,11 +51,13 @@ class RunLog:
             while len(self.items) > self.capacity:
                 self.items.pop()
 
-    def recent(self, action: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-        with self.lock:
-            found = [r.as_json() for r in self.items if action is None or r.action == action]
-        return found[:limit] if limit is not None else found
-
     def listing(self, action: str | None = None, limit: int | None = None) -> dict[str, Any]:
         """The body of `GET /actions` besides dry_run: the runs and whose they are."""
-        return {"scope": "replica", "runs": self.recent(action, limit)}
+        with self.lock:
+            runs = [r.as_json() for r in self.items]
+        return {"scope": "replica", "runs": pick(runs, action, limit)}
+
+
+def pick(runs: Iterable[dict[str, Any]], action: str | None, limit: int | None) -> list[dict[str, Any]]:
+    """The runs (newest first) of `action`, or of every action, at most `limit` of them."""
+    return list(itertools.islice((r for r in runs if action is None or r["action"] == action), limit))

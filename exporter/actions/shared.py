@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 import orjson
 
-from exporter.actions.records import RunLog, RunRecord
+from exporter.actions.records import RunLog, RunRecord, pick
 from exporter.config.actions import ActRedis
 
 log = logging.getLogger("mlmon.act")
@@ -232,5 +232,4 @@ class RedisRunLog:
             raw = self.calls.redis.lrange(self.key, 0, self.capacity - 1)
         except self.calls.errors as error:
             return {**self.local.listing(action, limit), "error": f"redis at {self.calls.url}: {error}"}
-        found = [r for r in map(orjson.loads, raw) if action is None or r["action"] == action]
-        return {"scope": "fleet", "runs": found[:limit] if limit is not None else found}
+        return {"scope": "fleet", "runs": pick(map(orjson.loads, raw), action, limit)}
